@@ -1,0 +1,64 @@
+"""nbsweep: W&B-style hyperparameter sweeps that live in a Jupyter notebook.
+
+Public names are loaded on first use so ``import nbsweep`` stays cheap in agents and CLIs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from nbsweep._errors import ConfigError, NbsweepError, RunStopped, StoreError, SweepError
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "validate": "nbsweep.config",
+    "train": "nbsweep._train",
+    "log": "nbsweep._train",
+    "sweep": "nbsweep._sweep",
+    "load": "nbsweep._sweep",
+    "list_sweeps": "nbsweep._sweep",
+    "Sweep": "nbsweep._sweep",
+    "Run": "nbsweep._sweep",
+    "agent": "nbsweep.agents",
+}
+
+__all__ = [
+    "ConfigError",
+    "NbsweepError",
+    "Run",
+    "RunStopped",
+    "StoreError",
+    "Sweep",
+    "SweepError",
+    "agent",
+    "list_sweeps",
+    "load",
+    "log",
+    "sweep",
+    "train",
+    "validate",
+]
+
+if TYPE_CHECKING:
+    from nbsweep._sweep import Run, Sweep, list_sweeps, load, sweep
+    from nbsweep._train import log, train
+    from nbsweep.agents import agent
+    from nbsweep.config import validate
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nbsweep' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext nbsweep``: register ``%%sweep`` and ``%sweep`` (imported only now)."""
+    from nbsweep.magic import register
+
+    register(ipython)

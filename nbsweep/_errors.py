@@ -1,0 +1,32 @@
+"""Errors users can catch; each message says what to change."""
+
+from __future__ import annotations
+
+
+class NbsweepError(Exception):
+    """Base class of every error nbsweep raises on purpose."""
+
+
+class ConfigError(NbsweepError, ValueError):
+    """A sweep config is invalid; ``problems`` lists every ``key.path: message``."""
+
+    def __init__(self, problems: list[str] | str) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        count = len(self.problems)
+        head = "invalid sweep config" if count == 1 else f"invalid sweep config ({count} problems)"
+        super().__init__(head + ":\n" + "\n".join(f"  - {p}" for p in self.problems))
+
+
+class RunStopped(BaseException):  # noqa: N818 - the user's word for it
+    """Raised by ``nbsweep.log`` when the run must stop (early termination, stop, cancel).
+
+    A ``BaseException`` so that ``except Exception`` in training code does not swallow it.
+    """
+
+
+class StoreError(NbsweepError):
+    """The store cannot be opened or used (bad URL, foreign or newer schema, corrupt file)."""
+
+
+class SweepError(NbsweepError):
+    """A sweep-level problem: unknown id, unshippable train function, bad arguments."""

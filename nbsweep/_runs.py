@@ -1,0 +1,57 @@
+"""What the pure engine (search, stopping) knows of a run: no store, no processes."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+# W&B's run states. ``stopped`` is an early-terminated run, ``killed`` a cancelled one.
+PENDING, RUNNING, FINISHED, FAILED, CRASHED, STOPPED, KILLED = (
+    "pending",
+    "running",
+    "finished",
+    "failed",
+    "crashed",
+    "stopped",
+    "killed",
+)
+STATES = (PENDING, RUNNING, FINISHED, FAILED, CRASHED, STOPPED, KILLED)
+ALIVE = frozenset({PENDING, RUNNING})
+TERMINAL = frozenset({FINISHED, FAILED, CRASHED, STOPPED, KILLED})
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run as the engine sees it.
+
+    ``config`` is the nested run config of plain values (``{"lr": 0.01, "model": {"depth": 3}}``).
+    ``metric_history`` holds the raw values logged for the sweep's metric, one per history row
+    that contained the key, in order (may include NaN, inf, strings, None: the engine filters).
+    ``summary_metric`` is the summary value of the metric, if any.
+    """
+
+    id: str
+    config: Mapping[str, Any]
+    state: str
+    metric_history: Sequence[Any] = field(default_factory=tuple)
+    summary_metric: Any = None
+
+
+def is_valid_metric(value: Any) -> bool:
+    """A metric value counts when it is a finite real number (bools do not count)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        try:
+            import numpy as np
+
+            if not isinstance(value, (np.integer, np.floating)):
+                return False
+        except ImportError:  # pragma: no cover - numpy is a dependency
+            return False
+    return math.isfinite(float(value))
+
+
+def valid_metric_values(values: Sequence[Any]) -> list[float]:
+    """The finite numeric values of a metric history, as floats, in order."""
+    return [float(v) for v in values if is_valid_metric(v)]
