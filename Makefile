@@ -1,0 +1,45 @@
+# Two commands for a fresh machine: `make demo` runs a real sweep, `make test` runs every test.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+COLAB := .venv-colab
+
+.PHONY: demo test lint test-colab bench bench-quick clean services
+
+$(VENV)/.stamp: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,notebooks]'
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+$(COLAB)/.stamp: pyproject.toml tests/notebook/requirements-colab.txt
+	$(PYTHON) -m venv $(COLAB)
+	$(COLAB)/bin/python -m pip install -q --upgrade pip
+	$(COLAB)/bin/python -m pip install -q -r tests/notebook/requirements-colab.txt -e .
+	touch $@
+
+demo: $(VENV)/.stamp
+	$(PY) .ci/run_notebook.py notebooks/quickstart.ipynb
+
+services:
+	bash .ci/services.sh
+
+lint: $(VENV)/.stamp
+	$(VENV)/bin/ruff check nbsweep tests benchmarks .ci
+	$(VENV)/bin/ruff format --check nbsweep tests benchmarks .ci
+
+test-colab: $(COLAB)/.stamp
+	$(COLAB)/bin/python -m pytest tests/notebook -m "not slow" -q -p no:cacheprovider
+
+test: $(VENV)/.stamp services lint test-colab
+	$(VENV)/bin/python -m pytest -q
+
+bench: $(VENV)/.stamp
+	$(PY) -m benchmarks.run
+
+bench-quick: $(VENV)/.stamp
+	$(PY) -m benchmarks.run --quick
+
+clean:
+	rm -rf $(VENV) $(COLAB) .nbsweep .bench
