@@ -1,0 +1,342 @@
+"""Script sweeps: the argv W&B's agent would build for one run, and running it.
+
+A sweep config with ``program:`` (and optionally ``command:``) runs each run as a subprocess
+instead of a train function. The argv is built exactly as ``wandb agent`` builds it
+(``wandb/wandb_agent.py::Agent._command_run``), so a config written for W&B passes the same
+arguments to the same script. The program is always started from an argv list, never through
+a shell: a parameter value like ``"; rm -rf ~"`` reaches it as one literal argument.
+
+Two differences from W&B, both on purpose (see ``docs/cli.md``):
+
+- ``${interpreter}`` is the agent's own ``sys.executable`` rather than whatever ``python`` is
+  first on ``PATH``, so the program sees the environment in which nbsweep (and
+  ``nbsweep.log``) is installed.
+- An unknown whole-element macro (``${arg}``, ``${envvar:lowercase}``, ``${args_dict}``) is a
+  ``ConfigError`` naming ``command[i]``; W&B silently drops the element, which loses every
+  parameter on a typo.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+
+from nbsweep._errors import ConfigError
+
+DEFAULT_COMMAND = ("${env}", "${interpreter}", "${program}", "${args}")
+
+# W&B's regex (``wandb/sdk/launch/sweeps/utils.py``): upper case, digits and ``_`` only.
+_ENVVAR = re.compile(r"\$\{envvar\:([A-Z0-9_]*)\}")
+
+MACROS = (
+    "env",
+    "interpreter",
+    "program",
+    "args",
+    "args_no_hyphens",
+    "args_no_boolean_flags",
+    "args_no_equals",
+    "args_json",
+    "args_json_file",
+    "args_append_hydra",
+    "args_override_hydra",
+)
+
+# Seconds between SIGTERM and SIGKILL when a run is stopped; W&B's ``KILL_DELAY``.
+KILL_GRACE_S = 30.0
+
+
+def _template(sweep_config: Mapping[str, Any]) -> list[Any]:
+    """The command template: the config's non-empty ``command`` list, else W&B's default."""
+    command = sweep_config.get("command")
+    if isinstance(command, (list, tuple)) and len(command) > 0:
+        return list(command)
+    return list(DEFAULT_COMMAND)
+
+
+def check_command(sweep_config: Mapping[str, Any]) -> list[str]:
+    """Problems (``key.path: message``) with ``program``/``command``, before any run starts."""
+    problems: list[str] = []
+    command = sweep_config.get("command")
+    if command is not None and not isinstance(command, (list, tuple)):
+        problems.append(f"command: must be a list of strings, got {type(command).__name__}")
+        return problems
+    template = _template(sweep_config)
+    program = sweep_config.get("program")
+    if program is not None and not isinstance(program, str):
+        problems.append(f"program: must be a string, got {type(program).__name__}")
+    for i, element in enumerate(template):
+        # Variables are substituted before macros are looked for; their values are not
+        # known yet, so they stand for plain text here.
+        problem = _macro_problem(i, _ENVVAR.sub("x", str(element)), program)
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+def _macro_problem(index: int, text: str, program: Any) -> str | None:
+    """What is wrong with a whole-element macro at ``command[index]``, if anything."""
+    if not (text.startswith("${") and text.endswith("}")):
+        return None
+    name = text[2:-1]
+    if name in MACROS:
+        if name == "program" and program is None:
+            return (
+                f"command[{index}]: uses ${{program}} but the config has no 'program' key; "
+                "add 'program: train.py' (the script to run)"
+            )
+        return None
+    if name.startswith("envvar:"):
+        hint = "environment variable names must be upper case, digits and '_' only"
+    elif name == "args_dict":
+        hint = "W&B appends only the parameter names for it; use ${args_json} instead"
+    else:
+        hint = "known macros: " + ", ".join(f"${{{m}}}" for m in MACROS) + ", ${envvar:NAME}"
+    return f"command[{index}]: unknown macro {text!r}; {hint}"
+
+
+def args_json_path(run_dir: str | os.PathLike[str], run_id: str) -> Path:
+    """Where ``${args_json_file}`` points: ``config-<run>.json`` in the run's file directory."""
+    return Path(run_dir) / f"config-{run_id}.json"
+
+
+def param_path(run_dir: str | os.PathLike[str], run_id: str) -> Path:
+    """The YAML file ``WANDB_SWEEP_PARAM_PATH`` names, as W&B's ``config-<run>.yaml``."""
+    return Path(run_dir) / f"config-{run_id}.yaml"
+
+
+def default_run_dir(sweep_id: str, environ: Mapping[str, str] | None = None) -> Path:
+    """W&B's layout: ``$WANDB_DIR/wandb/sweep-<id>``, with ``WANDB_DIR`` the cwd when unset."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("WANDB_DIR") or os.getcwd()).absolute() / "wandb" / f"sweep-{sweep_id}"
+
+
+def _expand_envvars(element: str, environ: Mapping[str, str]) -> str:
+    # W&B replaces an unset variable by its bare name, not by "" (verified behaviour).
+    return _ENVVAR.sub(lambda m: environ.get(m.group(1), m.group(1)), element)
+
+
+def _macro_values(
+    sweep_config: Mapping[str, Any],
+    run_config: Mapping[str, Any],
+    json_file: Callable[[], str],
+) -> dict[str, Callable[[], list[str]]]:
+    # Values are formatted with Python's str() as W&B does: True, None, [1, 2], {'b': 1}.
+    items = list(run_config.items())
+    program = sweep_config.get("program")
+    return {
+        "env": lambda: [] if sys.platform == "win32" else ["/usr/bin/env"],
+        "interpreter": lambda: [sys.executable],
+        "program": lambda: [] if program is None else [str(program)],
+        "args": lambda: [f"--{k}={v}" for k, v in items],
+        "args_no_hyphens": lambda: [f"{k}={v}" for k, v in items],
+        "args_no_boolean_flags": lambda: [
+            f"--{k}" if v is True else f"--{k}={v}" for k, v in items if v is not False
+        ],
+        "args_no_equals": lambda: [part for k, v in items for part in (f"--{k}", str(v))],
+        "args_json": lambda: [json.dumps(dict(items))],
+        "args_json_file": lambda: [json_file()],
+        "args_append_hydra": lambda: [f"+{k}={v}" for k, v in items],
+        "args_override_hydra": lambda: [f"++{k}={v}" for k, v in items],
+    }
+
+
+def build_command(
+    sweep_config: Mapping[str, Any],
+    run_config: Mapping[str, Any],
+    *,
+    sweep_id: str,
+    run_id: str,
+    run_dir: str | os.PathLike[str],
+    environ: Mapping[str, str] | None = None,
+) -> list[str]:
+    """The argv of one run, expanded from the command template as ``wandb agent`` does.
+
+    ``run_config`` is the nested run config of plain values; a nested block is one top-level
+    argument with a dict value, as in W&B's wire format. ``${args_json_file}`` writes its file
+    into ``run_dir`` only when the template uses it. Raises ``ConfigError`` for a bad template.
+    """
+    problems = check_command(sweep_config)
+    if problems:
+        raise ConfigError(problems)
+    env = os.environ if environ is None else environ
+
+    def json_file() -> str:
+        path = args_json_path(run_dir, run_id)
+        _write_private(path, json.dumps(dict(run_config)))
+        return str(path)
+
+    macros = _macro_values(sweep_config, run_config, json_file)
+    argv: list[str] = []
+    for i, element in enumerate(_template(sweep_config)):
+        text = _expand_envvars(str(element), env)
+        if text.startswith("${") and text.endswith("}"):
+            # A variable's value can itself be a macro, which W&B expands too.
+            problem = _macro_problem(i, text, sweep_config.get("program"))
+            if problem:
+                raise ConfigError(problem)
+            argv.extend(macros[text[2:-1]]())
+        else:
+            argv.append(text)
+    return argv
+
+
+def write_param_file(
+    run_config: Mapping[str, Any], *, run_id: str, run_dir: str | os.PathLike[str]
+) -> Path:
+    """Write W&B's ``config-<run>.yaml`` (``wandb_version: 1`` + ``{k: {value: v}}``)."""
+    text = "wandb_version: 1"
+    if run_config:
+        wire = {k: {"value": v} for k, v in run_config.items()}
+        text += "\n\n" + yaml.safe_dump(
+            wire, default_flow_style=False, allow_unicode=True, sort_keys=False
+        )
+    path = param_path(run_dir, run_id)
+    _write_private(path, text)
+    return path
+
+
+def _write_private(path: Path, text: str) -> None:
+    # Run configs can hold paths or tokens: owner-only, like the store's own files.
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def program_env(
+    *,
+    store: str,
+    sweep_id: str,
+    run_id: str,
+    param_file: str | os.PathLike[str],
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment of the program: the agent's, plus how ``nbsweep.log`` finds its run.
+
+    The ``WANDB_*`` variables are those ``wandb agent`` sets, so a program written for W&B
+    finds its sweep id, run id and parameter file where it expects them.
+    """
+    env = dict(os.environ if environ is None else environ)
+    env.setdefault("WANDB_DIR", os.path.abspath(os.getcwd()))
+    env.update(
+        {
+            "NBSWEEP_STORE": store,
+            "NBSWEEP_SWEEP_ID": sweep_id,
+            "NBSWEEP_RUN_ID": run_id,
+            "WANDB_SWEEP_ID": sweep_id,
+            "WANDB_RUN_ID": run_id,
+            "WANDB_SWEEP_PARAM_PATH": str(param_file),
+        }
+    )
+    return env
+
+
+@dataclass(frozen=True)
+class ProgramResult:
+    """How a program run ended: exit code (negative: killed by that signal), output tail."""
+
+    returncode: int
+    output_tail: str
+    stopped: bool
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def describe(self) -> str:
+        """One line for a failed run's error: the exit code or signal, then the output tail."""
+        if self.returncode < 0:
+            try:
+                how = f"killed by {signal.Signals(-self.returncode).name}"
+            except ValueError:
+                how = f"killed by signal {-self.returncode}"
+        else:
+            how = f"exited with code {self.returncode}"
+        tail = self.output_tail.rstrip()
+        return f"program {how}" + (f"; last output:\n{tail}" if tail else "")
+
+
+def _pump(source: IO[bytes], sink: IO[str] | None, tail: collections.deque[str]) -> None:
+    # Forward the program's output line by line (to the agent's log) and keep the tail
+    # for the error message of a failed run.
+    for raw in iter(source.readline, b""):
+        line = raw.decode("utf-8", errors="replace")
+        tail.append(line)
+        if sink is not None:
+            sink.write(line)
+            sink.flush()
+    source.close()
+
+
+def run_program(
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    should_stop: Callable[[], bool] = lambda: False,
+    grace_s: float = KILL_GRACE_S,
+    poll_s: float = 0.1,
+    cwd: str | os.PathLike[str] | None = None,
+    output: IO[str] | None = None,
+    tail_lines: int = 40,
+) -> ProgramResult:
+    """Run one program to its end; when ``should_stop()`` turns true, SIGTERM then SIGKILL.
+
+    The program gets its own process group, so the signals also reach the data loaders and
+    other children it started, and a Ctrl-C in the agent's terminal is relayed by the agent
+    rather than hitting the program directly.
+    """
+    tail: collections.deque[str] = collections.deque(maxlen=tail_lines)
+    try:
+        proc = subprocess.Popen(
+            list(argv),
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=sys.platform != "win32",
+        )
+    except OSError as exc:
+        # A missing program or interpreter is the run's failure, not the agent's.
+        return ProgramResult(127, f"cannot start {argv[0]!r}: {exc}", stopped=False)
+    pump = threading.Thread(target=_pump, args=(proc.stdout, output, tail), daemon=True)
+    pump.start()
+    stopped = False
+    killed_at: float | None = None
+    while proc.poll() is None:
+        if not stopped and should_stop():
+            stopped = True
+            _signal(proc, signal.SIGTERM)
+            killed_at = time.monotonic() + grace_s
+        elif killed_at is not None and time.monotonic() >= killed_at:
+            _signal(proc, signal.SIGKILL)
+            killed_at = None
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=poll_s)
+    pump.join(timeout=5)
+    return ProgramResult(proc.returncode, "".join(tail), stopped=stopped)
+
+
+def _signal(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        if sys.platform != "win32":
+            os.killpg(proc.pid, sig)
+        elif sig == signal.SIGTERM:
+            proc.terminate()
+        else:
+            proc.kill()
