@@ -23,6 +23,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -340,3 +341,31 @@ def _signal(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
             proc.terminate()
         else:
             proc.kill()
+
+
+def run_script_trial(
+    sweep_config: Mapping[str, Any],
+    run_config: Mapping[str, Any],
+    *,
+    store: str,
+    sweep_id: str,
+    run_id: str,
+    should_stop: Callable[[], bool] = lambda: False,
+    output: IO[str] | None = None,
+    grace_s: float = KILL_GRACE_S,
+) -> ProgramResult:
+    """Run one run of a ``program:`` sweep as ``wandb agent`` would, in the agent's cwd.
+
+    Writes W&B's parameter file, builds the argv, and runs the program with the environment
+    through which its ``nbsweep.log`` (or ``wandb.init``) finds the run. The caller maps the
+    result to a run state: ``ok`` → finished, ``stopped`` → stopped/killed, else failed.
+    """
+    run_dir = default_run_dir(sweep_id)
+    argv = build_command(
+        sweep_config, run_config, sweep_id=sweep_id, run_id=run_id, run_dir=run_dir
+    )
+    param_file = write_param_file(run_config, run_id=run_id, run_dir=run_dir)
+    env = program_env(store=store, sweep_id=sweep_id, run_id=run_id, param_file=param_file)
+    if output is not None:
+        output.write("$ " + shlex.join(argv) + "\n")
+    return run_program(argv, env, should_stop=should_stop, grace_s=grace_s, output=output)

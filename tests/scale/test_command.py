@@ -23,6 +23,7 @@ from nbsweep._command import (
     default_run_dir,
     program_env,
     run_program,
+    run_script_trial,
     write_param_file,
 )
 
@@ -359,3 +360,29 @@ def test_stop_escalates_to_sigkill_after_the_grace(tmp_path: Path) -> None:
         )
     assert (result.returncode, result.stopped) == (-signal.SIGKILL, True)
     assert result.describe().startswith("program killed by SIGKILL")
+
+
+def test_script_trial_runs_the_program_with_wandbs_files(
+    echo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    log = tmp_path / "run.log"
+    with log.open("w") as out:
+        result = run_script_trial(
+            {
+                "program": str(echo),
+                "command": ["${interpreter}", "${program}", "${args_json_file}"],
+            },
+            {"lr": 0.5},
+            store="sqlite:///x.db",
+            sweep_id="sw1",
+            run_id="r1",
+            output=out,
+        )
+    assert result.ok, result.describe()
+    run_dir = tmp_path / "wandb" / "sweep-sw1"
+    got = json.loads(result.output_tail.splitlines()[-1])
+    assert got["argv"] == [str(run_dir / "config-r1.json")]
+    assert got["run"] == "r1"
+    assert (run_dir / "config-r1.yaml").exists()
+    assert log.read_text().startswith(f"$ {sys.executable} {echo} {run_dir}/config-r1.json\n")
