@@ -1,0 +1,103 @@
+"""Asynchronous successive halving (ASHA, Li et al. 2018, arXiv:1810.05934).
+
+nbsweep's own ``early_terminate: {type: asha}``, next to W&B's hyperband. Hyperband pools the
+``b``-th value of every run and keeps the best ``1 - 1/eta`` of them, so with ``eta: 3`` it stops
+only the worst third; ASHA keeps only the top ``1/eta`` at each rung, so most of the budget goes
+to the few promising runs, and it never stops anyone on too little evidence.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from nbsweep._errors import ConfigError
+from nbsweep._runs import RUNNING, RunRecord
+from nbsweep.stopping._base import StopDecision, Stopper
+from nbsweep.stopping._hyperband import (
+    band_report,
+    closest_band,
+    eta_of,
+    metric_sign,
+    min_iter,
+    shown_bands,
+    signed_histories,
+)
+
+# Without max_iter the rungs go on to an iteration count no run will ever log.
+_NO_MAX_ITER = 2**53
+
+
+def asha_rungs(early_terminate: Mapping[str, Any]) -> list[int]:
+    """The rung iterations ``int(min_iter * eta**k)``, distinct, up to ``max_iter`` if given."""
+    eta = eta_of(early_terminate)
+    first = min_iter(early_terminate)
+    last = early_terminate.get("max_iter", _NO_MAX_ITER)
+    if isinstance(last, bool) or not isinstance(last, int) or last < first:
+        raise ConfigError(
+            f"early_terminate.max_iter: {last!r} must be an integer of at least min_iter {first}"
+        )
+    rungs: list[int] = []
+    value = float(first)
+    while value <= last:
+        if not rungs or int(value) != rungs[-1]:
+            rungs.append(int(value))
+        value *= eta
+    return rungs
+
+
+class Asha(Stopper):
+    """``early_terminate: {type: asha, min_iter, eta: 3, max_iter?}``: asynchronous halving.
+
+    ``min_iter`` is the grace period (Ray Tune's ``grace_period``, Optuna's ``min_resource``):
+    no run is judged before it has logged that many valid metric values. ``eta`` is the
+    reduction factor (``reduction_factor``): rungs sit at ``min_iter * eta**k`` valid values
+    (up to ``max_iter``), and at each rung only the best ``1/eta`` of the runs go on.
+
+    A running run is judged at the highest rung it has reached. Its value there is its best
+    value over its first ``rung`` iterations, so one noisy epoch at the rung does not kill a
+    good run. It is compared with the same value of every run (any state) that reached the
+    rung: with ``n`` of them and ``n >= eta``, it goes on when it ranks within the best
+    ``floor(n / eta)`` (ties survive); with fewer than ``eta`` it goes on (too little evidence).
+
+    The engine is stateless, so a run is judged again on every call until it reaches its next
+    rung: a run promoted while few peers had reached the rung can still be stopped there when
+    better ones arrive, which is what synchronous halving would decide with the same runs.
+    """
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        super().__init__(config)
+        early_terminate = config.get("early_terminate") or {}
+        self.metric, self._sign = metric_sign(config)
+        self.bands: list[int] = asha_rungs(early_terminate)
+        self.eta = eta_of(early_terminate)
+        self._show_all = "max_iter" in early_terminate
+
+    def thresholds(self, histories: Sequence[Sequence[float]]) -> list[float]:
+        """Per rung, in the lower-is-better sign: the worst value that still goes on."""
+        out = []
+        for rung in self.bands:
+            vals = sorted(min(h[:rung]) for h in histories if len(h) >= rung)
+            keep = math.floor(len(vals) / self.eta)
+            out.append(vals[keep - 1] if keep >= 1 else math.inf)
+        return out
+
+    def decide(self, runs: Sequence[RunRecord]) -> StopDecision:
+        """Stop each running run that is not in the top ``1/eta`` at its highest rung."""
+        histories = signed_histories(runs, self._sign)
+        thresholds = self.thresholds(histories)
+        stop = []
+        for run, history in zip(runs, histories, strict=True):
+            if run.state != RUNNING:
+                continue
+            rung = closest_band(self.bands, len(history))
+            if rung is None:
+                continue
+            if min(history[:rung]) > thresholds[self.bands.index(rung)]:
+                stop.append(run.id)
+        count = len(self.bands) if self._show_all else shown_bands(self.bands, histories)
+        bands = band_report(
+            self.bands[:count], thresholds[:count], runs, histories, stop, self._sign
+        )
+        return StopDecision(stop=stop, bands=bands)

@@ -1,0 +1,208 @@
+"""W&B's hyperband early termination, rule for rule (``sweeps`` 0.3.0, ``hyperband_stopping.py``).
+
+A W&B user moving a sweep here must see the same runs stopped at the same iterations, so the
+quirks are kept: bands by float division with int truncation, thresholds pooled over every run
+of any state, ties survive, and ``strict: false`` compares the best value of the whole history.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from nbsweep._errors import ConfigError
+from nbsweep._runs import RUNNING, STOPPED, RunRecord, valid_metric_values
+from nbsweep.stopping._base import Band, StopDecision, Stopper
+
+# W&B builds exactly this many bands from ``min_iter``.
+_MIN_ITER_BANDS = 100
+
+
+def hyperband_bands(early_terminate: Mapping[str, Any]) -> list[int]:
+    """The iterations where hyperband compares runs, ascending, as W&B computes them.
+
+    ``max_iter`` (with ``s``) wins over ``min_iter`` when both are given. Raises
+    ``ConfigError`` naming ``early_terminate`` when the config gives no band.
+    """
+    eta = eta_of(early_terminate)
+    if "max_iter" in early_terminate:
+        max_iter = early_terminate["max_iter"]
+        s = _band_count(early_terminate)
+        bands = []
+        band = float(max_iter)
+        for _ in range(s):
+            band /= eta
+            if band < 1:
+                break
+            bands.append(int(band))
+        if not bands:
+            raise ConfigError(
+                f"early_terminate: max_iter {max_iter} with eta {eta:g} and s {s} gives no band;"
+                " raise max_iter or lower s"
+            )
+        return sorted(bands)
+    if "min_iter" in early_terminate:
+        return geometric_iterations(min_iter(early_terminate), eta, _MIN_ITER_BANDS)
+    raise ConfigError("early_terminate: hyperband needs min_iter, or max_iter and s")
+
+
+def eta_of(early_terminate: Mapping[str, Any]) -> float:
+    """``eta`` (default 3) checked: at 1 or below no band grows and no run would be cut."""
+    eta = early_terminate.get("eta", 3)
+    if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not eta > 1:
+        raise ConfigError(f"early_terminate.eta: {eta!r} must be a number greater than 1")
+    return float(eta)
+
+
+def _band_count(early_terminate: Mapping[str, Any]) -> int:
+    """``s`` as an int; W&B crashes on ``2.0``, an integral float is read as the int it means."""
+    s = early_terminate.get("s")
+    if isinstance(s, bool) or not isinstance(s, (int, float)) or s != int(s) or s < 0:
+        raise ConfigError(
+            f"early_terminate.s: {s!r} must be a whole number of bands (s is needed with max_iter)"
+        )
+    return int(s)
+
+
+def min_iter(early_terminate: Mapping[str, Any]) -> int:
+    """``min_iter`` checked: a band before the first logged value would compare nothing."""
+    value = early_terminate.get("min_iter")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"early_terminate.min_iter: {value!r} must be an integer of at least 1")
+    return value
+
+
+def geometric_iterations(start: float, eta: float, count: int) -> list[int]:
+    """``int(start * eta**k)`` for k < count, as W&B multiplies a float; distinct, ascending.
+
+    Stops early once the float overflows (W&B would crash there; no run logs that many rows).
+    """
+    out: list[int] = []
+    value = float(start)
+    for _ in range(count):
+        if not math.isfinite(value):
+            break
+        iteration = int(value)
+        if not out or iteration != out[-1]:
+            out.append(iteration)
+        value *= eta
+    return out
+
+
+def metric_sign(config: Mapping[str, Any]) -> tuple[str, float]:
+    """The metric name and the sign that makes lower better (``-1`` for ``maximize``)."""
+    metric = config.get("metric")
+    if not isinstance(metric, Mapping) or "name" not in metric:
+        raise ConfigError("metric: early_terminate needs a metric with a name to compare runs on")
+    goal = metric.get("goal", "minimize")
+    if goal not in ("minimize", "maximize"):
+        raise ConfigError(f"metric.goal: {goal!r} must be minimize or maximize")
+    return str(metric["name"]), (-1.0 if goal == "maximize" else 1.0)
+
+
+def signed_histories(runs: Sequence[RunRecord], sign: float) -> list[list[float]]:
+    """Each run's valid metric values, multiplied by ``sign`` so that lower is better."""
+    return [[sign * v for v in valid_metric_values(run.metric_history)] for run in runs]
+
+
+def closest_band(bands: Sequence[int], length: int) -> int | None:
+    """The largest band not beyond ``length`` valid values; None before the first band."""
+    found = None
+    for band in bands:
+        if band > length:
+            break
+        found = band
+    return found
+
+
+def band_report(
+    bands: Sequence[int],
+    thresholds: Sequence[float],
+    runs: Sequence[RunRecord],
+    histories: Sequence[Sequence[float]],
+    stop: Sequence[str],
+    sign: float,
+) -> list[Band]:
+    """Per band: threshold in the metric's sign and how many runs reached, stopped, went past.
+
+    A stopped run counts at its closest band (the one it was judged at): runs already in state
+    ``stopped`` and the runs this decision stops. An empty band's threshold is ``inf`` in the
+    lower-is-better sense, so ``-inf`` for a maximized metric: every value passes it.
+    """
+    stopping = set(stop)
+    lengths = [len(h) for h in histories]
+    stopped_at: dict[int, int] = {}
+    for run, length in zip(runs, lengths, strict=True):
+        if run.state == STOPPED or run.id in stopping:
+            band = closest_band(bands, length)
+            if band is not None:
+                stopped_at[band] = stopped_at.get(band, 0) + 1
+    return [
+        Band(
+            iteration=band,
+            threshold=sign * threshold,
+            reached=sum(length >= band for length in lengths),
+            stopped=stopped_at.get(band, 0),
+            continued=sum(length > band for length in lengths),
+        )
+        for band, threshold in zip(bands, thresholds, strict=True)
+    ]
+
+
+def shown_bands(bands: Sequence[int], histories: Sequence[Sequence[float]]) -> int:
+    """How many bands a view needs: those some run reached, and the next one it is heading to."""
+    longest = max((len(h) for h in histories), default=0)
+    reached = sum(band <= longest for band in bands)
+    return min(len(bands), reached + 1)
+
+
+class Hyperband(Stopper):
+    """W&B's ``early_terminate: {type: hyperband}``: stop running runs below a band's threshold.
+
+    An iteration is one valid logged value of the metric (NaN, strings, None, bools and the
+    summary do not count). At band ``b`` the threshold is the value of rank
+    ``int(len(vals) / eta)`` among the ``b``-th values of every run that has one (any state).
+    A running run is judged at its closest band: with ``strict`` (the default) its value there,
+    otherwise the best value of its whole history; it stops when that is strictly worse.
+    """
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        super().__init__(config)
+        early_terminate = config.get("early_terminate") or {}
+        self.metric, self._sign = metric_sign(config)
+        self.bands: list[int] = hyperband_bands(early_terminate)
+        self.eta = eta_of(early_terminate)
+        self.strict = bool(early_terminate.get("strict", True))
+        # The min_iter form has 100 bands, mostly far beyond any run: views get the useful ones.
+        self._show_all = "max_iter" in early_terminate
+
+    def thresholds(self, histories: Sequence[Sequence[float]]) -> list[float]:
+        """Per band, in the lower-is-better sign: the value a run must not exceed."""
+        r = 1.0 / self.eta
+        pool = [h for h in histories if h]
+        out = []
+        for band in self.bands:
+            vals = sorted(h[band - 1] for h in pool if len(h) >= band)
+            out.append(vals[int(r * len(vals))] if vals else math.inf)
+        return out
+
+    def decide(self, runs: Sequence[RunRecord]) -> StopDecision:
+        """Stop each running run whose value at its closest band is worse than the threshold."""
+        histories = signed_histories(runs, self._sign)
+        thresholds = self.thresholds(histories)
+        stop = []
+        for run, history in zip(runs, histories, strict=True):
+            if run.state != RUNNING:
+                continue
+            band = closest_band(self.bands, len(history))
+            if band is None:
+                continue
+            cond = history[band - 1] if self.strict else min(history)
+            if cond > thresholds[self.bands.index(band)]:
+                stop.append(run.id)
+        count = len(self.bands) if self._show_all else shown_bands(self.bands, histories)
+        bands = band_report(
+            self.bands[:count], thresholds[:count], runs, histories, stop, self._sign
+        )
+        return StopDecision(stop=stop, bands=bands)
