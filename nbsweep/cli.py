@@ -1,0 +1,341 @@
+"""The ``nbsweep`` command: sweeps from a terminal, a script or a SLURM job array.
+
+``nbsweep run CONFIG.yaml`` starts a sweep and its controller here and shows a live table;
+``nbsweep agent ID`` joins a sweep from any machine that reaches its store; ``ls``, ``show``
+and the W&B control verbs (``pause``, ``resume``, ``stop``, ``cancel``) act on the store.
+Errors a user can cause print one paragraph and exit with status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from nbsweep._errors import NbsweepError, SweepError
+
+USAGE_ERROR = 2
+# Sweep states in which the controller still has work to do; anything else is an end.
+_LIVE_STATES = frozenset({"pending", "running", "paused"})
+_REFRESH_S = 1.0
+_TABLE_ROWS = 20
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``nbsweep`` console script; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except NbsweepError as exc:
+        print(f"nbsweep {args.command}: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nbsweep",
+        description="W&B-compatible hyperparameter sweeps without a server.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def store_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--store",
+            metavar="URL",
+            help="SQLAlchemy URL or SQLite path (default: $NBSWEEP_STORE or .nbsweep/nbsweep.db)",
+        )
+
+    run = sub.add_parser("run", help="start a sweep from a YAML config and watch it")
+    run.add_argument("config", metavar="CONFIG.yaml", help="W&B sweep config file")
+    run.add_argument("--workers", type=int, metavar="N", help="agents (default: one per GPU)")
+    store_option(run)
+    run.add_argument("--name", help="sweep name shown by 'nbsweep ls'")
+    run.add_argument("--seed", type=int, help="seed for random and bayes search")
+    run.add_argument(
+        "--function",
+        metavar="MODULE:NAME",
+        help="train function to run instead of the config's 'program'",
+    )
+    run.add_argument(
+        "--detach",
+        action="store_true",
+        help="run the controller in the background and return the sweep id at once",
+    )
+    run.add_argument("--log", metavar="PATH", help=argparse.SUPPRESS)
+    run.set_defaults(handler=_cmd_run)
+
+    agent = sub.add_parser("agent", help="join a sweep and run its trials here")
+    agent.add_argument("sweep_id", metavar="SWEEP_ID")
+    store_option(agent)
+    agent.add_argument("--count", type=int, metavar="N", help="stop after N runs (per agent)")
+    agent.add_argument("--workers", type=int, default=1, metavar="N", help="agent processes")
+    agent.add_argument(
+        "--function",
+        metavar="MODULE:NAME",
+        help="train function of a function sweep (a 'program' sweep needs none)",
+    )
+    agent.set_defaults(handler=_cmd_agent)
+
+    ls = sub.add_parser("ls", help="list the sweeps in a store")
+    store_option(ls)
+    ls.set_defaults(handler=_cmd_ls)
+
+    show = sub.add_parser("show", help="a sweep's state and runs")
+    show.add_argument("sweep_id", metavar="ID")
+    store_option(show)
+    show.set_defaults(handler=_cmd_show)
+
+    for verb, text in (
+        ("pause", "no new runs until resumed; running runs go on"),
+        ("resume", "start scheduling runs again"),
+        ("stop", "no new runs; running runs finish"),
+        ("cancel", "no new runs; running runs are killed"),
+    ):
+        p = sub.add_parser(verb, help=text)
+        p.add_argument("sweep_id", metavar="ID")
+        store_option(p)
+        p.set_defaults(handler=_cmd_verb)
+    return parser
+
+
+def _import_function(spec: str) -> Callable[..., Any]:
+    """``module:name`` → the function, importable from the current directory like ``-m``."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise SweepError(f"--function {spec!r}: write it as MODULE:NAME, e.g. train:main")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise SweepError(f"--function {spec!r}: cannot import {module_name!r}: {exc}") from exc
+    function = module
+    for part in attr.split("."):
+        function = getattr(function, part, None)
+        if function is None:
+            raise SweepError(f"--function {spec!r}: module {module_name!r} has no {attr!r}")
+    if not callable(function):
+        raise SweepError(f"--function {spec!r}: {attr!r} is not callable")
+    return function
+
+
+def _check_runnable(config: dict[str, Any], function: Callable[..., Any] | None, path: str) -> None:
+    """A terminal sweep runs a program or a named function; say which key is missing."""
+    from nbsweep._command import check_command
+
+    if function is not None:
+        return
+    if config.get("program") is None and not config.get("command"):
+        raise SweepError(
+            f"{path}: the config has no 'program' key, so there is nothing to run; add "
+            "'program: train.py' (the script each run executes) or pass --function MODULE:NAME"
+        )
+    from nbsweep._errors import ConfigError
+
+    problems = check_command(config)
+    if problems:
+        raise ConfigError(problems)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    import nbsweep
+
+    config = nbsweep.validate(args.config)
+    function = _import_function(args.function) if args.function else None
+    _check_runnable(config, function, args.config)
+    if args.detach:
+        return _detach(args)
+    sweep = nbsweep.sweep(
+        args.config,
+        function,
+        workers=args.workers,
+        store=args.store,
+        name=args.name,
+        seed=args.seed,
+    )
+    # The detached child reports its id on the pipe, then writes only to its log file.
+    print(f"sweep {sweep.id} started", flush=True)
+    if args.log:
+        _redirect_output(args.log)
+    return _watch(sweep, sys.stdout)
+
+
+def _detach(args: argparse.Namespace) -> int:
+    """Re-run ``nbsweep run`` as a background process that outlives this terminal."""
+    log_dir = Path(".nbsweep") / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    log = log_dir / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    argv = [sys.executable, "-m", "nbsweep.cli", "run", args.config, "--log", str(log)]
+    for flag in ("workers", "store", "name", "seed", "function"):
+        value = getattr(args, flag)
+        if value is not None:
+            argv += [f"--{flag}", str(value)]
+    child = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert child.stdout is not None and child.stderr is not None
+    first = child.stdout.readline().strip()
+    if not first.startswith("sweep "):
+        child.wait()
+        print(child.stderr.read().strip() or first, file=sys.stderr)
+        return child.returncode or 1
+    sweep_id = first.split()[1]
+    print(
+        f"sweep {sweep_id} running in the background (pid {child.pid}, log {log}); "
+        f"watch it with 'nbsweep show {sweep_id}', end it with 'nbsweep stop {sweep_id}'"
+    )
+    return 0
+
+
+def _redirect_output(path: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def _watch(sweep: Any, out: TextIO) -> int:
+    """Show the live table until the sweep ends; Ctrl-C stops it, a second Ctrl-C cancels."""
+    interrupts = 0
+    live = out.isatty()
+    last = ""
+    while True:
+        try:
+            if sweep.state not in _LIVE_STATES:
+                break
+            text = render_table(sweep) if live else _status_line(sweep)
+            if live:
+                out.write("\x1b[H\x1b[2J" + text + "\n")
+            elif text != last:
+                out.write(text + "\n")
+            out.flush()
+            last = text
+            time.sleep(_REFRESH_S)
+        except KeyboardInterrupt:
+            interrupts += 1
+            if interrupts == 1:
+                out.write(
+                    "\nstopping: no new runs, running runs finish (Ctrl-C again to kill them)\n"
+                )
+                sweep.stop()
+            elif interrupts == 2:
+                out.write("\ncancelling: running runs are killed\n")
+                sweep.cancel()
+            else:
+                return 130
+    out.write(render_table(sweep) + "\n")
+    out.flush()
+    return 0 if interrupts == 0 else 130
+
+
+def _status_line(sweep: Any) -> str:
+    runs = sweep.runs
+    counts = runs["state"].value_counts() if len(runs) else {}
+    parts = [f"{n} {state}" for state, n in sorted(dict(counts).items())]
+    return f"sweep {sweep.id} {sweep.state}: " + (", ".join(parts) or "no runs yet")
+
+
+def render_table(sweep: Any, max_rows: int | None = _TABLE_ROWS) -> str:
+    """Plain-text view of a sweep: a header line, then one row per run (newest last)."""
+    header = _status_line(sweep)
+    message = getattr(sweep, "message", None)
+    if message:
+        header += f"\n{message}"
+    runs = sweep.runs
+    if not len(runs):
+        return header
+    keep = ["run_id", "state"]
+    keep += [c for c in runs.columns if c.startswith("config/")]
+    metric = (sweep.config.get("metric") or {}).get("name")
+    if metric and f"summary/{metric}" in runs.columns:
+        keep.append(f"summary/{metric}")
+    keep += [c for c in ("runtime_s", "error") if c in runs.columns]
+    table = runs[[c for c in keep if c in runs.columns]].copy()
+    if "error" in table.columns:
+        # First line only: a traceback would wreck the table.
+        table["error"] = table["error"].map(
+            lambda e: "" if not isinstance(e, str) else e.strip().splitlines()[-1][:60]
+        )
+    table.columns = [c.split("/", 1)[-1] for c in table.columns]
+    hidden = 0
+    if max_rows is not None and len(table) > max_rows:
+        hidden = len(table) - max_rows
+        table = table.tail(max_rows)
+    text = table.to_string(index=False, na_rep="")
+    if hidden:
+        text = f"... {hidden} earlier runs (nbsweep show {sweep.id})\n" + text
+    return header + "\n" + text
+
+
+def _cmd_agent(args: argparse.Namespace) -> int:
+    import nbsweep
+
+    if args.workers < 1:
+        raise SweepError(f"--workers {args.workers}: give at least 1")
+    function = _import_function(args.function) if args.function else None
+    if args.workers > 1:
+        return _spawn_agents(args)
+    nbsweep.agent(args.sweep_id, function=function, count=args.count, store=args.store)
+    return 0
+
+
+def _spawn_agents(args: argparse.Namespace) -> int:
+    """``--workers N``: N agent processes of this same command, each with one worker."""
+    argv = [sys.executable, "-m", "nbsweep.cli", "agent", args.sweep_id]
+    for flag in ("store", "count", "function"):
+        value = getattr(args, flag)
+        if value is not None:
+            argv += [f"--{flag}", str(value)]
+    children = [subprocess.Popen(argv) for _ in range(args.workers)]
+    try:
+        codes = [child.wait() for child in children]
+    except KeyboardInterrupt:
+        # The children got the same Ctrl-C from the terminal; let them end their runs.
+        codes = [child.wait() for child in children]
+    return max(codes)
+
+
+def _cmd_ls(args: argparse.Namespace) -> int:
+    import nbsweep
+
+    sweeps = nbsweep.list_sweeps(store=args.store)
+    if not len(sweeps):
+        print("no sweeps in this store")
+        return 0
+    print(sweeps.to_string(index=False, na_rep=""))
+    return 0
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    import nbsweep
+
+    sweep = nbsweep.load(args.sweep_id, store=args.store)
+    print(render_table(sweep, max_rows=None))
+    return 0
+
+
+def _cmd_verb(args: argparse.Namespace) -> int:
+    import nbsweep
+
+    sweep = nbsweep.load(args.sweep_id, store=args.store)
+    getattr(sweep, args.command)()
+    print(f"sweep {sweep.id}: {args.command} requested (state {sweep.state})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
