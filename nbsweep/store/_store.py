@@ -1,0 +1,767 @@
+"""The store: the single truth of every sweep, shared by the kernel, agents and dashboards.
+
+SQLite (WAL, ``synchronous=NORMAL``, busy timeout) by default, PostgreSQL with the same code.
+Write transactions on SQLite begin ``IMMEDIATE`` so that two writers queue on the busy
+timeout instead of failing on a lock upgrade. A run is claimed by a single ``UPDATE`` whose
+``WHERE state = 'pending'`` makes a double claim impossible (``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL lets concurrent agents pass each other instead of waiting).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import string
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from nbsweep._errors import StoreError
+from nbsweep._runs import CRASHED, PENDING, RUNNING, STOPPED
+from nbsweep.store import _schema as s
+
+DEFAULT_STORE = Path(".nbsweep") / "nbsweep.db"
+ENV_VAR = "NBSWEEP_STORE"
+_ID_ALPHABET = string.ascii_lowercase + string.digits
+
+# A judge gets the metric histories (up to a band) of every other run that reached it and
+# answers a stop reason, or None to let the run go on.
+Judge = Callable[[dict[str, list[float]]], "str | None"]
+
+
+def new_id(length: int = 8) -> str:
+    """A short random id in W&B's style (lowercase letters and digits)."""
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(length))
+
+
+def dumps(value: Any) -> str:
+    """JSON text for configs, summaries and rows; numpy values become plain numbers."""
+    return json.dumps(value, default=_plain, separators=(",", ":"))
+
+
+def loads(text: str | None) -> Any:
+    return json.loads(text) if text else {}
+
+
+def _plain(value: Any) -> Any:
+    # numpy is optional at this layer: duck-type its scalars and arrays.
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return repr(value)
+
+
+def resolve_url(store: str | os.PathLike[str] | None = None) -> str:
+    """A SQLAlchemy URL from ``store=``, else ``$NBSWEEP_STORE``, else ``./.nbsweep/nbsweep.db``."""
+    if store is None:
+        store = os.environ.get(ENV_VAR) or DEFAULT_STORE
+    text = os.fspath(store)
+    if "://" in text:
+        return text
+    return f"sqlite:///{Path(text).expanduser().resolve()}"
+
+
+def _make_private_dir(path: Path) -> None:
+    """Create ``path`` (and parents) readable by the owner only."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A run an agent now owns: its id, position in the sweep and config."""
+
+    run_id: str
+    seq: int
+    config: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Finish:
+    """How an agent's run ended, written in the same transaction as the next claim."""
+
+    run_id: str
+    state: str
+    summary: dict[str, Any]
+    error: str | None = None
+
+
+class Store:
+    """One process's connection pool to one store; use :func:`open_store` to share it."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            parsed = sa.engine.make_url(url)
+        except sa.exc.ArgumentError as exc:
+            raise StoreError(f"store {url!r} is not a SQLAlchemy URL or a path: {exc}") from exc
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        if self.is_sqlite:
+            database = parsed.database or ""
+            if not database or database == ":memory:":
+                raise StoreError(
+                    "store: an in-memory SQLite store cannot be shared with agent processes;"
+                    " pass a file path"
+                )
+            self.path: Path | None = Path(database).resolve()
+            self.root = self.path.parent
+            _make_private_dir(self.root)
+            if not self.path.exists():
+                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+            self.engine = sa.create_engine(url, pool_size=4, max_overflow=8)
+            sa.event.listen(self.engine, "connect", _sqlite_connect)
+            sa.event.listen(self.engine, "begin", _sqlite_begin)
+        else:
+            self.path = None
+            self.root = Path.cwd().resolve() / ".nbsweep"
+            try:
+                self.engine = sa.create_engine(url, pool_size=4, max_overflow=8)
+            except (sa.exc.ArgumentError, ImportError) as exc:
+                raise StoreError(f"store {url!r} cannot be opened: {exc}") from exc
+        self._check_schema()
+
+    # -- opening ---------------------------------------------------------------------------
+
+    def _check_schema(self) -> None:
+        """Create a new store, accept one of our version, refuse anything else."""
+        try:
+            names = set(sa.inspect(self.engine).get_table_names())
+            if s.meta.name not in names:
+                ours = sorted(n for n in names if n.startswith("nbsweep_"))
+                if ours or (self.is_sqlite and names):
+                    raise StoreError(
+                        f"store {self._where()} is not an nbsweep store (it holds tables "
+                        f"{', '.join(sorted(names))}); pass another store= or {ENV_VAR}"
+                    )
+                s.metadata.create_all(self.engine)
+                try:
+                    with self.write() as conn:
+                        conn.execute(
+                            s.meta.insert().values(
+                                key="schema_version", value=str(s.SCHEMA_VERSION)
+                            )
+                        )
+                except sa.exc.IntegrityError:
+                    pass  # another process created the same store at the same moment
+            with self.engine.connect() as conn:
+                version = conn.execute(
+                    sa.select(s.meta.c.value).where(s.meta.c.key == "schema_version")
+                ).scalar()
+        except StoreError:
+            raise
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(f"store {self._where()} cannot be opened: {exc}") from exc
+        if version != str(s.SCHEMA_VERSION):
+            newer = version is not None and version.isdigit() and int(version) > s.SCHEMA_VERSION
+            hint = "upgrade nbsweep" if newer else "it was written by another nbsweep version"
+            raise StoreError(
+                f"store {self._where()} has schema version {version}, this nbsweep reads version "
+                f"{s.SCHEMA_VERSION}: {hint}, or pass another store="
+            )
+
+    def _where(self) -> str:
+        return str(self.path) if self.path else self.engine.url.render_as_string()
+
+    @contextmanager
+    def write(self) -> Iterator[sa.Connection]:
+        """A write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on exit."""
+        with self.engine.connect() as conn:
+            conn.execution_options(nbsweep_write=True)
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[sa.Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # -- sweeps ----------------------------------------------------------------------------
+
+    def create_sweep(
+        self,
+        sweep_id: str,
+        name: str,
+        method: str,
+        config: Mapping[str, Any],
+        train_ref: str | None,
+        seed: int | None,
+        state: str,
+    ) -> None:
+        now = time.time()
+        with self.write() as conn:
+            conn.execute(
+                s.sweeps.insert().values(
+                    id=sweep_id,
+                    name=name,
+                    method=method,
+                    config=dumps(config),
+                    state=state,
+                    message="",
+                    train_ref=train_ref,
+                    seed=seed,
+                    created_at=now,
+                    updated_at=now,
+                    failure_guard=True,
+                )
+            )
+            _event(conn, sweep_id, "created", message=f"sweep {name} created ({method})")
+
+    def sweep(self, sweep_id: str) -> dict[str, Any] | None:
+        with self.read() as conn:
+            row = conn.execute(s.sweeps.select().where(s.sweeps.c.id == sweep_id)).first()
+        return dict(row._mapping) if row else None
+
+    def sweeps(self) -> list[dict[str, Any]]:
+        with self.read() as conn:
+            found = conn.execute(s.sweeps.select().order_by(s.sweeps.c.created_at)).all()
+            counts = conn.execute(
+                sa.select(s.runs.c.sweep_id, s.runs.c.state, sa.func.count()).group_by(
+                    s.runs.c.sweep_id, s.runs.c.state
+                )
+            ).all()
+        per: dict[str, dict[str, int]] = {}
+        for sweep_id, state, count in counts:
+            per.setdefault(sweep_id, {})[state] = count
+        return [dict(row._mapping, run_counts=per.get(row.id, {})) for row in found]
+
+    def update_sweep(
+        self,
+        sweep_id: str,
+        *,
+        only_from: Iterable[str] | None = None,
+        event: str | None = None,
+        **values: Any,
+    ) -> bool:
+        """Set sweep fields (``state``, ``message``...), only from the given states if any."""
+        stmt = s.sweeps.update().where(s.sweeps.c.id == sweep_id)
+        if only_from is not None:
+            stmt = stmt.where(s.sweeps.c.state.in_(list(only_from)))
+        with self.write() as conn:
+            changed = conn.execute(stmt.values(updated_at=time.time(), **values)).rowcount > 0
+            if changed and event:
+                _event(conn, sweep_id, values.get("state", "sweep"), message=event)
+        return changed
+
+    # -- runs: the controller's side -------------------------------------------------------
+
+    def add_runs(
+        self,
+        sweep_id: str,
+        configs: Sequence[Mapping[str, Any]],
+        requeued_from: Sequence[str | None] | None = None,
+    ) -> list[str]:
+        """Queue new pending runs; returns their ids in order."""
+        if not configs:
+            return []
+        sources = list(requeued_from) if requeued_from is not None else [None] * len(configs)
+        for _ in range(5):
+            now = time.time()
+            ids = [new_id() for _ in configs]
+            try:
+                with self.write() as conn:
+                    top = conn.execute(
+                        sa.select(sa.func.max(s.runs.c.seq)).where(s.runs.c.sweep_id == sweep_id)
+                    ).scalar()
+                    first = (top or 0) + 1
+                    conn.execute(
+                        s.runs.insert(),
+                        [
+                            {
+                                "id": run_id,
+                                "sweep_id": sweep_id,
+                                "seq": first + i,
+                                "state": PENDING,
+                                "config": dumps(config),
+                                "summary": "{}",
+                                "created_at": now,
+                                "steps": 0,
+                                "metric_count": 0,
+                                "requeued_from": source,
+                            }
+                            for i, (run_id, config, source) in enumerate(
+                                zip(ids, configs, sources, strict=True)
+                            )
+                        ],
+                    )
+                return ids
+            except sa.exc.IntegrityError:
+                continue  # a concurrent writer took the same seq (PostgreSQL): try again
+        raise StoreError(f"sweep {sweep_id}: could not queue runs after 5 tries")
+
+    def runs(
+        self, sweep_id: str, min_seq: int = 0, run_ids: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Runs of a sweep from position ``min_seq`` on (or the given ids), in order."""
+        stmt = s.runs.select().where(s.runs.c.sweep_id == sweep_id)
+        if run_ids is not None:
+            stmt = stmt.where(s.runs.c.id.in_(list(run_ids)))
+        elif min_seq:
+            stmt = stmt.where(s.runs.c.seq >= min_seq)
+        with self.read() as conn:
+            return [dict(r._mapping) for r in conn.execute(stmt.order_by(s.runs.c.seq))]
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        with self.read() as conn:
+            row = conn.execute(s.runs.select().where(s.runs.c.id == run_id)).first()
+        return dict(row._mapping) if row else None
+
+    def metric_histories(self, run_ids: Sequence[str]) -> dict[str, list[float]]:
+        """Each run's valid metric values in order (only those count as iterations)."""
+        out: dict[str, list[float]] = {run_id: [] for run_id in run_ids}
+        if not run_ids:
+            return out
+        with self.read() as conn:
+            found = conn.execute(
+                sa.select(s.rows.c.run_id, s.rows.c.metric)
+                .where(s.rows.c.run_id.in_(list(run_ids)), s.rows.c.metric_iter.is_not(None))
+                .order_by(s.rows.c.run_id, s.rows.c.metric_iter)
+            )
+            for run_id, value in found:
+                out[run_id].append(value)
+        return out
+
+    def end_runs(
+        self, sweep_id: str, run_ids: Sequence[str], state: str, reasons: Mapping[str, str]
+    ) -> list[str]:
+        """Move running runs to a final state (stopped, killed, crashed); returns those moved."""
+        moved = []
+        now = time.time()
+        with self.write() as conn:
+            for run_id in run_ids:
+                values: dict[str, Any] = {"state": state, "ended_at": now}
+                if state == CRASHED:
+                    values["error"] = reasons.get(run_id)
+                done = conn.execute(
+                    s.runs.update()
+                    .where(s.runs.c.id == run_id, s.runs.c.state == RUNNING)
+                    .values(**values)
+                ).rowcount
+                if done:
+                    moved.append(run_id)
+                    _event(conn, sweep_id, state, run_id=run_id, message=reasons.get(run_id, ""))
+        return moved
+
+    def running_ids(self, sweep_id: str, agent: int | None = None) -> list[str]:
+        stmt = sa.select(s.runs.c.id).where(
+            s.runs.c.sweep_id == sweep_id, s.runs.c.state == RUNNING
+        )
+        if agent is not None:
+            stmt = stmt.where(s.runs.c.agent == agent)
+        with self.read() as conn:
+            return list(conn.execute(stmt.order_by(s.runs.c.seq)).scalars())
+
+    def drop_pending(self, sweep_id: str) -> int:
+        """Forget queued runs no agent started (stop, cancel, target, run_cap)."""
+        with self.write() as conn:
+            return conn.execute(
+                s.runs.delete().where(s.runs.c.sweep_id == sweep_id, s.runs.c.state == PENDING)
+            ).rowcount
+
+    # -- runs: the agent's side ------------------------------------------------------------
+
+    def claim(
+        self, sweep_id: str, agent: int, gpu: str = "", finish: Finish | None = None
+    ) -> Claim | None:
+        """Finish the agent's last run (if any) and claim the next pending one, atomically."""
+        now = time.time()
+        with self.write() as conn:
+            if finish is not None:
+                self._finish(conn, finish, now)
+            pick = (
+                sa.select(s.runs.c.id)
+                .where(
+                    s.runs.c.sweep_id == sweep_id,
+                    s.runs.c.state == PENDING,
+                    sa.exists().where(s.sweeps.c.id == sweep_id, s.sweeps.c.state == "running"),
+                )
+                .order_by(s.runs.c.seq)
+                .limit(1)
+            )
+            if not self.is_sqlite:
+                pick = pick.with_for_update(skip_locked=True)
+            row = conn.execute(
+                s.runs.update()
+                .where(s.runs.c.id == pick.scalar_subquery(), s.runs.c.state == PENDING)
+                .values(state=RUNNING, started_at=now, heartbeat_at=now, agent=agent, gpu=gpu)
+                .returning(s.runs.c.id, s.runs.c.seq, s.runs.c.config)
+            ).first()
+        if row is None:
+            return None
+        return Claim(run_id=row.id, seq=row.seq, config=loads(row.config))
+
+    def finish(self, finish: Finish) -> None:
+        with self.write() as conn:
+            self._finish(conn, finish, time.time())
+
+    @staticmethod
+    def _finish(conn: sa.Connection, finish: Finish, now: float) -> None:
+        summary = dumps(finish.summary)
+        done = conn.execute(
+            s.runs.update()
+            .where(s.runs.c.id == finish.run_id, s.runs.c.state == RUNNING)
+            .values(state=finish.state, ended_at=now, summary=summary, error=finish.error)
+        ).rowcount
+        if not done:
+            # Stopped or killed meanwhile: that state stands, the summary is still the run's.
+            conn.execute(
+                s.runs.update().where(s.runs.c.id == finish.run_id).values(summary=summary)
+            )
+
+    def log_row(
+        self,
+        sweep_id: str,
+        run_id: str,
+        *,
+        step: int,
+        data: Mapping[str, Any],
+        metric: float | None,
+        metric_iter: int | None,
+        steps: int,
+        summary: Mapping[str, Any],
+        replace_row: int | None = None,
+        judge: tuple[int, Judge] | None = None,
+    ) -> tuple[int | None, str | None]:
+        """Write one history row of a running run; returns (row id, stop reason).
+
+        The row id is None when the run is no longer running (stopped, killed): the row is
+        not kept. With ``judge=(band, rule)`` the row reaches that band and the rule decides,
+        in the same transaction, whether the run stops here.
+        """
+        now = time.time()
+        with self.write() as conn:
+            values = {
+                "step": step,
+                "at": now,
+                "data": dumps(data),
+                "metric": metric,
+                "metric_iter": metric_iter,
+            }
+            alive = conn.execute(
+                s.runs.update()
+                .where(s.runs.c.id == run_id, s.runs.c.state == RUNNING)
+                .values(
+                    steps=steps,
+                    metric_count=metric_iter if metric_iter is not None else s.runs.c.metric_count,
+                    summary=dumps(summary),
+                    heartbeat_at=now,
+                )
+            ).rowcount
+            if not alive:
+                return None, None
+            if replace_row is None:
+                row_id = conn.execute(
+                    s.rows.insert().values(sweep_id=sweep_id, run_id=run_id, **values)
+                ).inserted_primary_key[0]
+            else:
+                conn.execute(s.rows.update().where(s.rows.c.id == replace_row).values(**values))
+                row_id = replace_row
+            reason = None
+            if judge is not None:
+                band, rule = judge
+                reason = rule(_band_histories(conn, sweep_id, band, run_id))
+                if reason is not None:
+                    conn.execute(
+                        s.runs.update()
+                        .where(s.runs.c.id == run_id)
+                        .values(state=STOPPED, ended_at=now)
+                    )
+                    _event(conn, sweep_id, STOPPED, run_id=run_id, message=reason)
+        return row_id, reason
+
+    def run_state(self, run_id: str) -> str | None:
+        with self.read() as conn:
+            return conn.execute(sa.select(s.runs.c.state).where(s.runs.c.id == run_id)).scalar()
+
+    def heartbeat(self, sweep_id: str, agent: int, run_id: str | None) -> bool:
+        """Mark the agent (and its run) alive; False when the agent was told to drain."""
+        now = time.time()
+        with self.write() as conn:
+            if run_id is not None:
+                conn.execute(
+                    s.runs.update()
+                    .where(s.runs.c.id == run_id, s.runs.c.state == RUNNING)
+                    .values(heartbeat_at=now)
+                )
+            conn.execute(
+                s.agents.update()
+                .where(s.agents.c.sweep_id == sweep_id, s.agents.c.agent == agent)
+                .values(heartbeat_at=now)
+            )
+            drain = conn.execute(
+                sa.select(s.agents.c.drain).where(
+                    s.agents.c.sweep_id == sweep_id, s.agents.c.agent == agent
+                )
+            ).scalar()
+        return not drain
+
+    # -- history ---------------------------------------------------------------------------
+
+    def history(
+        self, sweep_id: str, run_id: str | None = None
+    ) -> list[tuple[str, int, float, str]]:
+        """(run_id, step, at, data JSON) of every row, by run then step."""
+        stmt = sa.select(s.rows.c.run_id, s.rows.c.step, s.rows.c.at, s.rows.c.data).where(
+            s.rows.c.sweep_id == sweep_id
+        )
+        if run_id is not None:
+            stmt = stmt.where(s.rows.c.run_id == run_id)
+        with self.read() as conn:
+            return [tuple(r) for r in conn.execute(stmt.order_by(s.rows.c.run_id, s.rows.c.id))]
+
+    # -- events ----------------------------------------------------------------------------
+
+    def add_event(
+        self,
+        sweep_id: str,
+        kind: str,
+        message: str = "",
+        run_id: str | None = None,
+        agent: int | None = None,
+    ) -> None:
+        with self.write() as conn:
+            _event(conn, sweep_id, kind, run_id=run_id, agent=agent, message=message)
+
+    def events(self, sweep_id: str) -> list[dict[str, Any]]:
+        with self.read() as conn:
+            found = conn.execute(
+                s.events.select().where(s.events.c.sweep_id == sweep_id).order_by(s.events.c.id)
+            )
+            return [dict(r._mapping) for r in found]
+
+    # -- agents ----------------------------------------------------------------------------
+
+    def add_agent(
+        self, sweep_id: str, pid: int | None, gpu: str = "", gpu_name: str = "", host: str = ""
+    ) -> int:
+        """Register an agent; returns its number in the sweep (0, 1, ...)."""
+        for _ in range(5):
+            now = time.time()
+            try:
+                with self.write() as conn:
+                    top = conn.execute(
+                        sa.select(sa.func.max(s.agents.c.agent)).where(
+                            s.agents.c.sweep_id == sweep_id
+                        )
+                    ).scalar()
+                    number = 0 if top is None else top + 1
+                    conn.execute(
+                        s.agents.insert().values(
+                            sweep_id=sweep_id,
+                            agent=number,
+                            pid=pid,
+                            host=host or socket.gethostname(),
+                            gpu=gpu,
+                            gpu_name=gpu_name,
+                            state="starting",
+                            drain=False,
+                            started_at=now,
+                            heartbeat_at=now,
+                        )
+                    )
+                return number
+            except sa.exc.IntegrityError:
+                continue
+        raise StoreError(f"sweep {sweep_id}: could not register an agent after 5 tries")
+
+    def update_agent(self, sweep_id: str, agent: int, **values: Any) -> None:
+        with self.write() as conn:
+            conn.execute(
+                s.agents.update()
+                .where(s.agents.c.sweep_id == sweep_id, s.agents.c.agent == agent)
+                .values(**values)
+            )
+
+    def agents(self, sweep_id: str) -> list[dict[str, Any]]:
+        """Every agent of the sweep with the run it is on (from the runs table)."""
+        with self.read() as conn:
+            found = [
+                dict(r._mapping)
+                for r in conn.execute(
+                    s.agents.select()
+                    .where(s.agents.c.sweep_id == sweep_id)
+                    .order_by(s.agents.c.agent)
+                )
+            ]
+            busy = dict(
+                conn.execute(
+                    sa.select(s.runs.c.agent, s.runs.c.id).where(
+                        s.runs.c.sweep_id == sweep_id, s.runs.c.state == RUNNING
+                    )
+                ).all()
+            )
+        for row in found:
+            row["run_id"] = busy.get(row["agent"])
+        return found
+
+    # -- controller lease ------------------------------------------------------------------
+
+    def acquire_lease(self, sweep_id: str, owner: str, ttl: float) -> str | None:
+        """Take (or renew) the sweep's controller lease; returns the other owner if held."""
+        now = time.time()
+        try:
+            with self.write() as conn:
+                pick = sa.select(s.leases).where(s.leases.c.sweep_id == sweep_id)
+                if not self.is_sqlite:
+                    pick = pick.with_for_update()
+                row = conn.execute(pick).first()
+                if row is None:
+                    conn.execute(
+                        s.leases.insert().values(
+                            sweep_id=sweep_id, owner=owner, expires_at=now + ttl
+                        )
+                    )
+                    return None
+                if row.owner != owner and row.expires_at > now and owner_alive(row.owner):
+                    return row.owner
+                conn.execute(
+                    s.leases.update()
+                    .where(s.leases.c.sweep_id == sweep_id)
+                    .values(owner=owner, expires_at=now + ttl)
+                )
+                return None
+        except sa.exc.IntegrityError:
+            return self.acquire_lease(sweep_id, owner, ttl)
+
+    def renew_lease(self, sweep_id: str, owner: str, ttl: float) -> bool:
+        with self.write() as conn:
+            return (
+                conn.execute(
+                    s.leases.update()
+                    .where(s.leases.c.sweep_id == sweep_id, s.leases.c.owner == owner)
+                    .values(expires_at=time.time() + ttl)
+                ).rowcount
+                > 0
+            )
+
+    def release_lease(self, sweep_id: str, owner: str) -> None:
+        with self.write() as conn:
+            conn.execute(
+                s.leases.delete().where(s.leases.c.sweep_id == sweep_id, s.leases.c.owner == owner)
+            )
+
+    def lease_owner(self, sweep_id: str) -> str | None:
+        """The live controller's owner id, or None when no controller holds the sweep."""
+        with self.read() as conn:
+            row = conn.execute(sa.select(s.leases).where(s.leases.c.sweep_id == sweep_id)).first()
+        if row is None or row.expires_at < time.time() or not owner_alive(row.owner):
+            return None
+        return row.owner
+
+
+def owner_id() -> str:
+    """``host:pid:random``: unique per controller, and says where to look for its process."""
+    return f"{socket.gethostname()}:{os.getpid()}:{new_id(6)}"
+
+
+def owner_alive(owner: str) -> bool:
+    """False only when the owner is a process of this host that no longer exists."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return True
+    return pid_alive(int(pid_text))
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _event(
+    conn: sa.Connection,
+    sweep_id: str,
+    kind: str,
+    *,
+    run_id: str | None = None,
+    agent: int | None = None,
+    message: str = "",
+) -> None:
+    conn.execute(
+        s.events.insert().values(
+            sweep_id=sweep_id,
+            at=time.time(),
+            kind=kind,
+            run_id=run_id,
+            agent=agent,
+            message=message,
+        )
+    )
+
+
+def _band_histories(
+    conn: sa.Connection, sweep_id: str, band: int, exclude: str
+) -> dict[str, list[float]]:
+    """Metric histories, cut at ``band``, of the other runs that reached ``band``."""
+    reached = (
+        sa.select(s.rows.c.run_id)
+        .where(
+            s.rows.c.sweep_id == sweep_id,
+            s.rows.c.metric_iter == band,
+            s.rows.c.run_id != exclude,
+        )
+        .scalar_subquery()
+    )
+    found = conn.execute(
+        sa.select(s.rows.c.run_id, s.rows.c.metric)
+        .where(
+            s.rows.c.sweep_id == sweep_id,
+            s.rows.c.metric_iter <= band,
+            s.rows.c.run_id.in_(reached),
+        )
+        .order_by(s.rows.c.run_id, s.rows.c.metric_iter)
+    )
+    out: dict[str, list[float]] = {}
+    for run_id, value in found:
+        out.setdefault(run_id, []).append(value)
+    return out
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # We issue BEGIN ourselves (see _sqlite_begin); pysqlite's own handling would defer it.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout = 30000")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    # In WAL mode NORMAL keeps every commit across a process crash (only power loss can undo
+    # the last ones), at a fraction of FULL's fsyncs.
+    cursor.execute("PRAGMA synchronous = NORMAL")
+    cursor.close()
+
+
+def _sqlite_begin(conn: sa.Connection) -> None:
+    immediate = conn.get_execution_options().get("nbsweep_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+_stores: dict[str, Store] = {}
+_stores_lock = threading.Lock()
+
+
+def open_store(store: str | os.PathLike[str] | Store | None = None) -> Store:
+    """The process's one :class:`Store` for ``store`` (URL, path, or None for the default)."""
+    if isinstance(store, Store):
+        return store
+    url = resolve_url(store)
+    with _stores_lock:
+        found = _stores.get(url)
+        if found is None:
+            found = _stores[url] = Store(url)
+        return found
