@@ -1,0 +1,852 @@
+"""Validate and normalise a sweep config: W&B's schema, plus the checks W&B leaves to a crash.
+
+Every check appends ``key.path: message`` to one list, so a single ``ConfigError`` names every
+problem. The schema lives in tables (root keys, distributions, early-terminate types, scheduler
+keys); each table maps a key to a small checker that returns the normalised value.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import math
+import numbers
+import os
+import re
+import reprlib
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, NamedTuple
+
+from nbsweep._errors import ConfigError
+from nbsweep.config._distributions import (
+    DISTRIBUTIONS,
+    GRID_DISTRIBUTIONS,
+    PARAMETER_KEYS,
+    POSITIVE_MIN_DISTRIBUTIONS,
+    V1_LOG_DISTRIBUTIONS,
+)
+from nbsweep.config._yaml import load_yaml
+
+
+class ConfigWarning(UserWarning):
+    """A config that runs, but probably not as meant (deprecated or ignored keys)."""
+
+
+METHODS = ("grid", "random", "bayes", "custom")
+GOALS = ("minimize", "maximize")
+IMPUTES = ("latest", "best", "worst")
+IMPUTES_WHILE_RUNNING = ("latest", "best", "worst", "false")
+METRIC_DEFAULTS: Mapping[str, Any] = {
+    "goal": "minimize",
+    "impute": "worst",
+    "impute_while_running": "false",
+}
+NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+MAX_NESTING = 32  # nested parameter blocks; deeper is surely a mistake (or a YAML alias loop)
+MAX_PARAMETER_SPECS = 10_000  # bounds the walk when YAML aliases repeat blocks
+
+_short = reprlib.Repr()
+_short.maxstring = 60
+_short.maxother = 60
+
+
+class _Context:
+    """Collects problems and warnings while the config is walked."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+        self.warnings: list[str] = []
+        self.specs_seen = 0
+
+    def problem(self, path: str, message: str) -> None:
+        self.problems.append(f"{path}: {message}")
+
+    def warn(self, path: str, message: str) -> None:
+        self.warnings.append(f"{path}: {message}")
+
+
+_Check = Callable[[_Context, str, Any], Any]
+
+
+def _show(value: Any) -> str:
+    return _short.repr(value)
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"{value} (a boolean, not a number or string)"
+    return f"{type(value).__name__} {_show(value)}"
+
+
+def _did_you_mean(word: Any, choices: Iterable[str]) -> str:
+    if not isinstance(word, str):
+        return ""
+    match = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    return f"; did you mean {match[0]!r}?" if match else ""
+
+
+def _unknown_key(ctx: _Context, path: str, key: Any, known: Iterable[str]) -> None:
+    ctx.problem(path, f"unknown key{_did_you_mean(key, known)}")
+
+
+def _is_number(value: Any) -> bool:
+    # bools are ints in Python but never numbers in a sweep config (W&B's schema agrees)
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_finite(value: Any) -> bool:
+    return _is_int(value) or (_is_number(value) and math.isfinite(value))
+
+
+def _join(choices: Sequence[str]) -> str:
+    return ", ".join(choices)
+
+
+def _child(path: str, key: Any) -> str:
+    return f"{path}.{key}" if isinstance(key, str) else f"{path}.{_show(key)}"
+
+
+# ---------------------------------------------------------------- small checkers
+
+
+def _string(ctx: _Context, path: str, value: Any) -> Any:
+    if not isinstance(value, str):
+        ctx.problem(path, f"must be a string, got {_describe(value)}")
+    return value
+
+
+def _mapping(ctx: _Context, path: str, value: Any) -> Any:
+    if not isinstance(value, Mapping):
+        ctx.problem(path, f"must be a mapping, got {_describe(value)}")
+        return value
+    return dict(value)
+
+
+def _list(ctx: _Context, path: str, value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
+    if not isinstance(value, list):
+        ctx.problem(path, f"must be a list, got {_describe(value)}")
+    return value
+
+
+def _bool(ctx: _Context, path: str, value: Any) -> Any:
+    if not isinstance(value, bool):
+        ctx.problem(path, f"must be true or false, got {_describe(value)}")
+    return value
+
+
+def _one_of(*choices: str) -> _Check:
+    def check(ctx: _Context, path: str, value: Any) -> Any:
+        if not (isinstance(value, str) and value in choices):
+            hint = _did_you_mean(value, choices)
+            ctx.problem(path, f"must be one of {_join(choices)}, got {_show(value)}{hint}")
+        return value
+
+    return check
+
+
+def _int_at_least(low: int, why: str = "") -> _Check:
+    def check(ctx: _Context, path: str, value: Any) -> Any:
+        if not _is_int(value):
+            ctx.problem(path, f"must be an integer >= {low}{why}, got {_describe(value)}")
+        elif value < low:
+            ctx.problem(path, f"must be an integer >= {low}{why}, got {value}")
+        return value
+
+    return check
+
+
+def _number(ctx: _Context, path: str, value: Any) -> Any:
+    if not _is_finite(value):
+        ctx.problem(path, f"must be a finite number, got {_describe(value)}")
+    return value
+
+
+def _number_above(low: float) -> _Check:
+    def check(ctx: _Context, path: str, value: Any) -> Any:
+        if not _is_finite(value):
+            ctx.problem(path, f"must be a number > {low}, got {_describe(value)}")
+        elif value <= low:
+            ctx.problem(path, f"must be > {low}, got {value}")
+        return value
+
+    return check
+
+
+def _number_at_least(low: float) -> _Check:
+    def check(ctx: _Context, path: str, value: Any) -> Any:
+        if not _is_finite(value):
+            ctx.problem(path, f"must be a number >= {low}, got {_describe(value)}")
+        elif value < low:
+            ctx.problem(path, f"must be >= {low}, got {value}")
+        return value
+
+    return check
+
+
+def _keyed(
+    ctx: _Context,
+    path: str,
+    value: Any,
+    checks: Mapping[str, _Check],
+    *,
+    required: Sequence[str] = (),
+    extra_ok: bool = False,
+) -> Any:
+    """Check a mapping against a key table; returns a plain dict (or the bad value)."""
+    if not isinstance(value, Mapping):
+        ctx.problem(path, f"must be a mapping, got {_describe(value)}")
+        return value
+    out: dict[Any, Any] = {}
+    for key, item in value.items():
+        check = checks.get(key) if isinstance(key, str) else None
+        if check is not None:
+            out[key] = check(ctx, _child(path, key), item)
+        elif extra_ok and isinstance(key, str):
+            out[key] = item
+        else:
+            _unknown_key(ctx, _child(path, key), key, tuple(checks))
+    for key in required:
+        if key not in value:
+            ctx.problem(_child(path, key), "required")
+    return out
+
+
+# ---------------------------------------------------------------- metric
+
+
+def _metric(ctx: _Context, path: str, value: Any) -> Any:
+    if not isinstance(value, Mapping):
+        ctx.problem(
+            path,
+            f"must be a mapping such as {{name: val_loss, goal: minimize}}, got {_describe(value)}",
+        )
+        return value
+    checks: dict[str, _Check] = {
+        "name": _metric_name,
+        "goal": _one_of(*GOALS),
+        "target": _number,
+        "impute": _one_of(*IMPUTES),
+        "impute_while_running": _impute_while_running,
+    }
+    out = _keyed(ctx, path, value, checks, required=("name",))
+    for key, default in METRIC_DEFAULTS.items():
+        out.setdefault(key, default)
+    return out
+
+
+def _metric_name(ctx: _Context, path: str, value: Any) -> Any:
+    if not isinstance(value, str) or not value:
+        ctx.problem(path, f"must be the non-empty name of a logged metric, got {_describe(value)}")
+    return value
+
+
+def _impute_while_running(ctx: _Context, path: str, value: Any) -> Any:
+    # YAML turns a bare `false` into a bool; W&B's schema wants the string "false".
+    if value is False:
+        return "false"
+    return _one_of(*IMPUTES_WHILE_RUNNING)(ctx, path, value)
+
+
+def _metrics(ctx: _Context, path: str, value: Any) -> Any:
+    if not isinstance(value, (list, tuple)):
+        ctx.problem(path, f"must be a list of metrics, got {_describe(value)}")
+        return value
+    if len(value) < 2:
+        ctx.problem(path, "must list at least 2 metrics (use 'metric' for one)")
+    return [_metric(ctx, f"{path}[{i}]", item) for i, item in enumerate(value)]
+
+
+# ---------------------------------------------------------------- early_terminate
+
+
+class StopperSchema(NamedTuple):
+    """One ``early_terminate.type``: its key checks, required keys, defaults, cross rules."""
+
+    checks: Mapping[str, _Check]
+    required: tuple[str, ...]
+    defaults: Mapping[str, Any]
+    cross: Callable[[_Context, str, dict[str, Any]], None]
+
+
+def _hyperband_cross(ctx: _Context, path: str, spec: dict[str, Any]) -> None:
+    has_min, has_max, has_s = ("min_iter" in spec), ("max_iter" in spec), ("s" in spec)
+    if has_max and not has_s:
+        ctx.problem(f"{path}.s", "required with max_iter (the number of bands)")
+    elif not has_max and not has_min:
+        ctx.problem(path, "hyperband needs min_iter, or max_iter and s")
+    if has_max and has_min:
+        ctx.warn(f"{path}.min_iter", "ignored: with max_iter given, max_iter and s set the bands")
+    if has_s and not has_max and has_min:
+        ctx.warn(f"{path}.s", "ignored without max_iter: min_iter and eta set the bands")
+    max_iter, eta = spec.get("max_iter"), spec.get("eta")
+    if has_max and has_s and _is_int(max_iter) and _is_finite(eta) and eta > 1 > max_iter / eta:
+        # W&B's first band is max_iter/eta; below 1 there is no band and W&B raises.
+        ctx.problem(
+            f"{path}.max_iter",
+            f"{max_iter} gives no band with eta {eta}: max_iter must be at least eta",
+        )
+
+
+def _asha_cross(ctx: _Context, path: str, spec: dict[str, Any]) -> None:
+    low, high = spec.get("min_iter"), spec.get("max_iter")
+    if _is_int(low) and _is_int(high) and high <= low:
+        ctx.problem(f"{path}.max_iter", f"must be greater than min_iter ({low}), got {high}")
+
+
+_S_IS_INT = " (W&B's hyperband crashes on a float such as 2.0)"
+
+EARLY_TERMINATE: Mapping[str, StopperSchema] = {
+    "hyperband": StopperSchema(
+        checks={
+            "min_iter": _int_at_least(1),
+            "max_iter": _int_at_least(1),
+            "s": _int_at_least(1, _S_IS_INT),
+            "eta": _number_above(1),
+            "strict": _bool,
+        },
+        required=(),
+        defaults={"eta": 3, "strict": True},
+        cross=_hyperband_cross,
+    ),
+    "asha": StopperSchema(
+        checks={
+            "min_iter": _int_at_least(1),
+            "max_iter": _int_at_least(1),
+            "eta": _number_above(1),
+        },
+        required=("min_iter",),
+        defaults={"eta": 3},
+        cross=_asha_cross,
+    ),
+}
+
+
+def _early_terminate(ctx: _Context, path: str, value: Any) -> Any:
+    if not isinstance(value, Mapping):
+        ctx.problem(
+            path,
+            f"must be a mapping such as {{type: hyperband, min_iter: 3}}, got {_describe(value)}",
+        )
+        return value
+    kind = value.get("type")
+    types = tuple(EARLY_TERMINATE)
+    if "type" not in value:
+        ctx.problem(f"{path}.type", f"required: one of {_join(types)}")
+    elif not (isinstance(kind, str) and kind in EARLY_TERMINATE):
+        ctx.problem(
+            f"{path}.type",
+            f"must be one of {_join(types)}, got {_show(kind)}{_did_you_mean(kind, types)}",
+        )
+    if not (isinstance(kind, str) and kind in EARLY_TERMINATE):
+        for key in value:
+            if key != "type" and not any(key in s.checks for s in EARLY_TERMINATE.values()):
+                _unknown_key(ctx, _child(path, key), key, ("type", *_all_stopper_keys()))
+        return dict(value)
+    schema = EARLY_TERMINATE[kind]
+    rest = {k: v for k, v in value.items() if k != "type"}
+    checks = dict(schema.checks)
+    out = _keyed(ctx, path, rest, checks, required=schema.required)
+    for key, default in schema.defaults.items():
+        out.setdefault(key, default)
+    schema.cross(ctx, path, out)
+    return {"type": kind, **out}
+
+
+def _all_stopper_keys() -> list[str]:
+    return sorted({key for schema in EARLY_TERMINATE.values() for key in schema.checks})
+
+
+# ---------------------------------------------------------------- scheduler and friends
+
+
+def _resource_args(ctx: _Context, path: str, value: Any) -> Any:
+    out = _mapping(ctx, path, value)
+    if isinstance(out, dict) and "env" in out:
+        env = out["env"]
+        if not isinstance(env, (list, tuple)) or not all(isinstance(v, str) for v in env):
+            ctx.problem(
+                f"{path}.env", f"must be a list of environment variable names, got {_describe(env)}"
+            )
+        else:
+            out["env"] = list(env)
+    return out
+
+
+def _optuna_part(ctx: _Context, path: str, value: Any) -> Any:
+    return _keyed(ctx, path, value, {"type": _string, "args": _mapping}, required=("type",))
+
+
+def _scheduler_settings(ctx: _Context, path: str, value: Any) -> Any:
+    return _keyed(ctx, path, value, {"pruner": _optuna_part, "sampler": _optuna_part})
+
+
+SCHEDULER_KEYS: Mapping[str, _Check] = {
+    # W&B's engine schema (custom schedulers, `method: custom`)
+    "engine": _one_of("optuna", "ax", "wandb"),
+    "source": _string,
+    "optimizer": _string,
+    "search_space": _string,
+    # W&B Launch's scheduler job
+    "num_workers": _int_at_least(1),
+    "job": _string,
+    "resource": _string,
+    "resource_args": _resource_args,
+    "docker_image": _string,
+    "settings": _scheduler_settings,
+    "priority": _one_of("low", "medium", "high"),
+}
+
+
+def _scheduler(ctx: _Context, path: str, value: Any) -> Any:
+    out = _keyed(ctx, path, value, SCHEDULER_KEYS)
+    if isinstance(out, dict):
+        for key in ("optimizer", "search_space"):
+            if key in out and "source" not in out:
+                ctx.problem(f"{path}.source", f"required with {path}.{key}")
+        if any(k in out for k in ("source", "optimizer", "search_space")) and "engine" not in out:
+            ctx.problem(f"{path}.engine", "required with source, optimizer or search_space")
+    return out
+
+
+def external_scheduler(scheduler: Any) -> str | None:
+    """'optuna' or 'ax' when the scheduler, not nbsweep's method, does the search."""
+    if not isinstance(scheduler, Mapping):
+        return None
+    engine, job = scheduler.get("engine"), scheduler.get("job")
+    if engine in ("optuna", "ax"):
+        return str(engine)
+    if isinstance(job, str) and "optuna" in job.lower():
+        return "optuna"
+    return None
+
+
+def _controller(ctx: _Context, path: str, value: Any) -> Any:
+    return _keyed(
+        ctx, path, value, {"type": _one_of("local", "cloud")}, required=("type",), extra_ok=True
+    )
+
+
+def _run_cap(ctx: _Context, path: str, value: Any) -> Any:
+    # W&B's jsonschema takes 5.0 as an integer; keep that, but hand the engine an int.
+    if _is_finite(value) and not _is_int(value) and value == math.floor(value):
+        value = int(value)
+    return _int_at_least(1)(ctx, path, value)
+
+
+ROOT_KEYS: Mapping[str, _Check] = {
+    "method": _one_of(*METHODS),
+    "metric": _metric,
+    "metrics": _metrics,
+    "parameters": lambda ctx, path, value: _parameters(ctx, path, value, depth=0),
+    "early_terminate": _early_terminate,
+    "run_cap": _run_cap,
+    "name": _string,
+    "description": _string,
+    "program": _string,
+    "command": _list,
+    "controller": _controller,
+    "entity": _string,
+    "project": _string,
+    "job": _string,
+    "image_uri": _string,
+    "scheduler": _scheduler,
+    "apiVersion": _string,
+    "kind": _one_of("sweep"),
+    "queue": _string,
+    "launch": _mapping,
+    "seed": _int_at_least(0),
+}
+
+
+# ---------------------------------------------------------------- parameters
+
+
+def _parameters(ctx: _Context, path: str, value: Any, depth: int) -> Any:
+    if not isinstance(value, Mapping):
+        ctx.problem(path, f"must be a mapping of parameter names to specs, got {_describe(value)}")
+        return value
+    if not value:
+        ctx.problem(path, "must not be empty: name at least one parameter")
+    out: dict[str, Any] = {}
+    for name, spec in value.items():
+        sub = _child(path, name)
+        if not isinstance(name, str):
+            ctx.problem(sub, f"parameter names must be strings, got {_describe(name)}")
+            continue
+        if not NAME_PATTERN.fullmatch(name):
+            ctx.problem(
+                sub,
+                "invalid parameter name: start with a letter or _, then use only "
+                "letters, digits, _, . and -",
+            )
+        out[name] = _parameter(ctx, sub, spec, depth)
+    return out
+
+
+def _parameter(ctx: _Context, path: str, spec: Any, depth: int) -> Any:
+    ctx.specs_seen += 1
+    if ctx.specs_seen > MAX_PARAMETER_SPECS:
+        if ctx.specs_seen == MAX_PARAMETER_SPECS + 1:
+            ctx.problem(path, f"more than {MAX_PARAMETER_SPECS} parameter specs in all")
+        return spec
+    if not isinstance(spec, Mapping):
+        if isinstance(spec, (list, tuple)):
+            hint = f"; to search these, write {{values: {_show(list(spec))}}}"
+        else:
+            hint = f"; to fix it, write {{value: {_show(spec)}}}"
+        ctx.problem(
+            path,
+            f"must be a mapping such as {{values: [...]}} or {{min: 0, max: 1}}, "
+            f"got {_describe(spec)}{hint}",
+        )
+        return spec
+    for key in spec:
+        if not isinstance(key, str):
+            ctx.problem(_child(path, key), f"keys must be strings, got {_describe(key)}")
+    if "parameters" in spec:
+        return _block(ctx, path, spec, depth)
+    explicit = "distribution" in spec
+    if explicit:
+        dist = spec["distribution"]
+        if not (isinstance(dist, str) and dist in DISTRIBUTIONS):
+            ctx.problem(
+                f"{path}.distribution",
+                f"unknown distribution {_show(dist)}"
+                f"{_did_you_mean(dist, tuple(DISTRIBUTIONS))}; one of: "
+                f"{_join(tuple(DISTRIBUTIONS))}",
+            )
+            return dict(spec)
+    else:
+        for key in spec:
+            if isinstance(key, str) and key not in PARAMETER_KEYS:
+                _unknown_key(ctx, _child(path, key), key, PARAMETER_KEYS)
+        inferred = _infer(ctx, path, spec)
+        if inferred is None:
+            return dict(spec)
+        dist = inferred
+    return _leaf(ctx, path, spec, dist, explicit)
+
+
+def _block(ctx: _Context, path: str, spec: Mapping[Any, Any], depth: int) -> Any:
+    for key in spec:
+        if key != "parameters" and isinstance(key, str):
+            ctx.problem(
+                _child(path, key),
+                "a nested block takes only 'parameters'; "
+                "put distributions on the parameters inside it",
+            )
+    if depth + 1 >= MAX_NESTING:
+        ctx.problem(path, f"parameter blocks nested more than {MAX_NESTING} deep")
+        return {"parameters": {}}
+    return {"parameters": _parameters(ctx, f"{path}.parameters", spec["parameters"], depth + 1)}
+
+
+def _infer(ctx: _Context, path: str, spec: Mapping[Any, Any]) -> str | None:
+    """The distribution W&B infers when none is given (spec §5.1), or None with a problem."""
+    if "value" in spec:
+        if "values" in spec:
+            ctx.problem(
+                path,
+                "'value' and 'values' cannot be used together: 'value' fixes the "
+                "parameter, 'values' lists the choices",
+            )
+            return None
+        return "constant"
+    if "values" in spec:
+        return "categorical_w_probabilities" if "probabilities" in spec else "categorical"
+    if "min" in spec or "max" in spec:
+        bounds = [spec[k] for k in ("min", "max") if k in spec]
+        return "int_uniform" if all(_is_int(b) for b in bounds) else "uniform"
+    given = sorted(k for k in spec if isinstance(k, str) and k in PARAMETER_KEYS)
+    if given:
+        fits = _fitting(given)
+        ctx.problem(
+            path,
+            f"cannot infer the distribution from {_join(given)}; add "
+            f"'distribution' (one of: {_join(fits) or _join(tuple(DISTRIBUTIONS))})",
+        )
+    elif not spec:  # otherwise its unknown keys were reported, with did-you-mean
+        ctx.problem(
+            path,
+            "empty parameter spec: give value, values, min and max, "
+            "distribution, or parameters (a nested block)",
+        )
+    return None
+
+
+def _fitting(keys: Sequence[str]) -> list[str]:
+    return [
+        name
+        for name, d in DISTRIBUTIONS.items()
+        if set(keys) <= d.keys and name not in V1_LOG_DISTRIBUTIONS
+    ]
+
+
+def _leaf(ctx: _Context, path: str, spec: Mapping[Any, Any], dist: str, explicit: bool) -> Any:
+    table = DISTRIBUTIONS[dist]
+    stray = [
+        k
+        for k in spec
+        if isinstance(k, str)
+        and k in PARAMETER_KEYS
+        and k != "distribution"
+        and k not in table.keys
+    ]
+    for key in stray:
+        if explicit:
+            how = f"distribution {dist!r} takes only {_join(sorted(table.keys))}"
+        else:
+            fits = _fitting([k for k in spec if isinstance(k, str) and k in PARAMETER_KEYS])
+            how = f"the inferred distribution {dist!r} takes only {_join(sorted(table.keys))}"
+            if fits:
+                how += f"; set distribution: {fits[0]} to use it"
+        ctx.problem(_child(path, key), f"does not belong here: {how}")
+    if explicit:
+        for key in spec:
+            if isinstance(key, str) and key not in PARAMETER_KEYS:
+                _unknown_key(ctx, _child(path, key), key, sorted(table.keys | {"distribution"}))
+    out: dict[str, Any] = {"distribution": dist}
+    for key in table.required:
+        if key not in spec:
+            ctx.problem(_child(path, key), f"required by distribution {dist!r}")
+        else:
+            out[key] = _LEAF_CHECKS[key](ctx, _child(path, key), spec[key], dist)
+    for key, default in table.defaults.items():
+        out[key] = (
+            _LEAF_CHECKS[key](ctx, _child(path, key), spec[key], dist) if key in spec else default
+        )
+    _leaf_cross(ctx, path, out, dist)
+    return out
+
+
+def _any(ctx: _Context, path: str, value: Any, dist: str) -> Any:
+    return value
+
+
+def _values(ctx: _Context, path: str, value: Any, dist: str) -> Any:
+    if not isinstance(value, (list, tuple)):
+        ctx.problem(path, f"must be a list of choices, got {_describe(value)}")
+        return value
+    if not value:
+        ctx.problem(path, "'values' must not be empty")
+    return list(value)
+
+
+def _probabilities(ctx: _Context, path: str, value: Any, dist: str) -> Any:
+    if not isinstance(value, (list, tuple)):
+        ctx.problem(path, f"must be a list of numbers, got {_describe(value)}")
+        return value
+    for i, p in enumerate(value):
+        if not _is_finite(p) or p < 0:
+            ctx.problem(f"{path}[{i}]", f"must be a number >= 0, got {_describe(p)}")
+    return list(value)
+
+
+def _bound(ctx: _Context, path: str, value: Any, dist: str) -> Any:
+    if dist == "int_uniform":
+        if not _is_int(value):
+            ctx.problem(
+                path,
+                f"must be an integer for int_uniform (use distribution: uniform "
+                f"for real numbers), got {_describe(value)}",
+            )
+    elif not _is_finite(value):
+        ctx.problem(path, f"must be a finite number, got {_describe(value)}")
+    return value
+
+
+def _leaf_number(low: float | None, strict: bool) -> Callable[..., Any]:
+    def check(ctx: _Context, path: str, value: Any, dist: str) -> Any:
+        if not _is_finite(value):
+            ctx.problem(path, f"must be a finite number, got {_describe(value)}")
+        elif low is not None and (value <= low if strict else value < low):
+            ctx.problem(path, f"must be {'>' if strict else '>='} {low}, got {value}")
+        return value
+
+    return check
+
+
+_LEAF_CHECKS: Mapping[str, Callable[[_Context, str, Any, str], Any]] = {
+    "value": _any,
+    "values": _values,
+    "probabilities": _probabilities,
+    "min": _bound,
+    "max": _bound,
+    "q": _leaf_number(0, strict=True),
+    "mu": _leaf_number(None, strict=False),
+    "sigma": _leaf_number(0, strict=False),
+    "a": _leaf_number(0, strict=False),
+    "b": _leaf_number(0, strict=False),
+}
+
+
+def _leaf_cross(ctx: _Context, path: str, leaf: dict[str, Any], dist: str) -> None:
+    low, high = leaf.get("min"), leaf.get("max")
+    bounds_ok = _is_finite(low) and _is_finite(high)
+    if bounds_ok and low >= high:
+        ctx.problem(path, f"min {low} is not less than max {high}")
+    if dist in POSITIVE_MIN_DISTRIBUTIONS and _is_finite(low) and low <= 0:
+        ctx.problem(f"{path}.min", f"must be > 0 for {dist} (its logarithm is taken), got {low}")
+    if dist == "categorical_w_probabilities":
+        values, probs = leaf.get("values"), leaf.get("probabilities")
+        if isinstance(values, list) and isinstance(probs, list):
+            if len(values) != len(probs):
+                ctx.problem(
+                    f"{path}.probabilities",
+                    f"has {len(probs)} entries but values has "
+                    f"{len(values)}; give one probability per value",
+                )
+            elif all(_is_finite(p) for p in probs):
+                total = math.fsum(float(p) for p in probs)
+                # the tolerance of np.isclose(total, 1.0), which W&B uses
+                if not abs(total - 1.0) <= 1e-8 + 1e-5:
+                    ctx.problem(f"{path}.probabilities", f"must sum to 1, sums to {total:.6g}")
+    if dist in V1_LOG_DISTRIBUTIONS and bounds_ok:
+        ctx.warn(path, _v1_message(dist, low, high, leaf))
+
+
+def _v1_message(dist: str, low: float, high: float, leaf: Mapping[str, Any]) -> str:
+    replacement = V1_LOG_DISTRIBUTIONS[dist]
+    if dist == "inv_log_uniform":  # log(1/X) ~ U(min, max): X in [e^-max, e^-min]
+        new_low, new_high = _exp(-high), _exp(-low)
+    else:
+        new_low, new_high = _exp(low), _exp(high)
+    q = f", q: {leaf['q']}" if "q" in leaf else ""
+    text = (
+        f"{dist!r} takes natural-log exponents as min/max and is deprecated; use "
+        f"{replacement!r} with min: {new_low:.6g}, max: {new_high:.6g}{q}"
+    )
+    if low > 0:
+        text += (
+            f" (if {low:.6g} and {high:.6g} are the values you meant, keep them and write "
+            f"{replacement!r}: as written this samples between {new_low:.6g} and {new_high:.6g})"
+        )
+    return text
+
+
+def _exp(x: float) -> float:
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return math.inf
+
+
+# ---------------------------------------------------------------- whole config
+
+
+def _leaves(params: Any, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(path, leaf) for every normalised leaf, nested blocks included."""
+    if not isinstance(params, dict):
+        return
+    for name, spec in params.items():
+        if not isinstance(spec, dict):
+            continue
+        if "parameters" in spec and "distribution" not in spec:
+            yield from _leaves(spec["parameters"], f"{path}.{name}.parameters")
+        elif spec.get("distribution") in DISTRIBUTIONS:
+            yield f"{path}.{name}", spec
+
+
+def _cross(ctx: _Context, raw: Mapping[str, Any], out: dict[str, Any]) -> None:
+    """Rules that tie keys together (spec §2, §3.1) and the checks W&B defers to a crash."""
+    scheduler = out.get("scheduler")
+    external = external_scheduler(scheduler)
+    if "method" not in raw:
+        if external == "optuna":
+            out["method"] = "custom"  # the Optuna scheduler searches; nbsweep's method is moot
+        else:
+            ctx.problem("method", f"required: one of {_join(METHODS)}")
+    search_space = scheduler.get("search_space") if isinstance(scheduler, Mapping) else None
+    if "parameters" not in raw and not (isinstance(search_space, str) and search_space):
+        ctx.problem("parameters", "required (unless scheduler.search_space names a search space)")
+    method = out.get("method")
+    if "metric" in raw and "metrics" in raw:
+        ctx.problem("metrics", "cannot be used together with metric; keep one")
+    if "metrics" in raw and method != "custom":
+        ctx.problem("metrics", "only method: custom uses several metrics; use metric")
+    if external is not None:
+        if "early_terminate" in raw:
+            ctx.problem(
+                "early_terminate",
+                f"the {external} scheduler stops runs itself "
+                "(scheduler.settings.pruner); remove early_terminate",
+            )
+        controller = out.get("controller")
+        if isinstance(controller, Mapping) and controller.get("type") == "local":
+            ctx.problem("controller.type", f"'local' cannot drive the {external} scheduler")
+    if "early_terminate" in raw and "metric" not in raw:
+        ctx.problem("early_terminate", "needs metric: early termination compares runs on it")
+    leaves = list(_leaves(out.get("parameters"), "parameters"))
+    if method == "grid":
+        for path, leaf in leaves:
+            if leaf["distribution"] not in GRID_DISTRIBUTIONS:
+                ctx.problem(
+                    path,
+                    f"grid search cannot enumerate {leaf['distribution']!r}; "
+                    "use values: [...], int_uniform, q_uniform or value, or another "
+                    "method (random, bayes)",
+                )
+    if method == "bayes":
+        if "metric" not in raw:
+            ctx.problem("metric", "required by bayes search: add {name: ..., goal: ...}")
+        if leaves and all(leaf["distribution"] == "constant" for _, leaf in leaves):
+            ctx.problem(
+                "parameters", "bayes search needs at least one parameter that is not constant"
+            )
+
+
+def _to_mapping(config: Any) -> Mapping[Any, Any]:
+    if isinstance(config, Mapping):
+        try:
+            return copy.deepcopy(config)
+        except RecursionError:
+            raise ConfigError("the config is nested too deeply to copy") from None
+        except Exception as exc:  # noqa: BLE001 - any uncopyable object in a user's dict
+            raise ConfigError(f"the config holds a value that cannot be copied ({exc})") from None
+    if isinstance(config, (str, os.PathLike)):
+        loaded = load_yaml(config)
+        if isinstance(loaded, Mapping):
+            return loaded
+        shown = "an empty document" if loaded is None else _describe(loaded)
+        raise ConfigError(
+            f"the sweep config must be a mapping of keys (method, metric, parameters, ...), "
+            f"got {shown}"
+        )
+    raise ConfigError(
+        f"the sweep config must be a dict, YAML text or a path to a .yaml file, "
+        f"got {_describe(config)}"
+    )
+
+
+def validate(config: Mapping[str, Any] | str | os.PathLike[str]) -> dict[str, Any]:
+    """Check a sweep config and return it normalised (distributions and defaults filled).
+
+    ``config`` is a dict, YAML text, or a path to a YAML file; the caller's dict is never
+    changed. Every problem is reported at once in one ``ConfigError``; configs that run but
+    probably not as meant emit a ``ConfigWarning``.
+    """
+    raw = _to_mapping(config)
+    ctx = _Context()
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        check = ROOT_KEYS.get(key) if isinstance(key, str) else None
+        if check is None:
+            if isinstance(key, str):
+                _unknown_key(ctx, key, key, tuple(ROOT_KEYS))
+            else:
+                ctx.problem(_show(key), f"keys must be strings, got {_describe(key)}")
+            continue
+        out[key] = check(ctx, key, value)
+    _cross(ctx, raw, out)
+    for message in ctx.warnings:
+        warnings.warn(ConfigWarning(message), stacklevel=2)
+    if ctx.problems:
+        raise ConfigError(ctx.problems)
+    return out
