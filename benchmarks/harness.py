@@ -58,7 +58,7 @@ class Session(ABC):
     @abstractmethod
     def add(self, config: Mapping[str, Any], value: float) -> None: ...
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - only peer sessions hold something to release
         """Release what the session holds (a peer process)."""
 
 

@@ -8,6 +8,7 @@ the same function and the same cached learning curves.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -113,10 +114,9 @@ class Peer:
 
     def close(self) -> None:
         if self.process.poll() is None:
-            try:
+            # A peer that already died has nothing left to release but its process.
+            with contextlib.suppress(PeerError, BrokenPipeError, OSError):
                 self.call({"op": "quit"})
-            except (PeerError, BrokenPipeError, OSError):
-                pass
             self.process.wait(timeout=30)
 
     def __enter__(self) -> Peer:
