@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from nbsweep._runs import ALIVE, TERMINAL, is_valid_metric
-from nbsweep.stopping._base import Band
+from nbsweep.stopping import Band
 
 # Distributions drawn on a log axis and distributions drawn as categories.
 LOG_DISTRIBUTIONS = frozenset(

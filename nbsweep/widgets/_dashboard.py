@@ -1,0 +1,330 @@
+"""The live sweep dashboard: ipywidgets 8 (and 7, as Colab ships), fed by store snapshots.
+
+A refresher thread polls the sweep at most ``REFRESH_HZ`` times a second, redraws only when a
+cheap signature of the sweep changed, and touches the front end only by setting widget traits
+(never ``with output:`` from a thread), so cells run while a sweep is live behave as without one.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as widgets
+
+from nbsweep import plot, views
+from nbsweep.widgets import _html
+from nbsweep.widgets._gpu import gpu_stats
+from nbsweep.widgets._parallel import ParallelView
+
+REFRESH_HZ = 2.0
+TAB_TITLES = ("Bands", "Parallel coordinates", "Importance", "Curves")
+FAILED = ("failed", "crashed")
+MAX_FAILED_BUTTONS = 12
+
+
+def signature(sweep: Any) -> tuple[Any, ...]:
+    """What changes when anything on screen would: states, steps, agents, message."""
+    runs = sweep.runs
+    columns = [c for c in ("run_id", "state", "steps") if c in runs.columns]
+    agents = sweep.agents
+    agent_columns = [c for c in ("agent", "state", "run_id") if c in agents.columns]
+    return (
+        sweep.state,
+        sweep.message,
+        tuple(sweep.progress),
+        tuple(map(tuple, runs[columns].astype(str).to_numpy())),
+        tuple(map(tuple, agents[agent_columns].astype(str).to_numpy())),
+    )
+
+
+class Dashboard:
+    """Header, control buttons, agents, runs table and the four analysis tabs of one sweep."""
+
+    def __init__(self, sweep: Any, refresh_hz: float = REFRESH_HZ) -> None:
+        self.sweep = sweep
+        self.interval = 1.0 / refresh_hz
+        self._lock = threading.RLock()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._signature: tuple[Any, ...] | None = None
+        self._snapshot: views.Snapshot | None = None
+        self._filter: set[str] | None = None
+        self._drawn_tabs: dict[int, tuple[Any, ...]] = {}
+
+        layout = widgets.Layout
+        self.header = widgets.HTML()
+        self.pause_button = widgets.Button(description="Pause", icon="pause")
+        self.stop_button = widgets.Button(
+            description="Stop", icon="stop", tooltip="no new runs; running runs finish"
+        )
+        self.cancel_button = widgets.Button(
+            description="Cancel", icon="times", button_style="danger", tooltip="kill every run"
+        )
+        self.retry_button = widgets.Button(
+            description="Retry failed", icon="redo", tooltip="queue failed and crashed runs again"
+        )
+        self.status = widgets.HTML()
+        self.pause_button.on_click(self._on_pause)
+        self.stop_button.on_click(self._action("stop", lambda: self.sweep.stop()))
+        self.cancel_button.on_click(self._action("cancel", lambda: self.sweep.cancel()))
+        self.retry_button.on_click(self._action("retry failed", lambda: self.sweep.retry_failed()))
+        buttons = widgets.HBox(
+            [
+                self.pause_button,
+                self.stop_button,
+                self.cancel_button,
+                self.retry_button,
+                self.status,
+            ]
+        )
+
+        self.agent_rows: dict[str, tuple[widgets.HTML, widgets.Button]] = {}
+        self.agents_box = widgets.VBox()
+
+        self.sort = widgets.Dropdown(
+            options=list(views.SORT_KEYS), value="metric", description="sort by",
+            layout=layout(width="220px"),
+        )  # fmt: skip
+        self.descending = widgets.Checkbox(value=False, description="reverse", indent=False)
+        self.sort.observe(lambda _: self._redraw_table(), names="value")
+        self.descending.observe(lambda _: self._redraw_table(), names="value")
+        self.clear_filter = widgets.Button(
+            description="Clear filter", layout=layout(display="none")
+        )
+        self.clear_filter.on_click(lambda _: self._set_filter(None))
+        self.table = widgets.HTML(layout=layout(max_height="360px", overflow="auto"))
+        self.failed_buttons = widgets.HBox(layout=layout(flex_flow="row wrap"))
+        self.detail = widgets.HTML()
+
+        self.bands_image = widgets.Image(format="png")
+        self.bands_table = widgets.HTML()
+        self.parallel = ParallelView(on_filter=self._set_filter)
+        self.importance = widgets.HTML()
+        self.curve_key = widgets.Dropdown(options=[], description="key")
+        self.curve_key.observe(lambda _: self._redraw_tab(3, force=True), names="value")
+        self.curves_image = widgets.Image(format="png")
+        self.tabs = widgets.Tab(
+            children=[
+                widgets.VBox([self.bands_table, self.bands_image]),
+                self.parallel.widget,
+                self.importance,
+                widgets.VBox([self.curve_key, self.curves_image]),
+            ]
+        )
+        for index, title in enumerate(TAB_TITLES):
+            self.tabs.set_title(index, title)
+        self.tabs.observe(lambda _: self._redraw_tab(self.tabs.selected_index), "selected_index")
+
+        self.root = widgets.VBox(
+            [
+                widgets.HTML(_html.STYLE),
+                self.header,
+                buttons,
+                self.agents_box,
+                widgets.HBox([self.sort, self.descending, self.clear_filter]),
+                self.table,
+                self.failed_buttons,
+                self.detail,
+                self.tabs,
+            ],
+            layout=layout(border="1px solid #e0e0e0", padding="8px"),
+        )
+        self.root.add_class("nbsweep-dashboard")
+        self.refresh(force=True)
+
+    # ------------------------------------------------------------------ display and thread
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.root)
+        self.start()
+
+    def start(self) -> None:
+        """Start the refresher thread (once); it ends by itself when the sweep ends."""
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(
+                target=self._loop, name=f"nbsweep-dashboard-{self.sweep.id}", daemon=True
+            )
+            self._thread.start()
+
+    def close(self) -> None:
+        """Stop refreshing and close every widget."""
+        self._stop.set()
+        self.root.close_all() if hasattr(self.root, "close_all") else self.root.close()
+
+    @property
+    def live(self) -> bool:
+        """True while the refresher thread runs."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.refresh()
+                if self._snapshot is not None and self._snapshot.state not in views.SWEEP_ALIVE:
+                    self.refresh(force=True)  # one last full redraw of the final state
+                    return
+            except Exception:  # noqa: BLE001 - a thread has nowhere else to report to
+                self.status.value = _error_html(traceback.format_exc(limit=3))
+                return
+
+    # ------------------------------------------------------------------ refresh
+
+    def refresh(self, force: bool = False) -> bool:
+        """Redraw what changed since the last call; returns whether anything was redrawn."""
+        with self._lock:
+            current = signature(self.sweep)
+            if not force and current == self._signature:
+                return False
+            self._signature = current
+            self._snapshot = views.Snapshot.from_sweep(self.sweep, history=True)
+            self._drawn_tabs.clear()
+            snap = self._snapshot
+            self.header.value = _html.header_html(views.header_info(snap))
+            self._update_buttons(snap)
+            self._update_agents(snap)
+            self._update_sort_options(snap)
+            self._redraw_table()
+            self._update_failed(snap)
+            self._redraw_tab(self.tabs.selected_index or 0)
+            return True
+
+    def _update_buttons(self, snap: views.Snapshot) -> None:
+        paused = snap.state == "paused"
+        self.pause_button.description = "Resume" if paused else "Pause"
+        self.pause_button.icon = "play" if paused else "pause"
+        ended = snap.state not in views.SWEEP_ALIVE
+        self.pause_button.disabled = ended
+        self.stop_button.disabled = ended
+        self.cancel_button.disabled = ended
+        states = snap.runs["state"] if "state" in snap.runs.columns else []
+        self.retry_button.disabled = not any(s in FAILED for s in states)
+
+    def _update_agents(self, snap: views.Snapshot) -> None:
+        stats = gpu_stats()
+        agents = snap.agents
+        rows: list[widgets.Widget] = []
+        heads = "".join(f"<th style='width:110px'>{h}</th>" for h in _html.AGENT_HEADS)
+        if agents is not None and len(agents):
+            rows.append(widgets.HTML(f'<div class="nbsweep"><table><tr>{heads}</tr></table></div>'))
+        for _, agent in agents.iterrows() if agents is not None else ():
+            name = str(agent.get("agent"))
+            if name not in self.agent_rows:
+                label = widgets.HTML()
+                drain = widgets.Button(
+                    description="Drain",
+                    tooltip="finish this agent's run, then release its GPU",
+                    layout=widgets.Layout(width="80px"),
+                )
+                drain.on_click(self._action(f"drain {name}", lambda n=name: self.sweep.drain(n)))
+                self.agent_rows[name] = (label, drain)
+            label, drain = self.agent_rows[name]
+            cells = _html.agent_cells(agent, stats)
+            label.value = (
+                '<div class="nbsweep"><table><tr>'
+                + "".join(f"<td style='width:110px'>{_html.escape(c)}</td>" for c in cells)
+                + "</tr></table></div>"
+            )
+            drain.disabled = str(agent.get("state")) in ("draining", "dead")
+            rows.append(widgets.HBox([label, drain]))
+        if [id(w) for w in self.agents_box.children] != [id(w) for w in rows]:
+            self.agents_box.children = tuple(rows)
+
+    def _update_sort_options(self, snap: views.Snapshot) -> None:
+        options = list(views.SORT_KEYS) + [p.name for p in views.parameters_of(snap.config)]
+        if list(self.sort.options) != options:
+            value = self.sort.value if self.sort.value in options else "metric"
+            self.sort.options = options
+            self.sort.value = value
+
+    def _redraw_table(self) -> None:
+        snap = self._snapshot
+        if snap is None:
+            return
+        info = views.runs_table_info(snap, self.sort.value, None, self._filter)
+        if self.descending.value:
+            info = views.runs_table_info(snap, self.sort.value, not info.ascending, self._filter)
+        self.table.value = _html.runs_table_html(info)
+
+    def _update_failed(self, snap: views.Snapshot) -> None:
+        runs = snap.runs
+        failed = (
+            [] if "state" not in runs.columns else list(runs[runs["state"].isin(FAILED)]["run_id"])
+        )
+        current = [b.description for b in self.failed_buttons.children]
+        wanted = [f"{run_id}" for run_id in failed[-MAX_FAILED_BUTTONS:]]
+        if current == wanted:
+            return
+        buttons = []
+        for run_id in wanted:
+            button = widgets.Button(
+                description=run_id, icon="bug", button_style="warning",
+                tooltip=f"show the traceback and log of {run_id}",
+            )  # fmt: skip
+            button.on_click(lambda _, r=run_id: self.show_run(r))
+            buttons.append(button)
+        label = widgets.HTML("<b>failed runs:</b>&nbsp;") if buttons else None
+        self.failed_buttons.children = tuple([label, *buttons] if label else [])
+
+    def show_run(self, run_id: str) -> None:
+        """Show a run's config, traceback and the tail of its log under the table."""
+        self.detail.value = _html.STYLE + _html.run_detail_html(self.sweep.get_run(run_id))
+
+    def _redraw_tab(self, index: int | None, force: bool = False) -> None:
+        snap = self._snapshot
+        if snap is None or index is None or (index in self._drawn_tabs and not force):
+            return
+        with self._lock:
+            self._drawn_tabs[index] = snap.progress
+            if index == 0:
+                info = views.bands_info(snap)
+                self.bands_table.value = _html.bands_table_html(info)
+                self.bands_image.value = plot.to_png(plot.draw_bands(info))
+            elif index == 1:
+                self.parallel.update(views.parallel_info(snap))
+            elif index == 2:
+                self.importance.value = _html.importance_html(views.importance_info(snap))
+            elif index == 3:
+                keys = views.logged_keys(snap.history)
+                if list(self.curve_key.options) != keys:
+                    self.curve_key.options = keys
+                key = self.curve_key.value or None
+                self.curves_image.value = plot.to_png(
+                    plot.draw_curves(views.curves_info(snap, key))
+                )
+
+    # ------------------------------------------------------------------ actions
+
+    def _set_filter(self, run_ids: set[str] | None) -> None:
+        self._filter = run_ids
+        self.clear_filter.layout.display = None if run_ids is not None else "none"
+        if run_ids is None:
+            self.parallel.clear_ranges()
+        self._redraw_table()
+
+    def _on_pause(self, _: Any) -> None:
+        if self.sweep.state == "paused":
+            self._action("resume", lambda: self.sweep.resume())(None)
+        else:
+            self._action("pause", lambda: self.sweep.pause())(None)
+
+    def _action(self, what: str, call: Callable[[], Any]) -> Callable[[Any], None]:
+        def on_click(_: Any) -> None:
+            try:
+                call()
+            except Exception as exc:  # noqa: BLE001 - shown next to the buttons, not lost
+                self.status.value = _error_html(f"{what}: {exc}")
+                return
+            self.status.value = f'<span style="color:#757575">{what}: done</span>'
+            self.refresh(force=True)
+
+        return on_click
+
+
+def _error_html(text: str) -> str:
+    return f'<span style="color:#e53935;white-space:pre-wrap">{_html.escape(text)}</span>'

@@ -1,0 +1,99 @@
+"""The dashboard for front ends without a widget manager: HTML updated through a display handle.
+
+Ray Tune's approach: one ``display(..., display_id=True)`` and ``handle.update`` from a thread,
+which plain Jupyter, nbconvert, VS Code and terminals all understand. Same header and table as
+the widget dashboard, no buttons (use ``%sweep pause`` and friends).
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from typing import Any
+
+from nbsweep import views
+from nbsweep.widgets import _html
+
+REFRESH_HZ = 2.0
+
+
+class HtmlDashboard:
+    """Header, agents and runs table as one HTML output that redraws itself while live."""
+
+    def __init__(self, sweep: Any, refresh_hz: float = REFRESH_HZ) -> None:
+        self.sweep = sweep
+        self.interval = 1.0 / refresh_hz
+        self._handle: Any = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._signature: tuple[Any, ...] | None = None
+
+    def bundle(self) -> dict[str, str]:
+        """The current view as a MIME bundle: HTML, and text for terminals."""
+        snap = views.Snapshot.from_sweep(self.sweep, history=False)
+        header = views.header_info(snap)
+        table = views.runs_table_info(snap)
+        from nbsweep.widgets._gpu import gpu_stats
+
+        body = (
+            _html.STYLE
+            + _html.header_html(header)
+            + _html.agents_html(snap.agents, gpu_stats())
+            + _html.runs_table_html(table, limit=50)
+        )
+        best = (
+            f", best {header.metric}={views.format_value(header.best_value)}"
+            if header.best_value is not None
+            else ""
+        )
+        text = f"Sweep {header.name or header.id} ({header.id}): {header.state}, "
+        text += f"{header.progress_text}{best}"
+        return {"text/html": body, "text/plain": text}
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        self._handle = display(self.bundle(), raw=True, display_id=True)
+        if self.sweep.state in views.SWEEP_ALIVE:
+            self.start()
+
+    def start(self) -> None:
+        """Start redrawing (once); it stops by itself after the sweep ends."""
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._loop, daemon=True)
+            self._thread.start()
+
+    def close(self) -> None:
+        """Stop redrawing; the last view stays."""
+        self._stop.set()
+
+    @property
+    def live(self) -> bool:
+        """True while the refresher thread runs."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def refresh(self, force: bool = False) -> bool:
+        """Redraw through the display handle if anything changed."""
+        from nbsweep.widgets._dashboard import signature
+
+        current = signature(self.sweep)
+        if not force and current == self._signature:
+            return False
+        self._signature = current
+        if self._handle is not None:
+            self._handle.update(self.bundle(), raw=True)
+        return True
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.refresh()
+                if self.sweep.state not in views.SWEEP_ALIVE:
+                    self.refresh(force=True)
+                    return
+            except Exception:  # noqa: BLE001 - a thread has nowhere else to report to
+                if self._handle is not None:
+                    error = traceback.format_exc(limit=3)
+                    self._handle.update({"text/plain": error}, raw=True)
+                return

@@ -1,0 +1,262 @@
+"""HTML for the header, the runs table, the agents, the bands and importance tables.
+
+Shared by the widget dashboard (inside ``HTML`` widgets), the display-handle dashboard for
+front ends without a widget manager, and the standalone report: one look everywhere.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from typing import Any
+
+import pandas as pd
+
+from nbsweep import views
+
+STYLE = """
+<style>
+.nbsweep { font-family: -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
+  font-size: 13px; color: #212121; }
+.nbsweep .nbs-title { font-size: 16px; font-weight: 600; }
+.nbsweep .nbs-muted { color: #757575; }
+.nbsweep .nbs-state { display: inline-block; padding: 1px 8px; border-radius: 10px;
+  color: white; font-size: 12px; font-weight: 600; }
+.nbsweep .nbs-bar { background: #e0e0e0; border-radius: 4px; height: 8px; width: 220px;
+  display: inline-block; vertical-align: middle; overflow: hidden; }
+.nbsweep .nbs-bar > div { background: #1e88e5; height: 100%; }
+.nbsweep table { border-collapse: collapse; margin: 4px 0; }
+.nbsweep th { text-align: left; font-weight: 600; border-bottom: 2px solid #bdbdbd;
+  padding: 3px 10px 3px 4px; white-space: nowrap; }
+.nbsweep td { border-bottom: 1px solid #eeeeee; padding: 2px 10px 2px 4px; white-space: nowrap;
+  font-variant-numeric: tabular-nums; }
+.nbsweep .nbs-dot { display: inline-block; width: 9px; height: 9px; border-radius: 50%;
+  margin-right: 5px; }
+.nbsweep pre { background: #fafafa; border: 1px solid #eeeeee; padding: 6px; max-height: 300px;
+  overflow: auto; font-size: 12px; white-space: pre-wrap; }
+</style>
+"""
+
+SWEEP_STATE_COLOURS = {
+    "pending": "#9e9e9e",
+    "running": "#1e88e5",
+    "paused": "#fb8c00",
+    "finished": "#43a047",
+    "cancelled": "#6d4c41",
+}
+
+
+def escape(value: Any) -> str:
+    return html.escape(str(value))
+
+
+def state_badge(state: str, colours: dict[str, str] | None = None) -> str:
+    """A coloured pill with the state's name."""
+    colour = (colours or SWEEP_STATE_COLOURS).get(state, "#9e9e9e")
+    return f'<span class="nbs-state" style="background:{colour}">{escape(state)}</span>'
+
+
+def header_html(info: views.HeaderInfo) -> str:
+    """Name, id, method, state, progress bar, elapsed, ETA, best value and config."""
+    fraction = info.done / info.total if info.total else 0.0
+    bar = (
+        f'<span class="nbs-bar"><div style="width:{100 * min(1.0, fraction):.0f}%"></div></span> '
+        if info.total
+        else ""
+    )
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(info.counts.items()))
+    lines = [
+        f'<span class="nbs-title">{escape(info.name or info.id)}</span> '
+        f'<span class="nbs-muted">{escape(info.id)} · {escape(info.method)}</span> '
+        f"{state_badge(info.state)}",
+        f"{bar}<b>{escape(info.progress_text)}</b>"
+        + (f' <span class="nbs-muted">({escape(counts)})</span>' if counts else "")
+        + f" · elapsed {views.format_duration(info.elapsed_s)}"
+        + (f" · ETA {views.format_duration(info.eta_s)}" if info.eta_s is not None else ""),
+    ]
+    if info.message:
+        lines.append(f'<span class="nbs-muted">{escape(info.message)}</span>')
+    if info.metric is not None:
+        if info.best_value is None:
+            best = f"best {escape(info.metric)} ({escape(info.goal)}): —"
+        else:
+            config = ", ".join(
+                f"{escape(k)}={escape(views.format_value(v))}" for k, v in info.best_config.items()
+            )
+            best = (
+                f"best {escape(info.metric)} ({escape(info.goal)}): "
+                f"<b>{escape(views.format_value(info.best_value))}</b> "
+                f'<span class="nbs-muted">run {escape(info.best_run_id)} · {config}</span>'
+            )
+        lines.append(best)
+    return '<div class="nbsweep">' + "<br>".join(lines) + "</div>"
+
+
+def runs_table_html(info: views.RunsTableInfo, limit: int = 200) -> str:
+    """The runs, one coloured row each, best first unless sorted otherwise."""
+    if not info.rows:
+        return '<div class="nbsweep nbs-muted">no runs yet</div>'
+    heads = ["run", "state", info.metric or "metric", "runtime", "steps", "agent"]
+    heads += info.parameters + ["error"]
+    out = ['<div class="nbsweep"><table><tr>']
+    out += [f"<th>{escape(h)}</th>" for h in heads]
+    out.append("</tr>")
+    for row in info.rows[:limit]:
+        error = row.error.strip().splitlines()[-1] if row.error.strip() else ""
+        cells = [
+            escape(row.run_id),
+            f'<span class="nbs-dot" style="background:{row.colour}"></span>{escape(row.state)}',
+            escape(views.format_value(row.metric)),
+            escape(views.format_duration(row.runtime_s)),
+            escape(views.format_value(row.steps)),
+            escape(row.agent),
+        ]
+        cells += [escape(views.format_value(row.params.get(p))) for p in info.parameters]
+        cells.append(f'<span style="color:#e53935">{escape(error[:80])}</span>')
+        tint = row.colour + "14"  # the state's colour at 8% opacity
+        out.append(
+            f'<tr style="background:{tint}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+        )
+    out.append("</table>")
+    more = len(info.rows) - limit
+    notes = []
+    if more > 0:
+        notes.append(f"{more} more runs not shown")
+    if info.hidden:
+        notes.append(f"{info.hidden} runs hidden by the parallel-coordinates filter")
+    if notes:
+        out.append(f'<span class="nbs-muted">{escape("; ".join(notes))}</span>')
+    out.append("</div>")
+    return "".join(out)
+
+
+def bands_table_html(info: views.BandsInfo) -> str:
+    """Per band: the iteration, the threshold, and runs reached / stopped / continued."""
+    if not info.enabled:
+        return '<div class="nbsweep nbs-muted">this sweep has no hyperband early_terminate</div>'
+    reachable = max((len(c.x) for c in info.curves), default=0)
+    bands = [b for b in info.bands if b.reached or b.iteration <= max(1, reachable)]
+    if not bands:
+        return '<div class="nbsweep nbs-muted">no band reached yet</div>'
+    rows = "".join(
+        f"<tr><td>{b.iteration}</td>"
+        f"<td>{escape(views.format_value(b.threshold) if math.isfinite(b.threshold) else '—')}</td>"
+        f"<td>{b.reached}</td><td>{b.stopped}</td><td>{b.continued}</td></tr>"
+        for b in bands
+    )
+    return (
+        '<div class="nbsweep"><table><tr><th>band (iteration)</th>'
+        f"<th>threshold ({escape(info.metric)})</th><th>reached</th><th>stopped</th>"
+        f"<th>continued</th></tr>{rows}</table></div>"
+    )
+
+
+def importance_html(info: views.ImportanceInfo) -> str:
+    """W&B's importance panel: an importance bar and a signed correlation bar per parameter."""
+    if not info.rows:
+        return f'<div class="nbsweep nbs-muted">{escape(info.note)}</div>'
+    top = max((r.importance for r in info.rows), default=1.0) or 1.0
+    rows = []
+    for r in info.rows:
+        width = 120 * r.importance / top
+        corr = r.correlation if math.isfinite(r.correlation) else 0.0
+        colour = "#43a047" if corr > 0 else "#e53935"
+        corr_bar = (
+            f'<div style="width:120px;height:10px;position:relative;background:#f5f5f5">'
+            f'<div style="position:absolute;left:{60 + min(0.0, corr) * 60:.0f}px;'
+            f'width:{abs(corr) * 60:.0f}px;height:10px;background:{colour}"></div></div>'
+        )
+        rows.append(
+            f"<tr><td>{escape(r.parameter)}</td>"
+            f'<td><div style="width:{width:.0f}px;height:10px;background:#5c6bc0;'
+            f'display:inline-block"></div> {r.importance:.3f}</td>'
+            f"<td>{corr_bar}</td><td>{views.format_value(r.correlation)}</td></tr>"
+        )
+    return (
+        f'<div class="nbsweep"><table><tr><th>parameter</th><th>importance '
+        f"({escape(info.metric)})</th><th colspan=2>correlation</th></tr>{''.join(rows)}"
+        "</table></div>"
+    )
+
+
+def agents_html(agents: pd.DataFrame, gpu_stats: dict[int, dict[str, float]]) -> str:
+    """One row per agent: its GPU (name, utilisation, memory) and what it is running."""
+    if agents is None or not len(agents):
+        return '<div class="nbsweep nbs-muted">no agents</div>'
+    rows = []
+    for _, agent in agents.iterrows():
+        rows.append(
+            "<tr>"
+            + "".join(f"<td>{escape(c)}</td>" for c in agent_cells(agent, gpu_stats))
+            + "</tr>"
+        )
+    heads = "".join(f"<th>{h}</th>" for h in AGENT_HEADS)
+    return f'<div class="nbsweep"><table><tr>{heads}</tr>{"".join(rows)}</table></div>'
+
+
+AGENT_HEADS = ("agent", "state", "GPU", "util", "memory", "run")
+
+
+def agent_cells(agent: Any, gpu_stats: dict[int, dict[str, float]]) -> list[str]:
+    """The text cells of one agent row (shared with the widget rows)."""
+    gpu = agent.get("gpu")
+    index = None if gpu is None or (isinstance(gpu, float) and math.isnan(gpu)) else int(gpu)
+    stats = gpu_stats.get(index, {}) if index is not None else {}
+    name = agent.get("gpu_name")
+    gpu_text = (
+        "CPU" if index is None else f"{index}: {name}" if isinstance(name, str) else str(index)
+    )
+    util = f"{stats['util']:.0f}%" if "util" in stats else "—"
+    memory = (
+        f"{stats['mem_used'] / 2**30:.1f} / {stats['mem_total'] / 2**30:.0f} GiB"
+        if "mem_used" in stats
+        else "—"
+    )
+    run = agent.get("run_id")
+    return [
+        str(agent.get("agent", "")),
+        str(agent.get("state", "")),
+        gpu_text,
+        util,
+        memory,
+        run if isinstance(run, str) and run else "—",
+    ]
+
+
+def run_detail_html(run: Any) -> str:
+    """A run's state, config, summary, traceback and the tail of its log."""
+    parts = [
+        f'<div class="nbsweep"><b>run {escape(run.id)}</b> '
+        f"{state_badge(run.state, views.STATE_COLOURS)}"
+    ]
+    config = ", ".join(f"{escape(k)}={escape(views.format_value(v))}" for k, v in _flat(run.config))
+    parts.append(f'<br><span class="nbs-muted">config: {config}</span>')
+    if run.error:
+        parts.append(f"<br><b>traceback</b><pre>{escape(run.error)}</pre>")
+    log = _log_tail(getattr(run, "log_path", None))
+    if log:
+        parts.append(
+            f"<b>log</b> <span class='nbs-muted'>(last lines)</span><pre>{escape(log)}</pre>"
+        )
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _flat(config: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    items: list[tuple[str, Any]] = []
+    for key, value in dict(config or {}).items():
+        if isinstance(value, dict):
+            items += _flat(value, f"{prefix}{key}/")
+        else:
+            items.append((f"{prefix}{key}", value))
+    return items
+
+
+def _log_tail(path: Any, lines: int = 40) -> str:
+    if not path:
+        return ""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return "".join(handle.readlines()[-lines:])
+    except OSError:
+        return ""
