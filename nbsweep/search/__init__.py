@@ -1,0 +1,41 @@
+"""Search methods: from the runs so far, suggest the next run configs (grid, random, bayes)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from nbsweep._errors import SweepError
+from nbsweep.search._base import Searcher
+from nbsweep.search._bayes import BayesSearch
+from nbsweep.search._grid import GridSearch, grid_size
+from nbsweep.search._random import RandomSearch
+
+__all__ = [
+    "BayesSearch",
+    "GridSearch",
+    "RandomSearch",
+    "Searcher",
+    "grid_size",
+    "make_searcher",
+]
+
+_METHODS: dict[str, type[Searcher]] = {
+    "grid": GridSearch,
+    "random": RandomSearch,
+    "bayes": BayesSearch,
+}
+
+
+def make_searcher(config: Mapping[str, Any], seed: int | None = None) -> Searcher:
+    """The searcher for ``config["method"]``; ``seed`` overrides the config's ``seed``."""
+    method = config.get("method")
+    if method == "custom":
+        raise SweepError(
+            "method 'custom' needs a scheduler; none is registered yet: "
+            "use method grid, random or bayes"
+        )
+    cls = _METHODS.get(method) if isinstance(method, str) else None
+    if cls is None:
+        raise SweepError(f"method: unknown search method {method!r}; use grid, random or bayes")
+    return cls(config, seed)

@@ -1,0 +1,455 @@
+"""The parameter space of a sweep: W&B's distributions, their quantiles, grid points, unit cube.
+
+Every search method sees parameters the same way W&B's engine does (spec §5): each leaf maps a
+quantile ``u`` in [0, 1] to a value with ``ppf``, and a value back into [0, 1] with ``cdf``.
+Random search feeds ``ppf`` with uniform draws, bayes with the coordinates it picks, grid
+enumerates ``grid_values``.
+
+Where W&B's ``ppf`` misbehaves at the very edge of [0, 1] nbsweep clamps to the valid range:
+``categorical`` at ``u=0`` gives the first value (W&B: index -1, the last value), ``int_uniform``
+at ``u=0`` gives ``min`` (W&B: ``min-1``), ``categorical_w_probabilities`` at ``u=1`` gives the
+last value with a positive probability (W&B: the first value), and the unbounded normal and
+log-normal families clip ``u`` to ``[1e-12, 1 - 1e-12]`` so no run gets ``-inf``/``inf``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import yaml
+from scipy import stats
+
+from nbsweep._errors import ConfigError
+
+CONSTANT = "constant"
+CATEGORICAL = "categorical"
+CATEGORICAL_PROB = "categorical_w_probabilities"
+INT_UNIFORM = "int_uniform"
+UNIFORM = "uniform"
+Q_UNIFORM = "q_uniform"
+LOG_UNIFORM = "log_uniform"
+LOG_UNIFORM_VALUES = "log_uniform_values"
+Q_LOG_UNIFORM = "q_log_uniform"
+Q_LOG_UNIFORM_VALUES = "q_log_uniform_values"
+INV_LOG_UNIFORM = "inv_log_uniform"
+INV_LOG_UNIFORM_VALUES = "inv_log_uniform_values"
+NORMAL = "normal"
+Q_NORMAL = "q_normal"
+LOG_NORMAL = "log_normal"
+Q_LOG_NORMAL = "q_log_normal"
+BETA = "beta"
+Q_BETA = "q_beta"
+
+DISTRIBUTIONS = (
+    CONSTANT,
+    CATEGORICAL,
+    CATEGORICAL_PROB,
+    INT_UNIFORM,
+    UNIFORM,
+    Q_UNIFORM,
+    LOG_UNIFORM,
+    LOG_UNIFORM_VALUES,
+    Q_LOG_UNIFORM,
+    Q_LOG_UNIFORM_VALUES,
+    INV_LOG_UNIFORM,
+    INV_LOG_UNIFORM_VALUES,
+    NORMAL,
+    Q_NORMAL,
+    LOG_NORMAL,
+    Q_LOG_NORMAL,
+    BETA,
+    Q_BETA,
+)
+GRID_DISTRIBUTIONS = frozenset({CONSTANT, CATEGORICAL, INT_UNIFORM, Q_UNIFORM})
+_LOG = frozenset(
+    {
+        LOG_UNIFORM,
+        LOG_UNIFORM_VALUES,
+        Q_LOG_UNIFORM,
+        Q_LOG_UNIFORM_VALUES,
+        INV_LOG_UNIFORM,
+        INV_LOG_UNIFORM_VALUES,
+        LOG_NORMAL,
+        Q_LOG_NORMAL,
+    }
+)
+_Q = frozenset({Q_UNIFORM, Q_LOG_UNIFORM, Q_LOG_UNIFORM_VALUES, Q_NORMAL, Q_LOG_NORMAL, Q_BETA})
+# Only these can reach +-inf at the ends of [0, 1], so only these clip u (module docstring).
+_UNBOUNDED = frozenset({NORMAL, Q_NORMAL, LOG_NORMAL, Q_LOG_NORMAL})
+_U_EPS = 1e-12
+
+
+def value_key(value: Any) -> str:
+    """W&B's identity of a parameter value (spec §6.5): md5 of its sorted-keys YAML dump.
+
+    A float with an integer value counts as that int (``1 == 1.0``) at the top level only;
+    ``True != 1``, a list differs from a tuple, NaN equals NaN and dict key order is ignored.
+    Plain scalars take a cheap path with the same equalities (numpy scalars count as Python
+    ones), since grid search computes this for every run at every call.
+    """
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        value = int(value)
+    if isinstance(value, (bool, np.bool_)):
+        return f"b:{bool(value)}"
+    if isinstance(value, (int, np.integer)):
+        return f"i:{int(value)}"
+    if isinstance(value, (float, np.floating)):
+        return f"f:{float(value)!r}"
+    if isinstance(value, str):
+        return "s:" + value
+    if value is None:
+        return "n:"
+    dumped = yaml.dump(value, default_flow_style=True, sort_keys=True)
+    return "y:" + hashlib.md5(dumped.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One leaf of the search space: its path in the nested config and its normalised spec."""
+
+    path: tuple[str, ...]
+    spec: Mapping[str, Any]
+    # Precomputed once: the categorical identity table and cumulative probabilities.
+    _keys: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _cumsum: np.ndarray | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        dist = self.spec.get("distribution")
+        if dist not in DISTRIBUTIONS:
+            raise ConfigError(
+                f"{self.key_path}.distribution: unknown distribution {dist!r} "
+                f"(one of: {', '.join(DISTRIBUTIONS)})"
+            )
+        keys: tuple[str, ...] = ()
+        cumsum = None
+        if self.is_categorical:
+            keys = tuple(self.identity(v) for v in self.spec["values"])
+        if dist == CATEGORICAL_PROB:
+            cumsum = np.cumsum(np.asarray(self.spec["probabilities"], dtype=float))
+        object.__setattr__(self, "_keys", keys)
+        object.__setattr__(self, "_cumsum", cumsum)
+
+    @property
+    def name(self) -> str:
+        """The path joined with "/" (``model/depth``), for tables and plots."""
+        return "/".join(self.path)
+
+    @property
+    def key_path(self) -> str:
+        """Where the parameter sits in the sweep config, for error messages."""
+        return "parameters." + ".parameters.".join(self.path)
+
+    @property
+    def distribution(self) -> str:
+        return str(self.spec["distribution"])
+
+    @property
+    def is_constant(self) -> bool:
+        return self.distribution == CONSTANT
+
+    @property
+    def is_categorical(self) -> bool:
+        return self.distribution in (CATEGORICAL, CATEGORICAL_PROB)
+
+    @property
+    def is_log(self) -> bool:
+        """Log-scale distributions: views draw their axis in log scale."""
+        return self.distribution in _LOG
+
+    @property
+    def is_discrete(self) -> bool:
+        """Values come from a countable set (categories, integers, q-rounded numbers)."""
+        return self.is_categorical or self.distribution in _Q or self.distribution == INT_UNIFORM
+
+    def identity(self, value: Any) -> str:
+        """The identity of ``value`` as a choice of this parameter (grid dedupe, lookups)."""
+        # Dict-valued choices are compared on the keys the choices use (W&B #121), so a run
+        # config that carries extra keys inside the dict still matches its grid point.
+        if isinstance(value, Mapping) and self.is_categorical:
+            used = {k for v in self.spec["values"] if isinstance(v, Mapping) for k in v}
+            value = {k: v for k, v in value.items() if k in used}
+        return value_key(value)
+
+    def index_of(self, value: Any) -> int:
+        """The index of ``value`` among a categorical's values (W&B identity rules)."""
+        key = self.identity(value)
+        try:
+            return self._keys.index(key)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not one of the values of {self.key_path} "
+                f"({list(self.spec['values'])!r})"
+            ) from None
+
+    # -- quantile <-> number, vectorised; categoricals use indices as their numbers --
+
+    def _quantile(self, u: np.ndarray) -> np.ndarray:
+        """The numeric value (index for categoricals) at quantiles ``u``, before type casts."""
+        s, dist = self.spec, self.distribution
+        u = np.clip(np.asarray(u, dtype=float), 0.0, 1.0)
+        if dist in _UNBOUNDED:
+            u = np.clip(u, _U_EPS, 1.0 - _U_EPS)
+        if dist == CATEGORICAL:
+            n = len(s["values"])
+            return np.clip(stats.randint.ppf(u, 0, n), 0, n - 1).astype(int)
+        if dist == CATEGORICAL_PROB:
+            cumsum = self._cumsum
+            assert cumsum is not None
+            last = int(np.flatnonzero(np.asarray(s["probabilities"], dtype=float) > 0)[-1])
+            # First index with u < cumsum[i]; u=1 (or float error in the sum) lands past the
+            # end and is clamped to the last value that can actually be drawn.
+            return np.minimum(np.searchsorted(cumsum, u, side="right"), last)
+        if dist == INT_UNIFORM:
+            lo, hi = s["min"], s["max"]
+            return np.clip(stats.randint.ppf(u, lo, hi + 1), lo, hi).astype(int)
+        if dist in (UNIFORM, Q_UNIFORM):
+            x = np.clip(s["min"] + u * (s["max"] - s["min"]), s["min"], s["max"])
+        elif dist in (LOG_UNIFORM, Q_LOG_UNIFORM):
+            x = _log_uniform(u, s["min"], s["max"])
+        elif dist in (LOG_UNIFORM_VALUES, Q_LOG_UNIFORM_VALUES, INV_LOG_UNIFORM_VALUES):
+            # The inverse law of two log-uniform bounds is the log-uniform law (spec §5.2).
+            x = _log_uniform(u, math.log(s["min"]), math.log(s["max"]))
+        elif dist == INV_LOG_UNIFORM:
+            x = _log_uniform(u, -s["max"], -s["min"])
+        elif dist in (NORMAL, Q_NORMAL):
+            x = _normal_ppf(u, s["mu"], s["sigma"])
+        elif dist in (LOG_NORMAL, Q_LOG_NORMAL):
+            x = np.exp(_normal_ppf(u, s["mu"], s["sigma"]))
+        elif dist in (BETA, Q_BETA):
+            x = _beta_ppf(u, s["a"], s["b"])
+        else:
+            raise AssertionError(dist)  # constants never reach here
+        if dist in _Q:
+            x = np.round(x / s["q"]) * s["q"]
+        return np.asarray(x, dtype=float)
+
+    def _unit(self, x: np.ndarray) -> np.ndarray:
+        """The CDF at numbers ``x`` (indices for categoricals), clipped into [0, 1]."""
+        s, dist = self.spec, self.distribution
+        x = np.asarray(x, dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if dist == CATEGORICAL:
+                u = (x + 1.0) / len(s["values"])
+            elif dist == CATEGORICAL_PROB:
+                # Midpoint of the value's probability interval: maps back to the same index
+                # under ``_quantile`` (W&B's ``cumsum(p)[x]`` crashes here, spec §8.5).
+                cumsum = self._cumsum
+                assert cumsum is not None
+                idx = x.astype(int)
+                lower = np.where(idx > 0, cumsum[np.maximum(idx - 1, 0)], 0.0)
+                u = (lower + cumsum[idx]) / 2.0
+            elif dist == INT_UNIFORM:
+                u = (np.floor(x) - s["min"] + 1.0) / (s["max"] - s["min"] + 1.0)
+            elif dist in (UNIFORM, Q_UNIFORM):
+                u = (x - s["min"]) / (s["max"] - s["min"])
+            elif dist in (LOG_UNIFORM, Q_LOG_UNIFORM):
+                u = (np.log(x) - s["min"]) / (s["max"] - s["min"])
+            elif dist in (LOG_UNIFORM_VALUES, Q_LOG_UNIFORM_VALUES, INV_LOG_UNIFORM_VALUES):
+                lo, hi = math.log(s["min"]), math.log(s["max"])
+                u = (np.log(x) - lo) / (hi - lo)
+            elif dist == INV_LOG_UNIFORM:
+                u = 1.0 - (-np.log(x) - s["min"]) / (s["max"] - s["min"])
+            elif dist in (NORMAL, Q_NORMAL):
+                u = _normal_cdf(x, s["mu"], s["sigma"])
+            elif dist in (LOG_NORMAL, Q_LOG_NORMAL):
+                u = _normal_cdf(np.log(x), s["mu"], s["sigma"])
+            elif dist in (BETA, Q_BETA):
+                u = _beta_cdf(x, s["a"], s["b"])
+            else:  # constant: W&B encodes it as 0
+                u = np.zeros_like(x)
+        # log of a non-positive value gives -inf/nan: that value sits below the range.
+        return np.clip(np.nan_to_num(u, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+
+    def _cast(self, number: Any) -> Any:
+        """The run-config value for a number from ``_quantile``."""
+        dist = self.distribution
+        if self.is_categorical:
+            return copy.deepcopy(self.spec["values"][int(number)])
+        if dist == INT_UNIFORM:
+            return int(number)
+        q = self.spec.get("q")
+        if dist in _Q and isinstance(q, int) and not isinstance(q, bool):
+            return int(number)
+        return float(number)
+
+    def _number(self, value: Any) -> float:
+        """The number ``_unit`` expects for a run-config value."""
+        if self.is_categorical:
+            return float(self.index_of(value))
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+            raise ValueError(f"{value!r} is not a number, but {self.key_path} is numeric")
+        return float(value)
+
+    # -- public, scalar --
+
+    def ppf(self, u: float) -> Any:
+        """The value at quantile ``u`` (W&B's ``ppf`` with the clamps of the module docstring)."""
+        if self.is_constant:
+            return copy.deepcopy(self.spec["value"])
+        return self._cast(self._quantile(np.array([u]))[0])
+
+    def cdf(self, value: Any) -> float:
+        """Where ``value`` sits in [0, 1] (W&B's ``cdf``, spec §5.3); constants give 0."""
+        if self.is_constant:
+            return 0.0
+        return float(self._unit(np.array([self._number(value)]))[0])
+
+    def snap(self, u: np.ndarray) -> np.ndarray:
+        """Move quantiles onto the coordinate of the value they produce (``cdf(ppf(u))``).
+
+        Bayes scores candidates at the coordinates where their runs will be observed, so two
+        candidates that give the same integer or category are the same point to the model.
+        """
+        return self._unit(self._quantile(u))
+
+    def grid_values(self) -> list[Any]:
+        """The grid points of this parameter, as W&B enumerates them (spec §6.3)."""
+        s, dist = self.spec, self.distribution
+        if dist == CONSTANT:
+            return [copy.deepcopy(s["value"])]
+        if dist == CATEGORICAL:
+            return copy.deepcopy(list(s["values"]))
+        if dist == INT_UNIFORM:
+            return list(range(s["min"], s["max"] + 1))
+        if dist == Q_UNIFORM:
+            return list(np.arange(s["min"], s["max"], s["q"]).tolist())
+        raise ConfigError(
+            f"{self.key_path}: distribution {dist!r} cannot be enumerated by grid search; use "
+            "values, int_uniform or q_uniform, or method random or bayes"
+        )
+
+
+def _log_uniform(u: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """exp of a uniform exponent in [lo, hi], kept inside [e^lo, e^hi] despite float error."""
+    return np.clip(np.exp(lo + u * (hi - lo)), math.exp(lo), math.exp(hi))
+
+
+def _normal_ppf(u: np.ndarray, mu: float, sigma: float) -> np.ndarray:
+    # sigma = 0 is allowed by the schema: a point mass (scipy would give NaN).
+    return np.full_like(u, float(mu)) if sigma == 0 else stats.norm.ppf(u, mu, sigma)
+
+
+def _normal_cdf(x: np.ndarray, mu: float, sigma: float) -> np.ndarray:
+    return np.where(x >= mu, 1.0, 0.0) if sigma == 0 else stats.norm.cdf(x, mu, sigma)
+
+
+def _beta_ppf(u: np.ndarray, a: float, b: float) -> np.ndarray:
+    # a or b = 0 is allowed by the schema: the limits are point masses at 0 or 1 (or both).
+    if a == 0 and b == 0:
+        return np.where(u < 0.5, 0.0, 1.0)
+    if a == 0 or b == 0:
+        return np.full_like(u, 0.0 if a == 0 else 1.0)
+    return stats.beta.ppf(u, a, b)
+
+
+def _beta_cdf(x: np.ndarray, a: float, b: float) -> np.ndarray:
+    if a == 0 or b == 0:
+        return np.where(x >= 1.0, 1.0, np.where(x >= 0.0, 0.5 if a == b else float(a == 0), 0.0))
+    return stats.beta.cdf(x, a, b)
+
+
+class Space:
+    """The flattened parameters of a sweep config, in W&B's order (spec §5.4)."""
+
+    def __init__(self, parameters: Sequence[Parameter]) -> None:
+        self.parameters: tuple[Parameter, ...] = tuple(parameters)
+        self.searchable: tuple[Parameter, ...] = tuple(
+            p for p in self.parameters if not p.is_constant
+        )
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Space:
+        """Flatten ``config["parameters"]`` depth-first, keys code-point sorted at each level."""
+        found: list[Parameter] = []
+
+        def walk(block: Mapping[str, Any], prefix: tuple[str, ...]) -> None:
+            for key in sorted(block):
+                spec = block[key]
+                path = (*prefix, key)
+                if not isinstance(spec, Mapping):
+                    where = "parameters." + ".parameters.".join(path)
+                    raise ConfigError(f"{where}: expected a mapping, got {spec!r}")
+                if "distribution" in spec:
+                    found.append(Parameter(path, spec))
+                elif "parameters" in spec:
+                    walk(spec["parameters"], path)
+                else:
+                    where = "parameters." + ".parameters.".join(path)
+                    raise ConfigError(
+                        f"{where}: no 'distribution' key; pass the config through "
+                        "nbsweep.validate first"
+                    )
+
+        walk(config.get("parameters") or {}, ())
+        return cls(found)
+
+    def __len__(self) -> int:
+        return len(self.parameters)
+
+    def flatten(self, nested: Mapping[str, Any]) -> dict[tuple[str, ...], Any]:
+        """The values of this space's parameters in a nested run config; missing ones left out."""
+        flat: dict[tuple[str, ...], Any] = {}
+        for p in self.parameters:
+            node: Any = nested
+            for key in p.path:
+                if not isinstance(node, Mapping) or key not in node:
+                    break
+                node = node[key]
+            else:
+                flat[p.path] = node
+        return flat
+
+    def nest(self, flat: Mapping[tuple[str, ...], Any]) -> dict[str, Any]:
+        """A nested run config from flat values; constants are filled in when absent."""
+        nested: dict[str, Any] = {}
+        for p in self.parameters:
+            if p.path in flat:
+                value = flat[p.path]
+            elif p.is_constant:
+                value = p.ppf(0.0)
+            else:
+                continue
+            node = nested
+            for key in p.path[:-1]:
+                node = node.setdefault(key, {})
+            node[p.path[-1]] = value
+        return nested
+
+    def sample(self, rng: np.random.Generator) -> dict[str, Any]:
+        """One random run config: every searchable parameter at ``ppf(U)``, U ~ uniform."""
+        return self.from_unit(rng.random(len(self.searchable)))
+
+    def to_unit(self, nested: Mapping[str, Any]) -> np.ndarray:
+        """The run config as a point of [0, 1]^d (searchable parameters); NaN where missing.
+
+        Raises ``ValueError`` naming the parameter when a value is not allowed (a categorical
+        value outside its ``values``).
+        """
+        flat = self.flatten(nested)
+        return np.array(
+            [p.cdf(flat[p.path]) if p.path in flat else np.nan for p in self.searchable],
+            dtype=float,
+        )
+
+    def from_unit(self, u: Sequence[float] | np.ndarray) -> dict[str, Any]:
+        """The run config at the point ``u`` of [0, 1]^d, constants included."""
+        u = np.asarray(u, dtype=float)
+        if u.shape != (len(self.searchable),):
+            raise ValueError(
+                f"expected a point with {len(self.searchable)} coordinates, got shape {u.shape}"
+            )
+        return self.nest({p.path: p.ppf(x) for p, x in zip(self.searchable, u, strict=True)})
+
+    def snap(self, points: np.ndarray) -> np.ndarray:
+        """Each row of ``points`` moved to the coordinates its run config will have."""
+        points = np.asarray(points, dtype=float)
+        out = np.empty_like(points)
+        for j, p in enumerate(self.searchable):
+            out[:, j] = p.snap(points[:, j]) if p.is_discrete else points[:, j]
+        return out
