@@ -719,16 +719,16 @@ def _v1_message(dist: str, low: float, high: float, leaf: Mapping[str, Any]) -> 
     else:
         new_low, new_high = _exp(low), _exp(high)
     q = f", q: {leaf['q']}" if "q" in leaf else ""
-    text = (
-        f"{dist!r} takes natural-log exponents as min/max and is deprecated; use "
-        f"{replacement!r} with min: {new_low:.6g}, max: {new_high:.6g}{q}"
+    head = f"{dist!r} takes natural-log exponents as min/max and is deprecated; "
+    same = f"use {replacement!r} with min: {new_low:.6g}, max: {new_high:.6g}{q}"
+    if low <= 0:
+        return head + same
+    # Positive exponents are rare; most likely the bounds were meant as the values.
+    return (
+        f"{head}as written it samples between {new_low:.6g} and {new_high:.6g}. If "
+        f"{low:.6g} and {high:.6g} are the values you meant, use {replacement!r} with "
+        f"min: {low:.6g}, max: {high:.6g}{q}; to keep this range, {same}"
     )
-    if low > 0:
-        text += (
-            f" (if {low:.6g} and {high:.6g} are the values you meant, keep them and write "
-            f"{replacement!r}: as written this samples between {new_low:.6g} and {new_high:.6g})"
-        )
-    return text
 
 
 def _exp(x: float) -> float:
