@@ -2,51 +2,38 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 
-def gpu_stats() -> dict[int, dict[str, float]]:
-    """``{index: {"util": %, "mem_used": bytes, "mem_total": bytes}}`` for every visible GPU.
+def gpu_stats() -> dict[str, dict[str, float]]:
+    """``{uuid: {"util": %, "mem_used": bytes, "mem_total": bytes}}`` for every GPU NVML sees.
 
-    Uses the agents' NVML helper when the runtime provides one, so both read the same
-    devices; an empty dict (shown as "—") on machines without NVML.
+    Asks the NVML the agents use (``nbsweep.agents`` may swap in a fake one to rehearse a GPU
+    sweep), keyed by UUID as the agents' ``gpu`` column is; empty (shown as "—") without NVML.
     """
-    try:
-        agents = importlib.import_module("nbsweep.agents")
-    except ImportError:
-        agents = None
-    helper = getattr(agents, "gpu_stats", None)
-    if callable(helper):
-        return dict(helper())
-    return _nvml_stats()
+    from nbsweep.agents._gpus import get_nvml
 
-
-_nvml: Any = None
-_nvml_failed = False
-
-
-def _nvml_stats() -> dict[int, dict[str, float]]:
-    global _nvml, _nvml_failed
-    if _nvml_failed:
+    nvml = get_nvml()
+    if nvml is None:
         return {}
     try:
-        if _nvml is None:
-            import pynvml
-
-            pynvml.nvmlInit()
-            _nvml = pynvml
-        stats = {}
-        for index in range(_nvml.nvmlDeviceGetCount()):
-            handle = _nvml.nvmlDeviceGetHandleByIndex(index)
-            util = _nvml.nvmlDeviceGetUtilizationRates(handle)
-            memory = _nvml.nvmlDeviceGetMemoryInfo(handle)
-            stats[index] = {
+        nvml.nvmlInit()
+        stats: dict[str, dict[str, float]] = {}
+        for index in range(nvml.nvmlDeviceGetCount()):
+            handle = nvml.nvmlDeviceGetHandleByIndex(index)
+            util = nvml.nvmlDeviceGetUtilizationRates(handle)
+            memory = nvml.nvmlDeviceGetMemoryInfo(handle)
+            stats[_text(nvml.nvmlDeviceGetUUID(handle))] = {
                 "util": float(util.gpu),
                 "mem_used": float(memory.used),
                 "mem_total": float(memory.total),
             }
         return stats
-    except Exception:  # noqa: BLE001 - no driver, no GPU, or NVML too old: show "—"
-        _nvml_failed = True
-        return {}
+    except Exception as exc:  # pynvml raises NVMLError_* without a driver or a GPU
+        if type(exc).__name__.startswith("NVMLError"):
+            return {}
+        raise
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -179,7 +179,7 @@ def importance_html(info: views.ImportanceInfo) -> str:
     )
 
 
-def agents_html(agents: pd.DataFrame, gpu_stats: dict[int, dict[str, float]]) -> str:
+def agents_html(agents: pd.DataFrame, gpu_stats: dict[str, dict[str, float]]) -> str:
     """One row per agent: its GPU (name, utilisation, memory) and what it is running."""
     if agents is None or not len(agents):
         return '<div class="nbsweep nbs-muted">no agents</div>'
@@ -197,21 +197,21 @@ def agents_html(agents: pd.DataFrame, gpu_stats: dict[int, dict[str, float]]) ->
 AGENT_HEADS = ("agent", "state", "GPU", "util", "memory", "run")
 
 
-def agent_cells(agent: Any, gpu_stats: dict[int, dict[str, float]]) -> list[str]:
-    """The text cells of one agent row (shared with the widget rows)."""
-    gpu = agent.get("gpu")
-    index = None if gpu is None or (isinstance(gpu, float) and math.isnan(gpu)) else int(gpu)
-    stats = gpu_stats.get(index, {}) if index is not None else {}
+def agent_cells(agent: Any, gpu_stats: dict[str, dict[str, float]]) -> list[str]:
+    """The text cells of one agent row (shared with the widget rows).
+
+    ``agent["gpu"]`` holds the UUIDs of the agent's GPUs, comma-separated (empty on CPU).
+    """
+    uuids = [u for u in str(agent.get("gpu") or "").split(",") if u and u != "nan"]
+    stats = [gpu_stats[u] for u in uuids if u in gpu_stats]
     name = agent.get("gpu_name")
-    gpu_text = (
-        "CPU" if index is None else f"{index}: {name}" if isinstance(name, str) else str(index)
-    )
-    util = f"{stats['util']:.0f}%" if "util" in stats else "—"
-    memory = (
-        f"{stats['mem_used'] / 2**30:.1f} / {stats['mem_total'] / 2**30:.0f} GiB"
-        if "mem_used" in stats
-        else "—"
-    )
+    gpu_text = (name if isinstance(name, str) and name else ",".join(uuids)) if uuids else "CPU"
+    util = " / ".join(f"{s['util']:.0f}%" for s in stats) if stats else "—"
+    memory = "—"
+    if stats:
+        used = sum(s["mem_used"] for s in stats) / 2**30
+        total = sum(s["mem_total"] for s in stats) / 2**30
+        memory = f"{used:.1f} / {total:.0f} GiB"
     run = agent.get("run_id")
     return [
         str(agent.get("agent", "")),
