@@ -72,9 +72,16 @@ def resolve_url(store: str | os.PathLike[str] | None = None) -> str:
     return f"sqlite:///{Path(text).expanduser().resolve()}"
 
 
-def _make_private_dir(path: Path) -> None:
-    """Create ``path`` (and parents) readable by the owner only."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+def private_dir(path: Path) -> Path:
+    """Create ``path`` and its missing parents readable by the owner only (0700)."""
+    missing = []
+    probe = path
+    while not probe.exists():
+        missing.append(probe)
+        probe = probe.parent
+    for directory in reversed(missing):
+        directory.mkdir(mode=0o700, exist_ok=True)
+    return path
 
 
 @dataclass(frozen=True)
@@ -115,7 +122,7 @@ class Store:
                 )
             self.path: Path | None = Path(database).resolve()
             self.root = self.path.parent
-            _make_private_dir(self.root)
+            private_dir(self.root)
             if not self.path.exists():
                 os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
             self.engine = sa.create_engine(url, pool_size=4, max_overflow=8)

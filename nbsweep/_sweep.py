@@ -1,0 +1,617 @@
+"""The Python API of a sweep: start it, watch it, steer it, read its results.
+
+A ``Sweep`` is a view of one sweep in the store plus, in the process that runs it, the
+controller thread. Everything it shows is read from the store, so ``nbsweep.load`` in a new
+kernel (or a second notebook) sees the same sweep. Sweep states: ``running``, ``paused`` (no
+new runs, pending ones wait), ``stopping`` (no new runs, running ones finish), ``finished``
+and ``cancelled`` (running runs killed).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from nbsweep._errors import SweepError
+from nbsweep._runs import CRASHED, FAILED, RUNNING, TERMINAL, RunRecord, is_valid_metric
+from nbsweep.agents._gpus import plan_slots
+from nbsweep.agents._local import LocalExecutor
+from nbsweep.agents._loop import CONTROLLER_DIED, log_path
+from nbsweep.agents._shipping import reference, ship
+from nbsweep.controller import (
+    CANCELLED,
+    PAUSED,
+    STOPPING,
+    SWEEP_ACTIVE,
+    SWEEP_DONE,
+    SWEEP_FINISHED,
+    SWEEP_RUNNING,
+    Controller,
+)
+from nbsweep.store import Store, open_store
+from nbsweep.store._store import loads, new_id, owner_alive
+
+StoreArg = str | os.PathLike[str] | Store | None
+
+# Controllers running in this process, so that load() of the same sweep can steer them.
+_controllers: dict[str, Controller] = {}
+_controllers_lock = threading.Lock()
+
+
+def _time(value: float | None) -> pd.Timestamp | None:
+    return pd.Timestamp(value, unit="s", tz="UTC") if value is not None else None
+
+
+def _flatten(prefix: str, value: Mapping[str, Any], out: dict[str, Any]) -> dict[str, Any]:
+    for key, item in value.items():
+        if isinstance(item, Mapping) and item:
+            _flatten(f"{prefix}{key}/", item, out)
+        else:
+            out[f"{prefix}{key}"] = item
+    return out
+
+
+class Run:
+    """One run of a sweep, read from the store on each access."""
+
+    def __init__(self, store: Store, sweep_id: str, run_id: str) -> None:
+        self._store = store
+        self.sweep_id = sweep_id
+        self.id = run_id
+
+    def _row(self) -> dict[str, Any]:
+        row = self._store.run(self.id)
+        if row is None:
+            raise SweepError(f"run {self.id} is no longer in the store")
+        return row
+
+    @property
+    def state(self) -> str:
+        return self._row()["state"]
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return loads(self._row()["config"])
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return loads(self._row()["summary"])
+
+    @property
+    def error(self) -> str | None:
+        """The traceback of a failed run (or why a crashed one died)."""
+        return self._row()["error"]
+
+    @property
+    def log_path(self) -> Path:
+        return log_path(self._store, self.sweep_id, self.id)
+
+    def history(self) -> pd.DataFrame:
+        return _history_frame(self._store.history(self.sweep_id, self.id))
+
+    def __repr__(self) -> str:
+        return f"<nbsweep.Run {self.id} {self.state}>"
+
+
+def _history_frame(rows: list[tuple[str, int, float, str]]) -> pd.DataFrame:
+    records = [
+        {"run_id": run_id, "_step": step, "_timestamp": at, **loads(data)}
+        for run_id, step, at, data in rows
+    ]
+    return pd.DataFrame.from_records(records, columns=None if records else ["run_id", "_step"])
+
+
+class Sweep:
+    """A sweep in the store; steer it with pause/resume/stop/cancel, read runs and history."""
+
+    def __init__(self, store: Store, sweep_id: str) -> None:
+        self._store = store
+        self.id = sweep_id
+        self._train_spec: Path | None = None
+
+    # -- what it is ------------------------------------------------------------------------
+
+    def _row(self) -> dict[str, Any]:
+        row = self._store.sweep(self.id)
+        if row is None:
+            raise SweepError(f"sweep {self.id} is no longer in store {self._store.url}")
+        return row
+
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    @property
+    def name(self) -> str:
+        return self._row()["name"]
+
+    @property
+    def state(self) -> str:
+        return self._row()["state"]
+
+    @property
+    def message(self) -> str:
+        """Why the sweep paused or ended (the first traceback when failures paused it)."""
+        return self._row()["message"]
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The normalised sweep config."""
+        return loads(self._row()["config"])
+
+    @property
+    def method(self) -> str:
+        return self._row()["method"]
+
+    @property
+    def created_at(self) -> datetime:
+        return datetime.fromtimestamp(self._row()["created_at"], tz=timezone.utc)
+
+    @property
+    def progress(self) -> tuple[int, int | None]:
+        """(runs done, total) with the total from run_cap or the grid size, else None."""
+        runs = self._store.runs(self.id)
+        replaced = {r["requeued_from"] for r in runs if r["requeued_from"]}
+        done = sum(1 for r in runs if r["state"] in TERMINAL and r["id"] not in replaced)
+        config = self.config
+        total: int | None = config.get("run_cap")
+        if config.get("method") == "grid":
+            from nbsweep.search import grid_size
+
+            size = grid_size(config)
+            total = size if total is None else min(total, size)
+        return done, total
+
+    # -- runs ------------------------------------------------------------------------------
+
+    @property
+    def runs(self) -> pd.DataFrame:
+        """One row per run: state, times, agent, GPU, ``config/<name>``, ``summary/<key>``."""
+        now = time.time()
+        records = []
+        for r in self._store.runs(self.id):
+            started, ended = r["started_at"], r["ended_at"]
+            record = {
+                "run_id": r["id"],
+                "state": r["state"],
+                "created_at": _time(r["created_at"]),
+                "started_at": _time(started),
+                "ended_at": _time(ended),
+                "runtime_s": None if started is None else (ended or now) - started,
+                "agent": r["agent"],
+                "gpu": r["gpu"],
+                "steps": r["steps"],
+                "error": r["error"],
+                "requeued_from": r["requeued_from"],
+            }
+            _flatten("config/", loads(r["config"]), record)
+            for key, value in loads(r["summary"]).items():
+                record[f"summary/{key}"] = value
+            records.append(record)
+        columns = [
+            "run_id",
+            "state",
+            "created_at",
+            "started_at",
+            "ended_at",
+            "runtime_s",
+            "agent",
+            "gpu",
+            "steps",
+            "error",
+            "requeued_from",
+        ]
+        frame = pd.DataFrame.from_records(records, columns=None if records else columns)
+        for column in ("created_at", "started_at", "ended_at"):
+            frame[column] = pd.to_datetime(frame[column], utc=True)
+        return frame
+
+    def history(self) -> pd.DataFrame:
+        """Every logged row: ``run_id``, ``_step``, ``_timestamp`` and one column per key."""
+        return _history_frame(self._store.history(self.id))
+
+    def get_run(self, run_id: str) -> Run:
+        row = self._store.run(run_id)
+        if row is None or row["sweep_id"] != self.id:
+            raise SweepError(f"sweep {self.id} has no run {run_id!r}")
+        return Run(self._store, self.id, run_id)
+
+    @property
+    def best_run(self) -> Run | None:
+        """The run with the best summary value of ``metric.name`` (None without one)."""
+        metric = self.config.get("metric") or {}
+        name = metric.get("name")
+        if not name:
+            return None
+        sign = -1.0 if metric.get("goal") == "maximize" else 1.0
+        best: tuple[float, str] | None = None
+        for r in self._store.runs(self.id):
+            value = loads(r["summary"]).get(name)
+            if is_valid_metric(value) and (best is None or sign * float(value) < best[0]):
+                best = (sign * float(value), r["id"])
+        return None if best is None else Run(self._store, self.id, best[1])
+
+    def events(self) -> pd.DataFrame:
+        """What happened, in order: runs stopped or crashed, agents died, state changes."""
+        rows = self._store.events(self.id)
+        frame = pd.DataFrame.from_records(
+            rows, columns=["id", "sweep_id", "at", "kind", "run_id", "agent", "message"]
+        )
+        frame["at"] = pd.to_datetime(frame["at"], unit="s", utc=True)
+        return frame.drop(columns=["sweep_id"])
+
+    @property
+    def agents(self) -> pd.DataFrame:
+        """Agents with their GPU and state (idle, busy, draining, dead) and current run."""
+        records = []
+        for a in self._store.agents(self.id):
+            state = a["state"]
+            if state not in ("dead", "draining"):
+                state = "busy" if a["run_id"] else "idle"
+            records.append(
+                {
+                    "agent": a["agent"],
+                    "pid": a["pid"],
+                    "host": a["host"],
+                    "gpu": a["gpu"],
+                    "gpu_name": a["gpu_name"],
+                    "state": state,
+                    "run_id": a["run_id"],
+                }
+            )
+        columns = ["agent", "pid", "host", "gpu", "gpu_name", "state", "run_id"]
+        return pd.DataFrame.from_records(records, columns=columns)
+
+    def drain(self, agent: int) -> None:
+        """Let ``agent`` finish its current run, then exit (releasing its GPU)."""
+        if not any(a["agent"] == agent for a in self._store.agents(self.id)):
+            raise SweepError(f"sweep {self.id} has no agent {agent!r}")
+        self._store.update_agent(self.id, agent, drain=True, state="draining")
+
+    def bands(self) -> list[Any]:
+        """The early-termination bands as they stand ([] without ``early_terminate``)."""
+        from nbsweep.stopping import make_stopper
+
+        config = self.config
+        stopper = make_stopper(config)
+        if stopper is None:
+            return []
+        name = (config.get("metric") or {}).get("name")
+        runs = self._store.runs(self.id)
+        histories = self._store.metric_histories([r["id"] for r in runs])
+        records = [
+            RunRecord(
+                id=r["id"],
+                config=loads(r["config"]),
+                state=r["state"],
+                metric_history=histories[r["id"]],
+                summary_metric=loads(r["summary"]).get(name),
+            )
+            for r in runs
+        ]
+        return list(stopper.decide(records).bands)
+
+    # -- steering --------------------------------------------------------------------------
+
+    def _controller(self) -> Controller | None:
+        with _controllers_lock:
+            found = _controllers.get(self.id)
+        return found if found is not None and found.is_alive() else None
+
+    def _wake(self) -> None:
+        controller = self._controller()
+        if controller is not None:
+            controller.wake()
+
+    def pause(self) -> None:
+        """No new runs start; pending ones wait, running ones go on."""
+        self._store.update_sweep(
+            self.id, only_from=[SWEEP_RUNNING], state=PAUSED, message="", event="paused"
+        )
+        self._wake()
+
+    def resume(self, train: Callable[..., Any] | None = None, workers: int | None = None) -> Sweep:
+        """Un-pause; or, when no controller runs the sweep any more, restart it here.
+
+        Runs cut short by the death of the previous controller stay ``crashed`` (their rows
+        kept) and their configs are queued again, so a grid still completes exactly once.
+        """
+        row = self._row()
+        if self._controller() is not None or self._store.lease_owner(self.id) is not None:
+            if train is not None:
+                raise SweepError(
+                    f"sweep {self.id} is still controlled by a live process; train= only"
+                    " applies when restarting a sweep whose controller died"
+                )
+            self._store.update_sweep(
+                self.id, only_from=[PAUSED], state=SWEEP_RUNNING, message="", event="resumed"
+            )
+            self._wake()
+            return self
+        if row["state"] in SWEEP_DONE:
+            raise SweepError(
+                f"sweep {self.id} is {row['state']}: nothing to resume"
+                " (sweep.retry_failed() queues its failed runs again)"
+            )
+        self._take_over(train, workers)
+        return self
+
+    def _take_over(self, train: Callable[..., Any] | None, workers: int | None) -> None:
+        """Become the sweep's controller in this process, with new local agents."""
+        spec = self._spec(train)
+        ended = self._crash_orphans()
+        runs = self._store.runs(self.id)
+        replaced = {r["requeued_from"] for r in runs if r["requeued_from"]}
+        again = [
+            r
+            for r in runs
+            if r["state"] == CRASHED
+            and (r["error"] or "").startswith(CONTROLLER_DIED)
+            and r["id"] not in replaced
+        ]
+        self._store.add_runs(self.id, [loads(r["config"]) for r in again], [r["id"] for r in again])
+        self._store.update_sweep(
+            self.id,
+            only_from=[*SWEEP_ACTIVE, SWEEP_FINISHED, "pending"],
+            state=SWEEP_RUNNING,
+            message="",
+            event=f"resumed here; {ended} orphaned and {len(again)} requeued runs",
+        )
+        self._start(spec, _slots(self.config, workers, 1, None))
+
+    def _spec(self, train: Callable[..., Any] | None) -> Path:
+        directory = self._store.root / "sweeps" / self.id
+        if train is not None:
+            self._train_spec = ship(train, directory)
+        if self._train_spec is not None:
+            return self._train_spec
+        ref = self._row()["train_ref"]
+        if ref is None:
+            raise SweepError(
+                f"sweep {self.id}: its train function was defined in a notebook or script;"
+                " pass it again: sweep.resume(train=...)"
+            )
+        from nbsweep.agents._shipping import resolve
+
+        self._train_spec = ship(resolve(ref), directory)
+        return self._train_spec
+
+    def _crash_orphans(self) -> int:
+        """Mark crashed the running runs whose agent process on this host is gone."""
+        agents = {a["agent"]: a for a in self._store.agents(self.id)}
+        orphans = []
+        for run_id in self._store.running_ids(self.id):
+            run = self._store.run(run_id) or {}
+            agent = agents.get(run.get("agent"))
+            owner = f"{agent['host']}:{agent['pid']}:" if agent and agent["pid"] else None
+            if owner is None or not owner_alive(owner):
+                orphans.append(run_id)
+        self._store.end_runs(self.id, orphans, CRASHED, {r: CONTROLLER_DIED for r in orphans})
+        return len(orphans)
+
+    def _start(self, spec: Path, slots: list[Any]) -> None:
+        executor = LocalExecutor(self._store, self.id, spec) if slots else None
+        controller = Controller(self._store, self.id, executor, slots)
+        holder = controller.acquire()
+        if holder is not None:
+            raise SweepError(
+                f"sweep {self.id} is already run by controller {holder}; watch it with"
+                " nbsweep.load() or add agents with nbsweep.agent()"
+            )
+        with _controllers_lock:
+            _controllers[self.id] = controller
+        controller.start()
+
+    def stop(self) -> None:
+        """No new runs; running ones finish, then the sweep is finished."""
+        self._store.update_sweep(
+            self.id,
+            only_from=[SWEEP_RUNNING, PAUSED],
+            state=STOPPING,
+            message="stopped by the user",
+            event="stopping",
+        )
+        self._store.drop_pending(self.id)
+        self._wake()
+
+    def cancel(self) -> None:
+        """No new runs; running ones are killed (state ``killed``)."""
+        self._store.update_sweep(
+            self.id,
+            only_from=[*SWEEP_ACTIVE, "pending"],
+            state=CANCELLED,
+            message="cancelled by the user",
+            event="cancelled",
+        )
+        running = self._store.running_ids(self.id)
+        self._store.end_runs(self.id, running, "killed", {r: "cancelled" for r in running})
+        self._store.drop_pending(self.id)
+        self._wake()
+
+    def retry_failed(self) -> list[str]:
+        """Queue the configs of failed and crashed runs again as new runs; returns their ids."""
+        runs = self._store.runs(self.id)
+        replaced = {r["requeued_from"] for r in runs if r["requeued_from"]}
+        again = [r for r in runs if r["state"] in (FAILED, CRASHED) and r["id"] not in replaced]
+        ids = self._store.add_runs(
+            self.id, [loads(r["config"]) for r in again], [r["id"] for r in again]
+        )
+        if ids and self.state == SWEEP_FINISHED:
+            if self._controller() is not None:
+                self._controller().join()  # type: ignore[union-attr]
+            self.resume()
+        return ids
+
+    def wait(self, timeout: float | None = None) -> str:
+        """Block until the sweep is finished, cancelled or paused; returns its state.
+
+        Returns early (with the current state) after ``timeout`` seconds, or when no
+        controller runs the sweep any more.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        check_lease = time.monotonic() + 1.0
+        while True:
+            state = self.state
+            controller = self._controller()
+            if state in SWEEP_DONE:
+                if controller is not None:
+                    controller.join(None if deadline is None else deadline - time.monotonic())
+                return state
+            if state == PAUSED:
+                return state
+            if deadline is not None and time.monotonic() >= deadline:
+                return state
+            if controller is None and time.monotonic() >= check_lease:
+                if self._store.lease_owner(self.id) is None:
+                    return state
+                check_lease = time.monotonic() + 1.0
+            time.sleep(0.05)
+
+    # -- views -----------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        done, total = self.progress
+        return (
+            f"<nbsweep.Sweep {self.id} {self.name!r} {self.method} {self.state}:"
+            f" {done}/{total if total is not None else '?'} runs done>"
+        )
+
+    def _dashboard(self) -> Any:
+        try:
+            from nbsweep.widgets import dashboard
+        except ImportError:
+            return None
+        return dashboard(self)
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        view = self._dashboard()
+        display(view if view is not None else repr(self))
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        view = self._dashboard()
+        bundle = getattr(view, "_repr_mimebundle_", None)
+        if bundle is not None:
+            return bundle(include=include, exclude=exclude)
+        return {"text/plain": repr(self)}
+
+    @property
+    def plot(self) -> Any:
+        from nbsweep.plot import SweepPlots
+
+        return SweepPlots(self)
+
+    def report(self, path: str | os.PathLike[str]) -> Any:
+        from nbsweep.report import write_report
+
+        return write_report(self, path)
+
+    def importance(self, *args: Any, **kwargs: Any) -> Any:
+        from nbsweep.analysis import importance
+
+        return importance(self, *args, **kwargs)
+
+    def refine(self, top: float = 0.2, **kwargs: Any) -> Any:
+        from nbsweep.analysis import refine
+
+        return refine(self, top=top, **kwargs)
+
+
+def _slots(
+    config: Mapping[str, Any], workers: int | None, gpus_per_run: int, nvml: Any
+) -> list[Any]:
+    slots = plan_slots(workers, gpus_per_run, nvml)
+    cap = (config.get("scheduler") or {}).get("num_workers")
+    return slots[:cap] if isinstance(cap, int) else slots
+
+
+def sweep(
+    config: Mapping[str, Any] | str | os.PathLike[str],
+    train: Callable[..., Any],
+    workers: int | None = None,
+    store: StoreArg = None,
+    name: str | None = None,
+    gpus_per_run: int = 1,
+    seed: int | None = None,
+    nvml: Any = None,
+) -> Sweep:
+    """Start a sweep of ``train`` over ``config`` on local agents; returns at once.
+
+    ``workers`` defaults to one agent per GPU (one per core without GPUs);
+    ``scheduler.num_workers`` in the config caps it. ``store`` is a SQLAlchemy URL or a path
+    (default ``$NBSWEEP_STORE``, else ``./.nbsweep/nbsweep.db``).
+    """
+    from nbsweep.config import validate
+    from nbsweep.search import make_searcher
+    from nbsweep.stopping import make_stopper
+
+    normalised = validate(config)
+    if normalised.get("method") == "custom":
+        raise SweepError(
+            "method: 'custom' needs a scheduler and none is available yet;"
+            " use method grid, random or bayes"
+        )
+    make_searcher(normalised, seed=seed)
+    make_stopper(normalised)
+    slots = _slots(normalised, workers, gpus_per_run, nvml)
+    opened = open_store(store)
+    sweep_id = new_id()
+    spec = ship(train, opened.root / "sweeps" / sweep_id)
+    chosen_seed = seed if seed is not None else normalised.get("seed")
+    opened.create_sweep(
+        sweep_id,
+        name or normalised.get("name") or sweep_id,
+        normalised["method"],
+        normalised,
+        reference(train),
+        chosen_seed,
+        SWEEP_RUNNING,
+    )
+    handle = Sweep(opened, sweep_id)
+    handle._train_spec = spec
+    handle._start(spec, slots)
+    return handle
+
+
+def load(sweep_id: str, store: StoreArg = None) -> Sweep:
+    """Reopen a sweep from the store (after a kernel restart, or from another notebook)."""
+    opened = open_store(store)
+    if opened.sweep(sweep_id) is None:
+        known = ", ".join(s["id"] for s in opened.sweeps()[-5:]) or "none"
+        raise SweepError(
+            f"sweep {sweep_id!r} is not in store {opened.url} (latest sweeps: {known})"
+        )
+    return Sweep(opened, sweep_id)
+
+
+def list_sweeps(store: StoreArg = None) -> pd.DataFrame:
+    """Every sweep in the store with its state and run counts."""
+    records = []
+    for s in open_store(store).sweeps():
+        counts = s["run_counts"]
+        records.append(
+            {
+                "sweep_id": s["id"],
+                "name": s["name"],
+                "method": s["method"],
+                "state": s["state"],
+                "created_at": _time(s["created_at"]),
+                "runs": sum(counts.values()),
+                "running": counts.get(RUNNING, 0),
+                "finished": counts.get("finished", 0),
+                "message": s["message"],
+            }
+        )
+    columns = ["sweep_id", "name", "method", "state", "created_at", "runs", "running"]
+    return pd.DataFrame.from_records(records, columns=None if records else columns)
+
+
+__all__ = ["Run", "Sweep", "list_sweeps", "load", "sweep"]

@@ -1,0 +1,57 @@
+"""Agents: the processes that run trials, the GPUs they get, and ``nbsweep.agent``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from nbsweep._errors import SweepError
+from nbsweep.agents._gpus import GPU, FakeNVML, Slot, detect_gpus, plan_slots, set_nvml
+from nbsweep.agents._loop import Agent
+from nbsweep.store import Store, open_store
+
+__all__ = [
+    "GPU",
+    "Agent",
+    "FakeNVML",
+    "Slot",
+    "agent",
+    "detect_gpus",
+    "plan_slots",
+    "set_nvml",
+]
+
+
+def agent(
+    sweep_id: str,
+    function: Callable[..., Any],
+    count: int | None = None,
+    store: str | os.PathLike[str] | Store | None = None,
+) -> int:
+    """Run trials of a sweep in this process, as ``wandb.agent`` does; returns runs executed.
+
+    Stops after ``count`` runs, or when the sweep ends. When no controller runs the sweep,
+    this process runs one for as long as the agent works.
+    """
+    from nbsweep.controller import Controller
+
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+        raise SweepError(f"count={count!r} must be a positive number of runs")
+    opened = open_store(store)
+    if opened.sweep(sweep_id) is None:
+        raise SweepError(f"sweep {sweep_id!r} is not in store {opened.url}")
+    controller = None
+    if opened.lease_owner(sweep_id) is None:
+        controller = Controller(opened, sweep_id)
+        if controller.acquire() is None:
+            controller.start()
+        else:
+            controller = None
+    number = opened.add_agent(sweep_id, os.getpid())
+    try:
+        return Agent(opened, sweep_id, function, number, count=count, redirect=False).run()
+    finally:
+        if controller is not None:
+            controller.quit()
+            controller.join()

@@ -1,0 +1,55 @@
+"""``python -m nbsweep.agents``: one spawned agent process (started by the local executor)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+
+from nbsweep._runs import CRASHED
+from nbsweep.agents._loop import CONTROLLER_DIED, Agent
+from nbsweep.agents._shipping import load
+from nbsweep.store import open_store
+
+
+def _watch_parent(agent: Agent) -> None:
+    """Exit when the process that started us dies: its end of our stdin pipe closes."""
+    try:
+        while sys.stdin.buffer.read(4096):
+            pass
+    except OSError:
+        pass
+    run_id = agent.current
+    if run_id is not None:
+        agent.store.end_runs(agent.sweep_id, [run_id], CRASHED, {run_id: CONTROLLER_DIED})
+    agent.store.update_agent(agent.sweep_id, agent.agent, state="dead")
+    os._exit(3)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m nbsweep.agents")
+    parser.add_argument("--store", required=True)
+    parser.add_argument("--sweep", required=True)
+    parser.add_argument("--agent", type=int, required=True)
+    parser.add_argument("--train", required=True, help="spec file written by the kernel")
+    parser.add_argument("--gpu", default="")
+    parser.add_argument("--watch-parent", action="store_true")
+    args = parser.parse_args(argv)
+    # Ctrl-C in the notebook interrupts the kernel, not its trials.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    store = open_store(args.store)
+    agent = Agent(store, args.sweep, load(args.train), args.agent, gpu=args.gpu)
+    if args.watch_parent:
+        threading.Thread(target=_watch_parent, args=(agent,), daemon=True).start()
+    agent.run()
+    return 0
+
+
+if __name__ == "__main__":
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter shutdown: the parent watcher is blocked reading stdin and would abort it.
+    os._exit(code)

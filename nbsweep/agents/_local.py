@@ -1,0 +1,125 @@
+"""The local executor: agent processes on this machine, spawned (never forked).
+
+Each agent is ``python -m nbsweep.agents`` in its own session (Ctrl-C in the notebook does
+not reach it) with its GPUs in the environment. Its stdin is a pipe from the kernel: when
+the kernel dies the pipe closes and the agent stops its run and exits.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from nbsweep.agents._gpus import Slot
+from nbsweep.store import Store
+from nbsweep.store._store import private_dir
+
+
+@dataclass
+class AgentProcess:
+    """One spawned agent: its number in the sweep, its slot and its process."""
+
+    agent: int
+    slot: Slot
+    process: subprocess.Popen[bytes]
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+def describe_exit(returncode: int) -> str:
+    """``exit code 3`` or ``killed by SIGKILL``, as a user reads it."""
+    if returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exit code {returncode}"
+
+
+class LocalExecutor:
+    """Starts, watches and stops the agent processes of one sweep on this machine."""
+
+    def __init__(self, store: Store, sweep_id: str, train_spec: Path) -> None:
+        self.store = store
+        self.sweep_id = sweep_id
+        self.train_spec = train_spec
+        self.processes: dict[int, AgentProcess] = {}
+
+    def spawn(self, slot: Slot) -> AgentProcess:
+        agent = self.store.add_agent(self.sweep_id, None, gpu=slot.gpu, gpu_name=slot.gpu_name)
+        logs = self.store.root / "logs" / self.sweep_id
+        private_dir(logs)
+        env = {**os.environ, **slot.env, "PYTHONUNBUFFERED": "1"}
+        fd = os.open(logs / f"agent-{agent}.log", os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600)
+        try:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "nbsweep.agents",
+                    "--store",
+                    self.store.url,
+                    "--sweep",
+                    self.sweep_id,
+                    "--agent",
+                    str(agent),
+                    "--train",
+                    str(self.train_spec),
+                    "--gpu",
+                    slot.gpu,
+                    "--watch-parent",
+                ],
+                stdin=subprocess.PIPE,
+                stdout=fd,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+        finally:
+            os.close(fd)
+        self.store.update_agent(self.sweep_id, agent, pid=process.pid)
+        handle = self.processes[agent] = AgentProcess(agent, slot, process)
+        return handle
+
+    def reap(self) -> list[tuple[AgentProcess, int]]:
+        """The agents that exited since the last call, with their return codes."""
+        gone = []
+        for agent, handle in list(self.processes.items()):
+            code = handle.process.poll()
+            if code is not None:
+                del self.processes[agent]
+                _close(handle)
+                gone.append((handle, code))
+        return gone
+
+    def alive(self) -> int:
+        return len(self.processes)
+
+    def kill(self, agent: int) -> None:
+        handle = self.processes.get(agent)
+        if handle is not None and handle.process.poll() is None:
+            handle.process.kill()
+
+    def shutdown(self, grace: float = 5.0) -> None:
+        """Wait up to ``grace`` seconds for agents to leave on their own, then kill them."""
+        deadline = time.monotonic() + grace
+        for handle in self.processes.values():
+            try:
+                handle.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                handle.process.kill()
+                handle.process.wait()
+            _close(handle)
+        self.processes.clear()
+
+
+def _close(handle: AgentProcess) -> None:
+    if handle.process.stdin is not None:
+        handle.process.stdin.close()

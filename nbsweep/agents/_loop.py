@@ -1,0 +1,167 @@
+"""The agent loop: claim a run, execute the train function, record how it ended, repeat.
+
+The same loop runs in spawned agent processes and in ``nbsweep.agent()`` (in the caller's
+process). Finishing a run and claiming the next one is one transaction, so an agent goes
+from one run to the next with a single commit. Waiting for work backs off to 50 ms.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from nbsweep import _train
+from nbsweep._errors import RunStopped, SweepError
+from nbsweep._runs import FAILED, FINISHED, KILLED, STOPPED
+from nbsweep.stopping import make_stopper
+from nbsweep.store import Claim, Finish, Store
+from nbsweep.store._store import loads, private_dir
+
+# Sweep states in which an agent has nothing more to do.
+DONE_STATES = frozenset({"finished", "cancelled"})
+HEARTBEAT_S = 1.0
+MAX_WAIT_S = 0.05
+# The error of a run cut short because the kernel (or script) running the sweep died;
+# ``Sweep.resume`` queues such runs again.
+CONTROLLER_DIED = "controller process died"
+
+
+def log_path(store: Store, sweep_id: str, run_id: str) -> Path:
+    """Where a run's stdout and stderr go."""
+    return store.root / "logs" / sweep_id / f"{run_id}.log"
+
+
+class Agent:
+    """One agent of a sweep: runs trials until the sweep ends, ``count`` is met or drained."""
+
+    def __init__(
+        self,
+        store: Store,
+        sweep_id: str,
+        function: Callable[..., Any],
+        agent: int,
+        gpu: str = "",
+        count: int | None = None,
+        redirect: bool = True,
+    ) -> None:
+        sweep = store.sweep(sweep_id)
+        if sweep is None:
+            raise SweepError(f"sweep {sweep_id!r} is not in store {store.url}")
+        self.store = store
+        self.sweep_id = sweep_id
+        self.function = function
+        self.agent = agent
+        self.gpu = gpu
+        self.count = count
+        self.redirect = redirect
+        config = loads(sweep["config"])
+        metric = config.get("metric") or {}
+        self.metric = metric.get("name") if isinstance(metric, Mapping) else None
+        self.stopper = make_stopper(config)
+        self.current: str | None = None
+        self.draining = False
+        self._halt = threading.Event()
+
+    def run(self) -> int:
+        """Execute runs until there is nothing more to do; returns how many it executed."""
+        self.store.update_agent(self.sweep_id, self.agent, state="idle", pid=os.getpid())
+        beat = threading.Thread(target=self._heartbeat, name="nbsweep-heartbeat", daemon=True)
+        beat.start()
+        done = 0
+        finish: Finish | None = None
+        wait = 0.001
+        try:
+            while True:
+                if self.draining or (self.count is not None and done >= self.count):
+                    break
+                claim = self.store.claim(self.sweep_id, self.agent, self.gpu, finish)
+                finish = None
+                if claim is None:
+                    sweep = self.store.sweep(self.sweep_id)
+                    if sweep is None or sweep["state"] in DONE_STATES:
+                        break
+                    time.sleep(wait)
+                    wait = min(wait * 2, MAX_WAIT_S)
+                    continue
+                wait = 0.001
+                finish = self.execute(claim)
+                done += 1
+        finally:
+            if finish is not None:
+                self.store.finish(finish)
+            self._halt.set()
+            self.store.update_agent(self.sweep_id, self.agent, state="dead")
+        return done
+
+    def execute(self, claim: Claim) -> Finish:
+        """Run the train function on one claimed run; returns how it ended (not yet written)."""
+        self.current = claim.run_id
+        context = _train.RunContext(
+            self.store, self.sweep_id, claim.run_id, self.metric, self.stopper
+        )
+        _train.set_current_run(context)
+        state, error = FINISHED, None
+        try:
+            with self._output(claim.run_id):
+                try:
+                    result = self.function(_train.Config(claim.config))
+                    if isinstance(result, Mapping):
+                        context.summary.update(result)
+                except RunStopped:
+                    state = STOPPED
+                except KeyboardInterrupt:
+                    # Only reaches here in nbsweep.agent() (agent processes ignore SIGINT):
+                    # the user interrupted this run; record it, then let the interrupt go on.
+                    self.store.finish(self._finish(context, KILLED, None))
+                    raise
+                except BaseException:
+                    state, error = FAILED, traceback.format_exc()
+                    sys.stderr.write(error)
+        finally:
+            _train.set_current_run(None)
+            self.current = None
+        return self._finish(context, state, error)
+
+    @staticmethod
+    def _finish(context: _train.RunContext, state: str, error: str | None) -> Finish:
+        summary = {**context.summary, "_runtime": time.time() - context.started}
+        return Finish(context.run_id, state, summary, error)
+
+    @contextmanager
+    def _output(self, run_id: str) -> Any:
+        """Send this process's stdout and stderr (file descriptors too) to the run's log."""
+        if not self.redirect:
+            yield
+            return
+        path = log_path(self.store, self.sweep_id, run_id)
+        private_dir(path.parent)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        saved = os.dup(1), os.dup(2)
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600)
+        try:
+            os.dup2(fd, 1)
+            os.dup2(fd, 2)
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for handle in (fd, *saved):
+                os.close(handle)
+
+    def _heartbeat(self) -> None:
+        while not self._halt.wait(HEARTBEAT_S):
+            try:
+                if not self.store.heartbeat(self.sweep_id, self.agent, self.current):
+                    self.draining = True
+            except Exception as exc:  # a busy store must not kill the agent's run
+                print(f"nbsweep agent {self.agent}: heartbeat failed: {exc}", file=sys.stderr)

@@ -1,0 +1,375 @@
+"""The controller: one background thread per sweep, in the process that started it.
+
+Each tick it reads what changed in the store, applies the stopping rule, keeps a few pending
+runs ahead of the agents, supervises the local agent processes and ends the sweep when W&B
+would (grid exhausted, ``run_cap``, ``metric.target``, stop, cancel). All of its state can be
+rebuilt from the store, so a new controller (``Sweep.resume``) takes over where one died. A
+lease row with a heartbeat makes sure only one controller runs a sweep.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections.abc import Mapping
+from typing import Any
+
+from nbsweep._runs import (
+    ALIVE,
+    CRASHED,
+    FAILED,
+    FINISHED,
+    KILLED,
+    PENDING,
+    RUNNING,
+    STOPPED,
+    RunRecord,
+    is_valid_metric,
+)
+from nbsweep.agents._gpus import Slot
+from nbsweep.agents._local import LocalExecutor, describe_exit
+from nbsweep.stopping import Stopper, make_stopper
+from nbsweep.store import Store
+from nbsweep.store._store import loads, owner_id
+
+# Sweep states. ``stopping``: no new runs, running ones finish, then ``finished``.
+SWEEP_PENDING, SWEEP_RUNNING, PAUSED, STOPPING, SWEEP_FINISHED, CANCELLED = (
+    "pending",
+    "running",
+    "paused",
+    "stopping",
+    "finished",
+    "cancelled",
+)
+SWEEP_ACTIVE = frozenset({SWEEP_RUNNING, PAUSED, STOPPING})
+SWEEP_DONE = frozenset({SWEEP_FINISHED, CANCELLED})
+
+LEASE_TTL_S = 5.0
+LEASE_RENEW_S = 1.0
+MAX_SLEEP_S = 0.05
+# W&B-like failure guard: this many failed or crashed runs before any success pause the sweep.
+INITIAL_FAILURES = 3
+# A run on an agent this controller does not supervise is crashed after this much silence.
+STALE_RUN_S = 60.0
+
+
+class Controller(threading.Thread):
+    """Runs one sweep until it is finished or cancelled (or this process loses the lease)."""
+
+    def __init__(
+        self,
+        store: Store,
+        sweep_id: str,
+        executor: LocalExecutor | None = None,
+        slots: list[Slot] | None = None,
+    ) -> None:
+        super().__init__(name=f"nbsweep-controller-{sweep_id}", daemon=True)
+        self.store = store
+        self.sweep_id = sweep_id
+        self.executor = executor
+        self.slots = list(slots or [])
+        self.owner = owner_id()
+        sweep = store.sweep(sweep_id)
+        assert sweep is not None
+        self.config: dict[str, Any] = loads(sweep["config"])
+        self.method = sweep["method"]
+        self.seed = sweep["seed"]
+        metric = self.config.get("metric") or {}
+        self.metric: str | None = metric.get("name")
+        self.goal = metric.get("goal", "minimize")
+        self.target = metric.get("target")
+        self.run_cap: int | None = self.config.get("run_cap")
+        self.stopper: Stopper | None = make_stopper(self.config)
+        self._searcher: Any = None
+        self._wake = threading.Event()
+        self._quit = False
+        self.error: str | None = None
+        # What the store said at the last tick: run rows by id, parsed once.
+        self._runs: dict[str, dict[str, Any]] = {}
+        self._histories: dict[str, list[float]] = {}
+        self._window = 0
+        self._exhausted = False
+        self._ahead = 4
+        self._decided_at: tuple[int, int] = (-1, -1)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def acquire(self) -> str | None:
+        """Take the sweep's lease; returns the owner holding it when another controller runs."""
+        return self.store.acquire_lease(self.sweep_id, self.owner, LEASE_TTL_S)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def quit(self) -> None:
+        """Stop controlling (the sweep itself goes on when resumed elsewhere)."""
+        self._quit = True
+        self._wake.set()
+
+    def run(self) -> None:
+        try:
+            if self.executor is not None:
+                for slot in self.slots:
+                    self.executor.spawn(slot)
+            renew = time.monotonic() + LEASE_RENEW_S
+            sleep = 0.001
+            while not self._quit:
+                if time.monotonic() >= renew:
+                    if not self.store.renew_lease(self.sweep_id, self.owner, LEASE_TTL_S):
+                        self.store.add_event(
+                            self.sweep_id, "controller", f"controller {self.owner} lost its lease"
+                        )
+                        return
+                    renew = time.monotonic() + LEASE_RENEW_S
+                busy, done = self.tick()
+                if done:
+                    break
+                sleep = 0.001 if busy else min(sleep * 2, MAX_SLEEP_S)
+                self._wake.wait(sleep)
+                self._wake.clear()
+        except BaseException:
+            self.error = traceback.format_exc()
+            self.store.update_sweep(
+                self.sweep_id,
+                only_from=[SWEEP_RUNNING, STOPPING],
+                state=PAUSED,
+                message=f"paused: the controller failed:\n{self.error}",
+                event="paused: the controller failed",
+            )
+        finally:
+            if self.executor is not None:
+                self.executor.shutdown()
+                self._reap(respawn=False)
+            self.store.release_lease(self.sweep_id, self.owner)
+
+    # -- one tick --------------------------------------------------------------------------
+
+    def tick(self) -> tuple[bool, bool]:
+        """One round; returns (something happened, the sweep is over)."""
+        sweep = self.store.sweep(self.sweep_id)
+        if sweep is None:
+            return False, True
+        state = sweep["state"]
+        busy = self._reap(respawn=state in SWEEP_ACTIVE)
+        busy |= self._refresh()
+        if state == CANCELLED:
+            self._cancel()
+            return True, True
+        if state == SWEEP_FINISHED:
+            return busy, True
+        if state == SWEEP_RUNNING:
+            busy |= self._early_terminate()
+            state = self._checks(sweep)
+        if state == SWEEP_RUNNING and self._fill():
+            return True, False  # the new runs are read back (and counted) next tick
+        if state in (SWEEP_RUNNING, STOPPING) and self._over(state):
+            self.store.update_sweep(
+                self.sweep_id,
+                only_from=[SWEEP_RUNNING, STOPPING],
+                state=SWEEP_FINISHED,
+                message=sweep["message"] or self._end_reason(),
+                event="finished",
+            )
+            return True, True
+        return busy, False
+
+    def _reap(self, respawn: bool) -> bool:
+        """Mark the runs of dead agents crashed and put new agents in their place."""
+        if self.executor is None:
+            return False
+        gone = self.executor.reap()
+        for handle, code in gone:
+            self.store.update_agent(self.sweep_id, handle.agent, state="dead")
+            if code == 0:
+                continue  # it left on its own: drained, or the sweep is over
+            why = f"agent {handle.agent} (pid {handle.pid}) died: {describe_exit(code)}"
+            running = self.store.running_ids(self.sweep_id, agent=handle.agent)
+            self.store.end_runs(self.sweep_id, running, CRASHED, {r: why for r in running})
+            self.store.add_event(self.sweep_id, "agent_died", why, agent=handle.agent)
+            if respawn:
+                self.executor.spawn(handle.slot)
+        return bool(gone)
+
+    def _refresh(self) -> bool:
+        """Read the runs that may have changed: those from the oldest alive run on."""
+        rows = self.store.runs(self.sweep_id, min_seq=self._window)
+        changed = False
+        for row in rows:
+            old = self._runs.get(row["id"])
+            if old is not None and old["state"] == row["state"] and old["steps"] == row["steps"]:
+                continue
+            changed = True
+            row["config"] = old["config"] if old is not None else loads(row["config"])
+            row["summary"] = loads(row["summary"])
+            self._runs[row["id"]] = row
+        seqs = [r["seq"] for r in rows if r["state"] in ALIVE]
+        top = max((r["seq"] for r in rows), default=self._window - 1)
+        self._window = min(seqs) if seqs else top + 1
+        if self.stopper is not None or self.method == "bayes":
+            stale = [
+                r["id"] for r in rows if r["metric_count"] != len(self._histories.get(r["id"], ()))
+            ]
+            if stale:
+                self._histories.update(self.store.metric_histories(stale))
+        self._stale_runs()
+        return changed
+
+    def _stale_runs(self) -> None:
+        """Crash runs whose (foreign) agent stopped sending heartbeats long ago."""
+        local = set(self.executor.processes) if self.executor is not None else set()
+        limit = time.time() - STALE_RUN_S
+        stale = [
+            r["id"]
+            for r in self._runs.values()
+            if r["state"] == RUNNING
+            and r["agent"] not in local
+            and (r["heartbeat_at"] or 0) < limit
+        ]
+        if stale:
+            why = f"no heartbeat from its agent for {STALE_RUN_S:.0f} s"
+            self.store.end_runs(self.sweep_id, stale, CRASHED, {r: why for r in stale})
+
+    def records(self, engine: bool = True) -> list[RunRecord]:
+        """The runs as the engine sees them; with ``engine``, without requeued originals."""
+        replaced = {r["requeued_from"] for r in self._runs.values() if r["requeued_from"]}
+        return [
+            RunRecord(
+                id=r["id"],
+                config=r["config"],
+                state=r["state"],
+                metric_history=tuple(self._histories.get(r["id"], ())),
+                summary_metric=r["summary"].get(self.metric) if self.metric else None,
+            )
+            for r in sorted(self._runs.values(), key=lambda r: r["seq"])
+            if not (engine and r["id"] in replaced)
+        ]
+
+    def _early_terminate(self) -> bool:
+        if self.stopper is None:
+            return False
+        running = [r for r in self._runs.values() if r["state"] == RUNNING]
+        key = (sum(len(h) for h in self._histories.values()), len(running))
+        if not running or key == self._decided_at:
+            return False
+        self._decided_at = key
+        decision = self.stopper.decide(self.records())
+        if not decision.stop:
+            return False
+        reasons = {
+            run_id: f"early_terminate: stopped at {len(self._histories.get(run_id, ()))} iterations"
+            for run_id in decision.stop
+        }
+        self.store.end_runs(self.sweep_id, decision.stop, STOPPED, reasons)
+        return True
+
+    def _checks(self, sweep: Mapping[str, Any]) -> str:
+        """Failure guard and ``metric.target``; returns the sweep state after them."""
+        runs = sorted(self._runs.values(), key=lambda r: r["seq"])
+        if sweep["failure_guard"]:
+            if any(r["state"] in (FINISHED, STOPPED) for r in runs):
+                self.store.update_sweep(self.sweep_id, failure_guard=False)
+            else:
+                failed = [r for r in runs if r["state"] in (FAILED, CRASHED)]
+                if len(failed) >= INITIAL_FAILURES:
+                    first = failed[0]
+                    self.store.update_sweep(
+                        self.sweep_id,
+                        only_from=[SWEEP_RUNNING],
+                        state=PAUSED,
+                        failure_guard=False,
+                        message=(
+                            f"paused: the first {len(failed)} runs failed; fix the train"
+                            f" function, then sweep.resume(). First error (run {first['id']}):"
+                            f"\n{first['error'] or first['state']}"
+                        ),
+                        event=f"paused: the first {len(failed)} runs failed",
+                    )
+                    return PAUSED
+        if self.target is not None and self.metric:
+            for r in runs:
+                if self._reached(r["summary"].get(self.metric)):
+                    self.store.update_sweep(
+                        self.sweep_id,
+                        only_from=[SWEEP_RUNNING],
+                        state=STOPPING,
+                        message=f"run {r['id']} reached metric.target {self.target:g}",
+                        event=f"run {r['id']} reached metric.target",
+                    )
+                    self.store.drop_pending(self.sweep_id)
+                    return STOPPING
+        return SWEEP_RUNNING
+
+    def _reached(self, value: Any) -> bool:
+        if not is_valid_metric(value):
+            return False
+        if self.goal == "maximize":
+            return float(value) >= self.target
+        return float(value) <= self.target
+
+    def _counted(self) -> int:
+        """Runs that count against ``run_cap``: crashed or killed runs that logged nothing don't."""
+        return sum(
+            1
+            for r in self._runs.values()
+            if not (r["state"] in (CRASHED, KILLED) and r["steps"] == 0)
+        )
+
+    def _fill(self) -> bool:
+        """Keep a few pending runs ahead of the agents."""
+        if self._exhausted:
+            return False
+        states = [r["state"] for r in self._runs.values()]
+        pending = states.count(PENDING)
+        running = states.count(RUNNING)
+        agents = max(1, self.executor.alive() if self.executor is not None else 0)
+        if self.method == "bayes":
+            # Each bayes suggestion should see as many results as possible: no queue.
+            want = max(1, agents - running)
+        else:
+            if pending == 0 and running and self._ahead < 256:
+                self._ahead *= 2  # the agents ran dry since the last tick: queue deeper
+            want = max(self._ahead, agents)
+        if self.run_cap is not None:
+            want = min(want, self.run_cap - self._counted() + pending)
+        need = want - pending
+        if need <= 0:
+            return False
+        configs = self.searcher.suggest(self.records(), need)
+        if len(configs) < need:
+            self._exhausted = True
+        if configs:
+            self.store.add_runs(self.sweep_id, configs)
+        return bool(configs)
+
+    @property
+    def searcher(self) -> Any:
+        if self._searcher is None:
+            from nbsweep.search import make_searcher
+
+            self._searcher = make_searcher(self.config, seed=self.seed)
+        return self._searcher
+
+    def _over(self, state: str) -> bool:
+        """No run alive and no new one will come."""
+        if any(r["state"] in ALIVE for r in self._runs.values()):
+            return False
+        if state == STOPPING or self._exhausted:
+            return True
+        return self.run_cap is not None and self._counted() >= self.run_cap
+
+    def _end_reason(self) -> str:
+        if self._exhausted:
+            return f"grid exhausted: {len(self._runs)} runs"
+        if self.run_cap is not None and self._counted() >= self.run_cap:
+            return f"run_cap {self.run_cap} reached"
+        return "stopped"
+
+    def _cancel(self) -> None:
+        """Kill running runs and the local agents."""
+        running = [r["id"] for r in self._runs.values() if r["state"] == RUNNING]
+        self.store.end_runs(self.sweep_id, running, KILLED, {r: "cancelled" for r in running})
+        self.store.drop_pending(self.sweep_id)
+        if self.executor is not None:
+            for agent in list(self.executor.processes):
+                self.executor.kill(agent)

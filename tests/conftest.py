@@ -1,0 +1,57 @@
+"""Shared fixtures: a private SQLite store per test and a private PostgreSQL schema."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PG_SERVER = os.environ.get("NBSWEEP_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> str:
+    """Path of a fresh SQLite store file (not created yet) in the test's own directory."""
+    return str(tmp_path / ".nbsweep" / "nbsweep.db")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """URL of a fresh PostgreSQL schema, dropped afterwards, so parallel sessions never meet."""
+    sa = pytest.importorskip("sqlalchemy")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(PG_SERVER)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"PostgreSQL at {PG_SERVER} is needed for this test: {exc}")
+    try:
+        yield f"{PG_SERVER}?options=-csearch_path%3D{schema}"
+    finally:
+        from nbsweep.store import _store
+
+        with _store._stores_lock:
+            for url in [u for u in _store._stores if schema in u]:
+                _store._stores.pop(url).dispose()
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh store of each kind: a SQLite file, then a PostgreSQL schema."""
+    if request.param == "sqlite":
+        return str(tmp_path / ".nbsweep" / "nbsweep.db")
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run the test from its own directory, so default stores and logs land there."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

@@ -1,0 +1,77 @@
+"""Train functions the runtime tests sweep; importable, so they travel by reference."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Any
+
+import nbsweep
+
+
+def quadratic(config: Any) -> dict[str, float]:
+    """Logs ``loss`` for ``epochs`` steps; the loss is ``(x - 3)^2`` plus a decay."""
+    epochs = int(config.get("epochs", 1))
+    loss = 0.0
+    for epoch in range(epochs):
+        loss = (config.x - 3) ** 2 + 1.0 / (epoch + 1)
+        nbsweep.log({"loss": loss, "epoch": epoch})
+    return {"final": loss}
+
+
+def slow(config: Any) -> None:
+    """Logs a row every 50 ms for ``epochs`` rows (long enough to steer mid-run)."""
+    for epoch in range(int(config.get("epochs", 100))):
+        nbsweep.log({"loss": float(config.x), "epoch": epoch})
+        time.sleep(0.05)
+
+
+def fails(config: Any) -> None:
+    nbsweep.log({"loss": 1.0})
+    raise ValueError(f"bad x {config.x}")
+
+
+def exits(config: Any) -> None:
+    """Crashes the agent process when x == 1 (as a segfaulting library would)."""
+    nbsweep.log({"loss": 1.0})
+    if config.x == 1:
+        os._exit(7)
+
+
+def sigkills(config: Any) -> None:
+    """Kills its own agent with SIGKILL when x == 1 (as the OOM killer would)."""
+    if config.x == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+    nbsweep.log({"loss": float(config.x)})
+
+
+def environment(config: Any) -> dict[str, str]:
+    """Returns the GPU environment the agent received."""
+    time.sleep(0.2)  # long enough that every agent takes a run
+    return {
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>"),
+        "cuda_device_order": os.environ.get("CUDA_DEVICE_ORDER", "<unset>"),
+    }
+
+
+def swallows(config: Any) -> dict[str, bool]:
+    """Tries to swallow RunStopped with ``except Exception``; it must not succeed."""
+    caught = False
+    for epoch in range(1000):
+        try:
+            nbsweep.log({"loss": float(config.x), "epoch": epoch})
+        except Exception:
+            caught = True
+        time.sleep(0.02)
+    return {"caught": caught}
+
+
+def curve(config: Any) -> None:
+    """``epochs`` values of ``config.x`` each: a flat learning curve at level x."""
+    for epoch in range(int(config.epochs)):
+        nbsweep.log({"loss": float(config.x), "epoch": epoch})
+
+
+def noop(config: Any) -> None:
+    """Does nothing: measures the sweep machinery itself."""
