@@ -28,6 +28,10 @@ def hyperband_bands(early_terminate: Mapping[str, Any]) -> list[int]:
     eta = eta_of(early_terminate)
     if "max_iter" in early_terminate:
         max_iter = early_terminate["max_iter"]
+        if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
+            raise ConfigError(
+                f"early_terminate.max_iter: {max_iter!r} must be an integer of at least 1"
+            )
         s = _band_count(early_terminate)
         bands = []
         band = float(max_iter)
@@ -43,7 +47,7 @@ def hyperband_bands(early_terminate: Mapping[str, Any]) -> list[int]:
             )
         return sorted(bands)
     if "min_iter" in early_terminate:
-        return geometric_iterations(min_iter(early_terminate), eta, _MIN_ITER_BANDS)
+        return _geometric_iterations(min_iter(early_terminate), eta, _MIN_ITER_BANDS)
     raise ConfigError("early_terminate: hyperband needs min_iter, or max_iter and s")
 
 
@@ -73,7 +77,7 @@ def min_iter(early_terminate: Mapping[str, Any]) -> int:
     return value
 
 
-def geometric_iterations(start: float, eta: float, count: int) -> list[int]:
+def _geometric_iterations(start: float, eta: float, count: int) -> list[int]:
     """``int(start * eta**k)`` for k < count, as W&B multiplies a float; distinct, ascending.
 
     Stops early once the float overflows (W&B would crash there; no run logs that many rows).

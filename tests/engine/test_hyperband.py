@@ -77,6 +77,7 @@ def test_min_iter_bands(early_terminate: dict[str, Any], head: list[int]) -> Non
         ),
         ({"max_iter": 27, "s": 1.5}, "early_terminate.s"),
         ({"max_iter": 27}, "early_terminate.s"),
+        ({"max_iter": "27", "s": 2}, "early_terminate.max_iter"),
         ({"min_iter": 0}, "early_terminate.min_iter"),
         ({"min_iter": 3, "eta": 1}, "early_terminate.eta"),
         ({"eta": 3}, "min_iter, or max_iter and s"),
