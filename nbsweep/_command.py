@@ -260,7 +260,7 @@ class ProgramResult:
         return self.returncode == 0
 
     def describe(self) -> str:
-        """One line for a failed run's error: the exit code or signal, then the output tail."""
+        """A failed run's error: the output tail, then (last, as in a traceback) how it ended."""
         if self.returncode < 0:
             try:
                 how = f"killed by {signal.Signals(-self.returncode).name}"
@@ -269,7 +269,7 @@ class ProgramResult:
         else:
             how = f"exited with code {self.returncode}"
         tail = self.output_tail.rstrip()
-        return f"program {how}" + (f"; last output:\n{tail}" if tail else "")
+        return (f"program output (last lines):\n{tail}\n" if tail else "") + f"program {how}"
 
 
 def _pump(source: IO[bytes], sink: IO[str] | None, tail: collections.deque[str]) -> None:
@@ -369,3 +369,96 @@ def run_script_trial(
     if output is not None:
         output.write("$ " + shlex.join(argv) + "\n")
     return run_program(argv, env, should_stop=should_stop, grace_s=grace_s, output=output)
+
+
+class ProgramFailed(Exception):
+    """A program run ended with a non-zero exit code; ``run_error`` is the run's error text."""
+
+    def __init__(self, result: ProgramResult) -> None:
+        super().__init__(result.describe())
+        self.run_error = result.describe()
+
+
+def script_train(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The train function of every ``program:`` sweep: run the program for the current run.
+
+    Agents call it like any train function, inside a run context (which names the store,
+    sweep and run). It is importable, so it travels to agents by reference.
+    """
+    from nbsweep import _train
+    from nbsweep._errors import RunStopped
+    from nbsweep._runs import RUNNING
+    from nbsweep.store._store import loads
+
+    context = _train.current_run()
+    if context is None:
+        raise RuntimeError("script_train runs inside an agent's run context only")
+    store, run_id = context.store, context.run_id
+    sweep = store.sweep(context.sweep_id)
+    assert sweep is not None
+    result = run_script_trial(
+        loads(sweep["config"]),
+        config,
+        store=store.url,
+        sweep_id=context.sweep_id,
+        run_id=run_id,
+        # Hyperband, stop or cancel moved the run out of ``running`` in the store.
+        should_stop=lambda: store.run_state(run_id) != RUNNING,
+        output=sys.stdout,
+    )
+    # The program logged through its own connection: its summary is in the store, and the
+    # agent writes back what this returns.
+    row = store.run(run_id) or {}
+    summary = loads(row.get("summary")) or {}
+    state = store.run_state(run_id)
+    if state != RUNNING:
+        raise RunStopped(f"run {run_id} is {state}")
+    if not result.ok:
+        context.summary.update(summary)
+        raise ProgramFailed(result)
+    return summary
+
+
+def script_function(sweep_config: Mapping[str, Any]) -> Callable[..., Any]:
+    """The train function for a sweep started without one: its ``program``, or an error."""
+    from nbsweep._errors import SweepError
+
+    if sweep_config.get("program") is None and not sweep_config.get("command"):
+        raise SweepError(
+            "no train function and no 'program' key in the config: add 'program: train.py' "
+            "(the script each run executes, as with wandb agent), or pass the function "
+            "(train=... in Python, --function MODULE:NAME on the command line)"
+        )
+    problems = check_command(sweep_config)
+    if problems:
+        raise ConfigError(problems)
+    return script_train
+
+
+def run_from_env(environ: Mapping[str, str] | None = None) -> Any:
+    """The run a program started by an agent is executing, from ``NBSWEEP_*`` variables.
+
+    Returns a ``RunContext`` for ``nbsweep.log`` in the program, or None outside a script
+    sweep.
+    """
+    env = os.environ if environ is None else environ
+    names = ("NBSWEEP_STORE", "NBSWEEP_SWEEP_ID", "NBSWEEP_RUN_ID")
+    if not all(env.get(name) for name in names):
+        return None
+    from nbsweep._errors import SweepError
+    from nbsweep._train import RunContext
+    from nbsweep.stopping import make_stopper
+    from nbsweep.store import open_store
+    from nbsweep.store._store import loads
+
+    store_url, sweep_id, run_id = (env[name] for name in names)
+    store = open_store(store_url)
+    sweep = store.sweep(sweep_id)
+    if sweep is None:
+        raise SweepError(
+            f"NBSWEEP_SWEEP_ID={sweep_id} is not in store {store_url}; this program was not "
+            "started by an agent of that sweep (unset NBSWEEP_* to run it on its own)"
+        )
+    config = loads(sweep["config"])
+    metric = config.get("metric") or {}
+    return RunContext(store, sweep_id, run_id, metric.get("name"), make_stopper(config))

@@ -535,7 +535,7 @@ def _slots(
 
 def sweep(
     config: Mapping[str, Any] | str | os.PathLike[str],
-    train: Callable[..., Any],
+    train: Callable[..., Any] | None = None,
     workers: int | None = None,
     store: StoreArg = None,
     name: str | None = None,
@@ -549,11 +549,15 @@ def sweep(
     ``scheduler.num_workers`` in the config caps it. ``store`` is a SQLAlchemy URL or a path
     (default ``$NBSWEEP_STORE``, else ``./.nbsweep/nbsweep.db``).
     """
+    from nbsweep._command import script_function
     from nbsweep.config import validate
     from nbsweep.search import make_searcher
     from nbsweep.stopping import make_stopper
 
     normalised = validate(config)
+    if train is None:
+        # A ``program:`` sweep runs its script per run, as ``wandb agent`` does.
+        train = script_function(normalised)
     if normalised.get("method") == "custom":
         raise SweepError(
             "method: 'custom' needs a scheduler and none is available yet;"

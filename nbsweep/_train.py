@@ -182,6 +182,11 @@ def log(data: Mapping[str, Any], step: int | None = None) -> None:
     propagate (it is a ``BaseException``, so ``except Exception`` does not catch it).
     """
     if _current is None:
+        from nbsweep._command import run_from_env
+
+        # A program of a ``program:`` sweep finds its run in the NBSWEEP_* variables.
+        set_current_run(run_from_env())
+    if _current is None:
         raise SweepError(
             "nbsweep.log() was called outside a sweep run: call it from the train function"
             " that nbsweep.sweep() or nbsweep.agent() runs"

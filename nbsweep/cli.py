@@ -18,11 +18,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from nbsweep._command import script_function
 from nbsweep._errors import NbsweepError, SweepError
 
 USAGE_ERROR = 2
 # Sweep states in which the controller still has work to do; anything else is an end.
-_LIVE_STATES = frozenset({"pending", "running", "paused"})
+_LIVE_STATES = frozenset({"pending", "running", "paused", "stopping"})
 _REFRESH_S = 1.0
 _TABLE_ROWS = 20
 
@@ -94,13 +95,20 @@ def _parser() -> argparse.ArgumentParser:
 
     for verb, text in (
         ("pause", "no new runs until resumed; running runs go on"),
-        ("resume", "start scheduling runs again"),
+        ("resume", "schedule runs again; restart here a sweep whose controller died"),
         ("stop", "no new runs; running runs finish"),
         ("cancel", "no new runs; running runs are killed"),
     ):
         p = sub.add_parser(verb, help=text)
         p.add_argument("sweep_id", metavar="ID")
         store_option(p)
+        if verb == "resume":
+            p.add_argument("--workers", type=int, metavar="N", help="agents, when restarting")
+            p.add_argument(
+                "--function",
+                metavar="MODULE:NAME",
+                help="train function, when restarting a function sweep started in a notebook",
+            )
         p.set_defaults(handler=_cmd_verb)
     return parser
 
@@ -126,30 +134,14 @@ def _import_function(spec: str) -> Callable[..., Any]:
     return function
 
 
-def _check_runnable(config: dict[str, Any], function: Callable[..., Any] | None, path: str) -> None:
-    """A terminal sweep runs a program or a named function; say which key is missing."""
-    from nbsweep._command import check_command
-
-    if function is not None:
-        return
-    if config.get("program") is None and not config.get("command"):
-        raise SweepError(
-            f"{path}: the config has no 'program' key, so there is nothing to run; add "
-            "'program: train.py' (the script each run executes) or pass --function MODULE:NAME"
-        )
-    from nbsweep._errors import ConfigError
-
-    problems = check_command(config)
-    if problems:
-        raise ConfigError(problems)
-
-
 def _cmd_run(args: argparse.Namespace) -> int:
     import nbsweep
 
     config = nbsweep.validate(args.config)
     function = _import_function(args.function) if args.function else None
-    _check_runnable(config, function, args.config)
+    if function is None:
+        # Refuse a config with nothing to run before anything starts (or detaches).
+        script_function(config)
     if args.detach:
         return _detach(args)
     sweep = nbsweep.sweep(
@@ -209,14 +201,24 @@ def _redirect_output(path: str) -> None:
 
 
 def _watch(sweep: Any, out: TextIO) -> int:
-    """Show the live table until the sweep ends; Ctrl-C stops it, a second Ctrl-C cancels."""
+    """Show the live table until the sweep ends; Ctrl-C stops it, a second Ctrl-C cancels.
+
+    Returns 0 when the sweep ended by itself, 1 when the failure guard paused it (its
+    controller, here, then leaves; ``nbsweep resume`` takes over), 130 after Ctrl-C.
+    """
     interrupts = 0
     live = out.isatty()
     last = ""
     while True:
         try:
-            if sweep.state not in _LIVE_STATES:
+            state = sweep.state
+            if state not in _LIVE_STATES:
                 break
+            if state == "paused" and sweep.message.startswith("paused:"):
+                out.write(render_table(sweep) + "\n")
+                out.write(f"fix the program, then: nbsweep resume {sweep.id}\n")
+                _release(sweep)
+                return 1
             text = render_table(sweep) if live else _status_line(sweep)
             if live:
                 out.write("\x1b[H\x1b[2J" + text + "\n")
@@ -239,7 +241,16 @@ def _watch(sweep: Any, out: TextIO) -> int:
                 return 130
     out.write(render_table(sweep) + "\n")
     out.flush()
+    _release(sweep)
     return 0 if interrupts == 0 else 130
+
+
+def _release(sweep: Any) -> None:
+    """Let this process's controller shut its agents down and give up its lease."""
+    controller = sweep._controller()
+    if controller is not None:
+        controller.quit()
+        controller.join(timeout=30)
 
 
 def _status_line(sweep: Any) -> str:
@@ -266,9 +277,9 @@ def render_table(sweep: Any, max_rows: int | None = _TABLE_ROWS) -> str:
     keep += [c for c in ("runtime_s", "error") if c in runs.columns]
     table = runs[[c for c in keep if c in runs.columns]].copy()
     if "error" in table.columns:
-        # First line only: a traceback would wreck the table.
+        # The last line only, as a traceback's and a program's errors end with the cause.
         table["error"] = table["error"].map(
-            lambda e: "" if not isinstance(e, str) else e.strip().splitlines()[-1][:60]
+            lambda e: e.strip().splitlines()[-1][:60] if isinstance(e, str) and e.strip() else ""
         )
     table.columns = [c.split("/", 1)[-1] for c in table.columns]
     hidden = 0
@@ -332,7 +343,15 @@ def _cmd_verb(args: argparse.Namespace) -> int:
     import nbsweep
 
     sweep = nbsweep.load(args.sweep_id, store=args.store)
-    getattr(sweep, args.command)()
+    if args.command == "resume":
+        function = _import_function(args.function) if args.function else None
+        sweep.resume(train=function, workers=args.workers)
+        if sweep._controller() is not None:
+            # Nobody ran the sweep any more: this process is now its controller, and stays.
+            print(f"sweep {sweep.id} resumed here", flush=True)
+            return _watch(sweep, sys.stdout)
+    else:
+        getattr(sweep, args.command)()
     print(f"sweep {sweep.id}: {args.command} requested (state {sweep.state})")
     return 0
 

@@ -25,7 +25,7 @@ __all__ = [
 
 def agent(
     sweep_id: str,
-    function: Callable[..., Any],
+    function: Callable[..., Any] | None = None,
     count: int | None = None,
     store: str | os.PathLike[str] | Store | None = None,
 ) -> int:
@@ -41,6 +41,11 @@ def agent(
     opened = open_store(store)
     if opened.sweep(sweep_id) is None:
         raise SweepError(f"sweep {sweep_id!r} is not in store {opened.url}")
+    if function is None:
+        from nbsweep._command import script_function
+        from nbsweep.store._store import loads
+
+        function = script_function(loads(opened.sweep(sweep_id)["config"]))
     controller = None
     if opened.lease_owner(sweep_id) is None:
         controller = Controller(opened, sweep_id)

@@ -121,8 +121,10 @@ class Agent:
                     # the user interrupted this run; record it, then let the interrupt go on.
                     self.store.finish(self._finish(context, KILLED, None))
                     raise
-                except BaseException:
-                    state, error = FAILED, traceback.format_exc()
+                except BaseException as exc:
+                    # A program run's error is its exit status and output tail (run_error).
+                    state = FAILED
+                    error = getattr(exc, "run_error", None) or traceback.format_exc()
                     sys.stderr.write(error)
         finally:
             _train.set_current_run(None)

@@ -314,7 +314,8 @@ def test_failing_program_reports_exit_code_and_output_tail(tmp_path: Path) -> No
     result = run_program([sys.executable, "-c", code], dict(os.environ))
     assert (result.ok, result.returncode, result.stopped) == (False, 3, False)
     assert "epoch 1" in result.output_tail and "boom" in result.output_tail
-    assert result.describe().startswith("program exited with code 3; last output:")
+    assert result.describe().startswith("program output (last lines):\n")
+    assert result.describe().endswith("\nprogram exited with code 3")
 
 
 def test_missing_program_is_a_failed_run_not_an_agent_crash(tmp_path: Path) -> None:
@@ -359,7 +360,7 @@ def test_stop_escalates_to_sigkill_after_the_grace(tmp_path: Path) -> None:
             grace_s=0.3,
         )
     assert (result.returncode, result.stopped) == (-signal.SIGKILL, True)
-    assert result.describe().startswith("program killed by SIGKILL")
+    assert result.describe().endswith("program killed by SIGKILL")
 
 
 def test_script_trial_runs_the_program_with_wandbs_files(
