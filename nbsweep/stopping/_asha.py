@@ -30,17 +30,20 @@ _NO_MAX_ITER = 2**53
 
 
 def asha_rungs(early_terminate: Mapping[str, Any]) -> list[int]:
-    """The rung iterations ``int(min_iter * eta**k)``, distinct, up to ``max_iter`` if given."""
+    """The rung iterations ``int(min_iter * eta**k)``, distinct, below ``max_iter`` if given.
+
+    A run at ``max_iter`` has had its whole budget: stopping it there would save nothing.
+    """
     eta = eta_of(early_terminate)
     first = min_iter(early_terminate)
     last = early_terminate.get("max_iter", _NO_MAX_ITER)
-    if isinstance(last, bool) or not isinstance(last, int) or last < first:
+    if isinstance(last, bool) or not isinstance(last, int) or last <= first:
         raise ConfigError(
-            f"early_terminate.max_iter: {last!r} must be an integer of at least min_iter {first}"
+            f"early_terminate.max_iter: {last!r} must be an integer greater than min_iter {first}"
         )
     rungs: list[int] = []
     value = float(first)
-    while value <= last:
+    while value < last:
         if not rungs or int(value) != rungs[-1]:
             rungs.append(int(value))
         value *= eta
@@ -53,7 +56,8 @@ class Asha(Stopper):
     ``min_iter`` is the grace period (Ray Tune's ``grace_period``, Optuna's ``min_resource``):
     no run is judged before it has logged that many valid metric values. ``eta`` is the
     reduction factor (``reduction_factor``): rungs sit at ``min_iter * eta**k`` valid values
-    (up to ``max_iter``), and at each rung only the best ``1/eta`` of the runs go on.
+    (below ``max_iter``, Ray Tune's ``max_t``), and at each rung only the best ``1/eta`` of the
+    runs go on.
 
     A running run is judged at the highest rung it has reached. Its value there is its best
     value over its first ``rung`` iterations, so one noisy epoch at the rung does not kill a

@@ -30,11 +30,11 @@ def runs(*specs: tuple[str, str, list[Any]]) -> list[RunRecord]:
 @pytest.mark.parametrize(
     ("early_terminate", "expected"),
     [
-        ({"min_iter": 1, "eta": 3, "max_iter": 81}, [1, 3, 9, 27, 81]),
-        ({"min_iter": 1, "max_iter": 80}, [1, 3, 9, 27]),  # eta defaults to 3
+        ({"min_iter": 1, "eta": 3, "max_iter": 81}, [1, 3, 9, 27]),  # none at max_iter itself
+        ({"min_iter": 1, "max_iter": 82}, [1, 3, 9, 27, 81]),  # eta defaults to 3
         ({"min_iter": 2, "eta": 2, "max_iter": 20}, [2, 4, 8, 16]),
         ({"min_iter": 5, "eta": 2.5, "max_iter": 500}, [5, 12, 31, 78, 195, 488]),
-        ({"min_iter": 4, "max_iter": 4}, [4]),
+        ({"min_iter": 4, "max_iter": 5}, [4]),
         ({"min_iter": 1, "eta": 1.2, "max_iter": 3}, [1, 2]),  # 1, 1.2, 1.44, 1.73, 2.07, 2.49
     ],
 )
@@ -57,6 +57,7 @@ def test_rungs_without_max_iter_go_on() -> None:
         ({"min_iter": 3, "eta": 1}, "early_terminate.eta"),
         ({"min_iter": 3, "eta": "3"}, "early_terminate.eta"),
         ({"min_iter": 9, "max_iter": 3}, "early_terminate.max_iter: 3 must be"),
+        ({"min_iter": 9, "max_iter": 9}, "early_terminate.max_iter: 9 must be"),
     ],
 )
 def test_bad_config_names_the_key(early_terminate: dict[str, Any], needle: str) -> None:
@@ -178,7 +179,7 @@ def test_a_promoted_run_is_stopped_when_better_runs_reach_its_rung() -> None:
 
 
 def test_bands() -> None:
-    asha = Asha(config("maximize", min_iter=1, eta=2, max_iter=4))
+    asha = Asha(config("maximize", min_iter=1, eta=2, max_iter=5))
     assert asha.bands == [1, 2, 4]
     decision = asha.decide(
         runs(
