@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 import yaml
-from scipy import stats
+from scipy import special
 
 from nbsweep._errors import ConfigError
 
@@ -197,7 +197,7 @@ class Parameter:
             u = np.clip(u, _U_EPS, 1.0 - _U_EPS)
         if dist == CATEGORICAL:
             n = len(s["values"])
-            return np.clip(stats.randint.ppf(u, 0, n), 0, n - 1).astype(int)
+            return np.clip(_randint_ppf(u, 0, n), 0, n - 1).astype(int)
         if dist == CATEGORICAL_PROB:
             cumsum = self._cumsum
             assert cumsum is not None
@@ -207,14 +207,14 @@ class Parameter:
             return np.minimum(np.searchsorted(cumsum, u, side="right"), last)
         if dist == INT_UNIFORM:
             lo, hi = s["min"], s["max"]
-            return np.clip(stats.randint.ppf(u, lo, hi + 1), lo, hi).astype(int)
+            return np.clip(_randint_ppf(u, lo, hi + 1), lo, hi).astype(int)
         if dist in (UNIFORM, Q_UNIFORM):
             x = np.clip(s["min"] + u * (s["max"] - s["min"]), s["min"], s["max"])
         elif dist in (LOG_UNIFORM, Q_LOG_UNIFORM):
             x = _log_uniform(u, s["min"], s["max"])
         elif dist in (LOG_UNIFORM_VALUES, Q_LOG_UNIFORM_VALUES, INV_LOG_UNIFORM_VALUES):
             # The inverse law of two log-uniform bounds is the log-uniform law (spec §5.2).
-            x = _log_uniform(u, math.log(s["min"]), math.log(s["max"]))
+            x = _log_uniform(u, math.log(s["min"]), math.log(s["max"]), s["min"], s["max"])
         elif dist == INV_LOG_UNIFORM:
             x = _log_uniform(u, -s["max"], -s["min"])
         elif dist in (NORMAL, Q_NORMAL):
@@ -226,7 +226,8 @@ class Parameter:
         else:
             raise AssertionError(dist)  # constants never reach here
         if dist in _Q:
-            x = np.round(x / s["q"]) * s["q"]
+            # ``+ 0.0`` turns the -0.0 that rounding small negatives gives into 0.0.
+            x = np.round(x / s["q"]) * s["q"] + 0.0
         return np.asarray(x, dtype=float)
 
     def _unit(self, x: np.ndarray) -> np.ndarray:
@@ -325,18 +326,35 @@ class Parameter:
         )
 
 
-def _log_uniform(u: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """exp of a uniform exponent in [lo, hi], kept inside [e^lo, e^hi] despite float error."""
-    return np.clip(np.exp(lo + u * (hi - lo)), math.exp(lo), math.exp(hi))
+def _log_uniform(
+    u: np.ndarray, lo: float, hi: float, low: float | None = None, high: float | None = None
+) -> np.ndarray:
+    """exp of a uniform exponent in [lo, hi], kept inside the value range [low, high].
+
+    The range defaults to [e^lo, e^hi]; ``*_values`` pass their own bounds because
+    ``exp(log(100))`` is 100.00000000000004, just outside ``max``.
+    """
+    low = math.exp(lo) if low is None else low
+    high = math.exp(hi) if high is None else high
+    return np.clip(np.exp(lo + u * (hi - lo)), low, high)
+
+
+# scipy.special ufuncs rather than scipy.stats: the same numbers (scipy.stats calls them) without
+# the per-call argument checking, which dominated sampling and bayes candidate scoring.
+def _randint_ppf(u: np.ndarray, low: int, high: int) -> np.ndarray:
+    """``scipy.stats.randint.ppf(u, low, high)``, including its correction for float error."""
+    vals = np.ceil(u * (high - low) + low) - 1
+    below = np.clip(vals - 1, low, high)
+    return np.where((np.floor(below) - low + 1) / (high - low) >= u, below, vals)
 
 
 def _normal_ppf(u: np.ndarray, mu: float, sigma: float) -> np.ndarray:
     # sigma = 0 is allowed by the schema: a point mass (scipy would give NaN).
-    return np.full_like(u, float(mu)) if sigma == 0 else stats.norm.ppf(u, mu, sigma)
+    return np.full_like(u, float(mu)) if sigma == 0 else mu + sigma * special.ndtri(u)
 
 
 def _normal_cdf(x: np.ndarray, mu: float, sigma: float) -> np.ndarray:
-    return np.where(x >= mu, 1.0, 0.0) if sigma == 0 else stats.norm.cdf(x, mu, sigma)
+    return np.where(x >= mu, 1.0, 0.0) if sigma == 0 else special.ndtr((x - mu) / sigma)
 
 
 def _beta_ppf(u: np.ndarray, a: float, b: float) -> np.ndarray:
@@ -345,13 +363,13 @@ def _beta_ppf(u: np.ndarray, a: float, b: float) -> np.ndarray:
         return np.where(u < 0.5, 0.0, 1.0)
     if a == 0 or b == 0:
         return np.full_like(u, 0.0 if a == 0 else 1.0)
-    return stats.beta.ppf(u, a, b)
+    return special.betaincinv(a, b, u)
 
 
 def _beta_cdf(x: np.ndarray, a: float, b: float) -> np.ndarray:
     if a == 0 or b == 0:
         return np.where(x >= 1.0, 1.0, np.where(x >= 0.0, 0.5 if a == b else float(a == 0), 0.0))
-    return stats.beta.cdf(x, a, b)
+    return special.betainc(a, b, np.clip(x, 0.0, 1.0))
 
 
 class Space:
