@@ -444,9 +444,11 @@ class Sweep:
             self.id, [loads(r["config"]) for r in again], [r["id"] for r in again]
         )
         if ids and self.state == SWEEP_FINISHED:
-            if self._controller() is not None:
-                self._controller().join()  # type: ignore[union-attr]
-            self.resume()
+            controller = self._controller()
+            if controller is not None:
+                controller.join()  # it is leaving: the sweep was over
+            if self._store.lease_owner(self.id) is None:
+                self._take_over(None, None)
         return ids
 
     def wait(self, timeout: float | None = None) -> str:

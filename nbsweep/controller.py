@@ -194,7 +194,16 @@ class Controller(threading.Thread):
     def _refresh(self) -> bool:
         """Read the runs that may have changed: those from the oldest alive run on."""
         rows = self.store.runs(self.sweep_id, min_seq=self._window)
-        changed = False
+        seen = {r["id"] for r in rows}
+        # Pending runs dropped by stop, cancel or a reached target are gone from the store.
+        gone = [
+            run_id
+            for run_id, r in self._runs.items()
+            if r["seq"] >= self._window and run_id not in seen
+        ]
+        for run_id in gone:
+            del self._runs[run_id]
+        changed = bool(gone)
         for row in rows:
             old = self._runs.get(row["id"])
             if old is not None and old["state"] == row["state"] and old["steps"] == row["steps"]:

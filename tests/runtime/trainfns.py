@@ -75,3 +75,41 @@ def curve(config: Any) -> None:
 
 def noop(config: Any) -> None:
     """Does nothing: measures the sweep machinery itself."""
+
+
+def stubborn_curve(config: Any) -> None:
+    """A flat curve at level x whose author wraps ``log`` in ``except Exception``."""
+    for epoch in range(int(config.epochs)):
+        try:
+            nbsweep.log({"loss": float(config.x), "epoch": epoch})
+        except Exception:  # noqa: S110 - the point: RunStopped must not land here
+            pass
+
+
+def durable(config: Any) -> dict[str, list[int]]:
+    """After each log, counts this run's rows through a brand-new connection."""
+    import sqlalchemy as sa
+
+    from nbsweep._train import current_run
+
+    run = current_run()
+    assert run is not None
+    engine = sa.create_engine(run.store.url)
+    seen = []
+    for epoch in range(3):
+        nbsweep.log({"loss": float(epoch)})
+        with engine.connect() as conn:
+            seen.append(
+                conn.execute(
+                    sa.text("SELECT count(*) FROM nbsweep_rows WHERE run_id = :r"),
+                    {"r": run.run_id},
+                ).scalar()
+            )
+    engine.dispose()
+    return {"seen": seen}
+
+
+def slow_target(config: Any) -> None:
+    """One row of ``(x - 3)^2``, then a pause, so a target reached stops the sweep early."""
+    nbsweep.log({"loss": float((config.x - 3) ** 2)})
+    time.sleep(0.1)

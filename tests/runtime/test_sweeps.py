@@ -1,0 +1,222 @@
+"""Sweeps end to end: real agent processes, a real store, the W&B control verbs."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+import nbsweep
+from nbsweep import RunStopped, SweepError
+from nbsweep.agents import FakeNVML
+from tests.runtime import trainfns
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def grid(values: list[Any], **constants: Any) -> dict[str, Any]:
+    parameters: dict[str, Any] = {"x": {"values": values}}
+    parameters.update({k: {"value": v} for k, v in constants.items()})
+    return {"method": "grid", "metric": {"name": "loss"}, "parameters": parameters}
+
+
+def wait_for(condition: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_grid_completes_in_order(sqlite_store: str, workers: int) -> None:
+    sweep = nbsweep.sweep(grid([5, 1, 4, 2, 3], epochs=2), trainfns.quadratic, workers, sqlite_store)
+    assert sweep.wait() == "finished"
+    runs = sweep.runs
+    assert list(runs["config/x"]) == [5, 1, 4, 2, 3]
+    assert set(runs["state"]) == {"finished"}
+    assert list(runs["steps"]) == [2] * 5
+    assert runs["summary/final"].tolist() == [(x - 3) ** 2 + 0.5 for x in [5, 1, 4, 2, 3]]
+    assert sweep.best_run is not None and sweep.best_run.config == {"x": 3, "epochs": 2}
+    assert sweep.progress == (5, 5)
+    history = sweep.history()
+    assert len(history) == 10 and {"run_id", "_step", "loss", "epoch"} <= set(history.columns)
+    assert sweep.message.startswith("grid exhausted")
+    assert set(sweep.agents["state"]) == {"dead"}
+
+
+def test_grid_on_postgresql(pg_url: str) -> None:
+    sweep = nbsweep.sweep(grid([1, 2, 3, 4]), trainfns.quadratic, workers=2, store=pg_url)
+    assert sweep.wait() == "finished"
+    assert list(sweep.runs["config/x"]) == [1, 2, 3, 4]
+    assert set(sweep.runs["state"]) == {"finished"}
+
+
+def test_an_exception_fails_the_run_with_its_traceback(sqlite_store: str) -> None:
+    sweep = nbsweep.sweep(grid([7]), trainfns.fails, workers=1, store=sqlite_store)
+    assert sweep.wait() == "finished"
+    run = sweep.get_run(sweep.runs["run_id"][0])
+    assert run.state == "failed"
+    assert run.error is not None
+    assert "ValueError: bad x 7" in run.error and "trainfns.py" in run.error
+    assert "ValueError: bad x 7" in run.log_path.read_text()
+    assert len(run.history()) == 1  # the row logged before the error is kept
+
+
+@pytest.mark.parametrize(
+    ("function", "why"),
+    [(trainfns.exits, "exit code 7"), (trainfns.sigkills, "killed by SIGKILL")],
+)
+def test_a_dead_agent_crashes_its_run_and_is_replaced(
+    sqlite_store: str, function: Any, why: str
+) -> None:
+    sweep = nbsweep.sweep(grid([0, 1, 2, 3]), function, workers=1, store=sqlite_store)
+    assert sweep.wait() == "finished"
+    runs = sweep.runs.set_index("config/x")
+    assert runs.loc[1, "state"] == "crashed"
+    assert runs.loc[1, "error"].startswith("agent 0 (pid ") and runs.loc[1, "error"].endswith(why)
+    assert [runs.loc[x, "state"] for x in (0, 2, 3)] == ["finished"] * 3
+    agents = sweep.agents
+    assert len(agents) == 2  # the one that died and its replacement
+    assert runs.loc[3, "agent"] == 1
+    assert "agent_died" in set(sweep.events()["kind"])
+
+
+def test_run_cap_limits_the_runs_launched(sqlite_store: str) -> None:
+    config = {
+        "method": "random",
+        "run_cap": 5,
+        "parameters": {"x": {"min": 0.0, "max": 1.0}},
+    }
+    sweep = nbsweep.sweep(config, trainfns.quadratic, workers=2, store=sqlite_store)
+    assert sweep.wait() == "finished"
+    assert len(sweep.runs) == 5
+    assert sweep.progress == (5, 5)
+    assert "run_cap" in sweep.message
+
+
+def test_metric_target_finishes_the_sweep(sqlite_store: str) -> None:
+    config = grid(list(range(3, 40)))
+    config["metric"]["target"] = 0.5
+    sweep = nbsweep.sweep(config, trainfns.slow_target, workers=1, store=sqlite_store)
+    assert sweep.wait() == "finished"
+    runs = sweep.runs
+    assert "reached metric.target" in sweep.message
+    assert runs["state"].iloc[0] == "finished"
+    assert len(runs) < 37  # the rest of the grid never ran
+    assert set(runs["state"]) == {"finished"}
+
+
+def test_pause_keeps_pending_runs_waiting_and_resume_goes_on(sqlite_store: str) -> None:
+    sweep = nbsweep.sweep(grid([1, 2, 3, 4], epochs=6), trainfns.slow, workers=1, store=sqlite_store)
+    wait_for(lambda: (sweep.runs["state"] == "running").any())
+    sweep.pause()
+    assert sweep.state == "paused"
+    wait_for(lambda: not (sweep.runs["state"] == "running").any())
+    before = sweep.runs
+    time.sleep(0.5)
+    after = sweep.runs
+    assert (after["state"] == "running").sum() == 0
+    assert list(after["state"]) == list(before["state"])
+    assert (after["state"] == "pending").any()
+    sweep.resume()
+    assert sweep.wait() == "finished"
+    assert list(sweep.runs["state"]) == ["finished"] * 4
+
+
+def test_stop_lets_running_runs_finish_and_starts_no_more(sqlite_store: str) -> None:
+    sweep = nbsweep.sweep(grid([1, 2, 3, 4], epochs=6), trainfns.slow, workers=1, store=sqlite_store)
+    wait_for(lambda: (sweep.runs["state"] == "running").any())
+    sweep.stop()
+    assert sweep.wait() == "finished"
+    runs = sweep.runs
+    assert list(runs["state"]) == ["finished"]
+    assert runs["steps"].iloc[0] == 6
+
+
+def test_cancel_kills_running_runs(sqlite_store: str) -> None:
+    sweep = nbsweep.sweep(grid([1, 2, 3], epochs=200), trainfns.slow, workers=2, store=sqlite_store)
+    wait_for(lambda: (sweep.runs["state"] == "running").sum() == 2)
+    sweep.cancel()
+    assert sweep.wait() == "cancelled"
+    runs = sweep.runs
+    assert list(runs["state"]) == ["killed", "killed"]
+    assert (runs["steps"] < 200).all()
+    pids = sweep.agents["pid"].tolist()
+    wait_for(lambda: all(not nbsweep.store._store.pid_alive(p) for p in pids), timeout=10)
+
+
+def test_fake_gpus_get_one_agent_each_with_its_uuid(sqlite_store: str) -> None:
+    nvml = FakeNVML([{"name": "Fake A100", "uuid": "GPU-aaaa"}, {"name": "Fake H100", "uuid": "GPU-bbbb"}])
+    sweep = nbsweep.sweep(grid([1, 2, 3, 4]), trainfns.environment, store=sqlite_store, nvml=nvml)
+    assert sweep.wait() == "finished"
+    agents = sweep.agents.set_index("agent")
+    assert sorted(agents["gpu"]) == ["GPU-aaaa", "GPU-bbbb"]
+    assert sorted(agents["gpu_name"]) == ["Fake A100", "Fake H100"]
+    runs = sweep.runs
+    for _, run in runs.iterrows():
+        assert run["summary/cuda_visible_devices"] == agents.loc[run["agent"], "gpu"] == run["gpu"]
+        assert run["summary/cuda_device_order"] == "PCI_BUS_ID"
+    assert set(runs["gpu"]) == {"GPU-aaaa", "GPU-bbbb"}
+
+
+def test_log_returns_only_once_the_row_is_in_the_store(sqlite_store: str) -> None:
+    sweep = nbsweep.sweep(grid([1]), trainfns.durable, workers=1, store=sqlite_store)
+    assert sweep.wait() == "finished"
+    assert sweep.runs["summary/seen"].iloc[0] == [1, 2, 3]
+
+
+def test_hyperband_stops_a_bad_run_at_the_band(sqlite_store: str) -> None:
+    config = grid([1, 5], epochs=12)
+    config["early_terminate"] = {"type": "hyperband", "min_iter": 3, "eta": 3}
+    sweep = nbsweep.sweep(config, trainfns.stubborn_curve, workers=1, store=sqlite_store)
+    assert sweep.wait() == "finished"
+    runs = sweep.runs
+    # With two runs and eta 3 the threshold at band 3 is the better value (W&B's rule).
+    assert list(runs["state"]) == ["finished", "stopped"]
+    assert list(runs["steps"]) == [12, 3]
+    bad = sweep.get_run(runs["run_id"].iloc[1])
+    assert len(bad.history()) == 3
+    stops = sweep.events().query("kind == 'stopped'")
+    assert stops["message"].iloc[0].startswith("early_terminate: stopped at band 3")
+    assert [b.iteration for b in sweep.bands()][:1] == [3]
+
+
+def test_run_stopped_is_not_an_exception() -> None:
+    assert issubclass(RunStopped, BaseException)
+    assert not issubclass(RunStopped, Exception)
+
+
+def test_log_outside_a_run_says_so() -> None:
+    with pytest.raises(SweepError, match="outside a sweep run"):
+        nbsweep.log({"loss": 1.0})
+
+
+def test_custom_method_is_refused(sqlite_store: str) -> None:
+    config = {"method": "custom", "parameters": {"x": {"values": [1]}}}
+    with pytest.raises((SweepError, nbsweep.ConfigError), match="custom"):
+        nbsweep.sweep(config, trainfns.quadratic, workers=1, store=sqlite_store)
+
+
+def test_list_and_load_see_the_same_sweep(sqlite_store: str) -> None:
+    sweep = nbsweep.sweep(grid([1, 2]), trainfns.quadratic, 1, sqlite_store, name="lr-search")
+    sweep.wait()
+    listed = nbsweep.list_sweeps(sqlite_store)
+    assert listed.set_index("sweep_id").loc[sweep.id, "name"] == "lr-search"
+    again = nbsweep.load(sweep.id, store=sqlite_store)
+    assert again.state == "finished" and len(again.runs) == 2
+    with pytest.raises(SweepError, match="nosuch"):
+        nbsweep.load("nosuch", store=sqlite_store)
+
+
+def test_retry_failed_queues_failed_configs_again(sqlite_store: str) -> None:
+    sweep = nbsweep.sweep(grid([1, 2]), trainfns.fails, workers=1, store=sqlite_store)
+    assert sweep.wait() == "finished"
+    first = sweep.runs["run_id"].tolist()
+    new = sweep.retry_failed()
+    assert len(new) == 2
+    assert sweep.wait() == "finished"
+    runs = sweep.runs.set_index("run_id")
+    assert runs.loc[new, "requeued_from"].tolist() == first
+    assert runs.loc[new, "state"].tolist() == ["failed", "failed"]
