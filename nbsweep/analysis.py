@@ -283,9 +283,7 @@ def _refine_leaf(spec: dict[str, Any], top: list[Any], margin: float) -> dict[st
         return _refine_range(spec, top, margin)
     if dist in _NORMALS:
         return _refine_normal(spec, top, margin)
-    if dist in _BETAS:
-        return _refine_beta(spec, top, margin)
-    return spec
+    return _refine_beta(spec, top, margin)  # the last family validate knows
 
 
 def _refine_parameters(

@@ -291,11 +291,19 @@ def test_refine_other_distributions() -> None:
             "w": {"distribution": "normal", "mu": 0.0, "sigma": 5.0},
             "b": {"distribution": "q_beta", "a": 2, "b": 2, "q": 0.01},
             "p": {"values": ["x", "y", "z"], "probabilities": [0.5, 0.3, 0.2]},
+            "v1": {"distribution": "log_uniform", "min": -10, "max": 0},  # exponents
+            "s": {"distribution": "log_normal", "mu": 0.0, "sigma": 2.0},
         },
     }
-    rows = [{"w": 1.0, "b": 0.2, "p": "x", "y": 0.0}, {"w": 3.0, "b": 0.4, "p": "z", "y": 0.1}]
-    rows += [{"w": -8.0, "b": 0.9, "p": "y", "y": 9.0}] * 8
+    tops = [
+        {"w": 1.0, "b": 0.2, "p": "x", "v1": math.exp(-5), "s": math.e, "y": 0.0},
+        {"w": 3.0, "b": 0.4, "p": "z", "v1": math.exp(-3), "s": math.e**3, "y": 0.1},
+    ]
+    rows = tops + [{"w": -8.0, "b": 0.9, "p": "y", "v1": 0.5, "s": 50.0, "y": 9.0}] * 8
     out = refine(config, frame(rows))["parameters"]
+    assert out["v1"]["distribution"] == "log_uniform"
+    assert out["v1"]["min"] == pytest.approx(-5.2) and out["v1"]["max"] == pytest.approx(-2.8)
+    assert out["s"]["mu"] == pytest.approx(2.0) and out["s"]["sigma"] == pytest.approx(1.2)
     assert out["w"]["distribution"] == "normal"
     assert out["w"]["mu"] == pytest.approx(2.0) and out["w"]["sigma"] == pytest.approx(1.2)
     assert out["b"]["distribution"] == "q_uniform" and out["b"]["q"] == 0.01
