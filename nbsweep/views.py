@@ -106,7 +106,7 @@ def to_epoch(value: Any) -> float | None:
     if isinstance(value, pd.Timestamp):
         if pd.isna(value):
             return None
-        value = value.to_pydatetime()
+        return (value.tz_localize("UTC") if value.tzinfo is None else value).timestamp()
     if isinstance(value, datetime):
         # The store writes UTC; a naive datetime is read as UTC, not as local time.
         if value.tzinfo is None:

@@ -10,6 +10,7 @@ created, naming the global that is to blame.
 from __future__ import annotations
 
 import importlib
+import io
 import json
 import os
 import sys
@@ -56,10 +57,33 @@ def resolve(ref: str) -> Callable[..., Any]:
     return found
 
 
+class _Pickler(dill.Pickler):  # type: ignore[misc]
+    """dill's pickler, except that a module agents can import travels by name.
+
+    dill pickles every module outside site-packages by value (an editable install of nbsweep,
+    the user's project checkout), dragging its live state, e.g. open store connections, along.
+    """
+
+    dispatch = dill.Pickler.dispatch.copy()
+
+
+def _save_module(pickler: Any, module: types.ModuleType) -> None:
+    name = module.__name__
+    if name != "__main__" and sys.modules.get(name) is module and getattr(module, "__file__", None):
+        pickler.save_reduce(dill._dill._import_module, (name,), obj=module)
+    else:
+        dill._dill.save_module(pickler, module)
+
+
+_Pickler.dispatch[types.ModuleType] = _save_module
+
+
 def pickle_function(fn: Callable[..., Any]) -> bytes:
     """dill's by-value pickle of ``fn``; SweepError names the global that cannot travel."""
     try:
-        return dill.dumps(fn, recurse=True)
+        buffer = io.BytesIO()
+        _Pickler(buffer, recurse=True).dump(fn)
+        return buffer.getvalue()
     except Exception as exc:
         culprit = _culprit(fn)
         name = getattr(fn, "__qualname__", repr(fn))

@@ -143,6 +143,12 @@ class Dashboard:
         display(self.root)
         self.start()
 
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        # ipywidgets 8 displays through this; 7 only through ``_ipython_display_``.
+        bundle = getattr(self.root, "_repr_mimebundle_", None)
+        self.start()
+        return bundle(**kwargs) if bundle is not None else None
+
     def start(self) -> None:
         """Start the refresher thread (once); it ends by itself when the sweep ends."""
         if self._thread is None or not self._thread.is_alive():
@@ -202,8 +208,7 @@ class Dashboard:
         self.pause_button.disabled = ended
         self.stop_button.disabled = ended
         self.cancel_button.disabled = ended
-        states = snap.runs["state"] if "state" in snap.runs.columns else []
-        self.retry_button.disabled = not any(s in FAILED for s in states)
+        self.retry_button.disabled = not _retryable(snap.runs)
 
     def _update_agents(self, snap: views.Snapshot) -> None:
         stats = gpu_stats()
@@ -213,7 +218,8 @@ class Dashboard:
         if agents is not None and len(agents):
             rows.append(widgets.HTML(f'<div class="nbsweep"><table><tr>{heads}</tr></table></div>'))
         for _, agent in agents.iterrows() if agents is not None else ():
-            name = str(agent.get("agent"))
+            agent_id = agent.get("agent")
+            name = str(agent_id)
             if name not in self.agent_rows:
                 label = widgets.HTML()
                 drain = widgets.Button(
@@ -221,7 +227,9 @@ class Dashboard:
                     tooltip="finish this agent's run, then release its GPU",
                     layout=widgets.Layout(width="80px"),
                 )
-                drain.on_click(self._action(f"drain {name}", lambda n=name: self.sweep.drain(n)))
+                drain.on_click(
+                    self._action(f"drain {name}", lambda a=agent_id: self.sweep.drain(a))
+                )
                 self.agent_rows[name] = (label, drain)
             label, drain = self.agent_rows[name]
             cells = _html.agent_cells(agent, stats)
@@ -324,6 +332,16 @@ class Dashboard:
             self.refresh(force=True)
 
         return on_click
+
+
+def _retryable(runs: Any) -> bool:
+    """Whether some failed or crashed run has not been queued again yet."""
+    if "state" not in runs.columns:
+        return False
+    failed = set(runs.loc[runs["state"].isin(FAILED), "run_id"])
+    if "requeued_from" in runs.columns:
+        failed -= set(runs["requeued_from"].dropna())
+    return bool(failed)
 
 
 def _error_html(text: str) -> str:

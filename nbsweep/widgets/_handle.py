@@ -57,6 +57,9 @@ class HtmlDashboard:
         if self.sweep.state in views.SWEEP_ALIVE:
             self.start()
 
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, str]:
+        return self.bundle()
+
     def start(self) -> None:
         """Start redrawing (once); it stops by itself after the sweep ends."""
         if self._thread is None or not self._thread.is_alive():

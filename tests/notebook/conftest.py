@@ -92,3 +92,21 @@ def _snapshot(**changes: Any) -> Snapshot:
 def make_snapshot() -> Any:
     """Build a finished sweep's snapshot; keyword arguments replace fields."""
     return _snapshot
+
+
+@pytest.fixture(scope="session")
+def shell() -> Any:
+    """One in-process IPython with ``%load_ext nbsweep`` (IPython's own test shell)."""
+    from IPython.testing.globalipapp import start_ipython
+
+    shell = start_ipython()
+    shell.run_line_magic("load_ext", "nbsweep")
+    return shell
+
+
+@pytest.fixture
+def ip(shell: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The shell, with sweeps stored in a fresh SQLite file of this test."""
+    monkeypatch.setenv("NBSWEEP_STORE", str(tmp_path / "nbsweep.db"))
+    monkeypatch.setenv("NBSWEEP_DASHBOARD", "widgets")
+    return shell

@@ -1,0 +1,259 @@
+"""The dashboard on real sweeps: every button, the tables, the tabs, the refresher thread."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from nbsweep.agents._gpus import FakeNVML, set_nvml
+from nbsweep.widgets import Dashboard, HtmlDashboard, dashboard
+
+SLOW = """
+import time
+import nbsweep
+
+@nbsweep.train
+def slow(config):
+    for step in range(30):
+        time.sleep(0.1)
+        nbsweep.log({"loss": config.x / (step + 1)})
+"""
+
+FAST = """
+import nbsweep
+
+@nbsweep.train
+def fast(config):
+    if config.x == 3:
+        print("about to fail")
+        raise ValueError("x=3 is cursed")
+    for step in range(4):
+        nbsweep.log({"loss": config.x / (step + 1), "lr": config.lr})
+"""
+
+GRID = """
+method: grid
+metric: {name: loss, goal: minimize}
+parameters:
+  x: {values: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]}
+  lr: {values: [0.01]}
+"""
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Every message widgets send to the front end, recorded by a dummy comm."""
+    import ipywidgets
+    from ipywidgets.widgets import widget as widget_module
+
+    messages: list[dict[str, Any]] = []
+
+    class RecordingComm:
+        kernel = "Truthy"
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self.comm_id = uuid.uuid4().hex
+
+        def open(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+        def on_msg(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+        def send(self, data: Any = None, *args: Any, **kwargs: Any) -> None:
+            messages.append(data)
+
+        def close(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+    if hasattr(widget_module, "comm"):  # ipywidgets 8
+        monkeypatch.setattr(widget_module.comm, "create_comm", lambda **kw: RecordingComm())
+    else:  # ipywidgets 7
+        monkeypatch.setattr(widget_module, "Comm", RecordingComm)
+        monkeypatch.setattr(ipywidgets.Widget.comm, "klass", RecordingComm)
+    return messages
+
+
+@pytest.fixture
+def live(ip: Any) -> Any:
+    """A grid sweep slow enough to click on, cancelled at the end of the test."""
+    ip.run_cell(SLOW)
+    sweep = ip.run_cell_magic("sweep", "slow --workers 1", GRID)
+    yield sweep
+    if sweep.state in ("pending", "running", "paused"):
+        sweep.cancel()
+    sweep.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def done(shell: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A finished grid sweep: 9 finished runs and one failed (shared: tests only read it)."""
+    store = tmp_path_factory.mktemp("done") / "nbsweep.db"
+    shell.run_cell(FAST)
+    return shell.run_cell_magic(
+        "sweep", f"fast --workers 2 --name dash --store {store} --wait", GRID
+    )
+
+
+def test_cell_result_displays_as_the_dashboard(ip, done):
+    assert isinstance(dashboard(done), Dashboard)
+    assert isinstance(dashboard(done, mode="html"), HtmlDashboard)
+    with pytest.raises(ValueError, match="dashboard mode must be one of"):
+        dashboard(done, mode="tui")
+
+
+def test_header_and_table_of_a_finished_sweep(done):
+    dash = Dashboard(done)
+    header = dash.header.value
+    assert "dash" in header and done.id in header and "finished" in header
+    assert "10 / 10 runs" in header and "9 finished" in header and "1 failed" in header
+    assert "best loss (minimize): <b>0.25</b>" in header
+    table = dash.table.value
+    assert table.count("<tr") == 11  # the header row and one per run
+    # Best first: x=1 ends at 1/4 = 0.25.
+    first_row = table.split("<tr")[2]
+    assert "0.25" in first_row
+    assert "x=3 is cursed" in table
+    # Every control but Retry is off for a finished sweep.
+    assert dash.pause_button.disabled and dash.stop_button.disabled and dash.cancel_button.disabled
+    assert not dash.retry_button.disabled
+
+
+def test_sorting_the_table(done):
+    dash = Dashboard(done)
+    assert "x" in dash.sort.options and "lr" in dash.sort.options
+    dash.sort.value = "x"
+    rows = dash.table.value.split("<tr")[2:]
+    assert "<td>10</td>" in rows[0]  # a parameter sorts descending first
+    dash.descending.value = True
+    rows = dash.table.value.split("<tr")[2:]
+    assert "<td>1</td>" in rows[0]
+
+
+def test_failed_run_button_shows_traceback_and_log(done):
+    dash = Dashboard(done)
+    buttons = [b for b in dash.failed_buttons.children if hasattr(b, "click")]
+    assert len(buttons) == 1
+    buttons[0].click()
+    assert "ValueError: x=3 is cursed" in dash.detail.value
+    assert "about to fail" in dash.detail.value
+
+
+def test_tabs_draw_when_selected(done):
+    dash = Dashboard(done)
+    for index in range(4):
+        dash.tabs.selected_index = index
+    assert bytes(dash.bands_image.value).startswith(b"\x89PNG")
+    assert "no hyperband" in dash.bands_table.value
+    assert bytes(dash.curves_image.value).startswith(b"\x89PNG")
+    assert list(dash.curve_key.options) == ["loss", "lr"]
+    assert "importance" in dash.importance.value and "<td>x</td>" in dash.importance.value
+    if dash.parallel.interactive:
+        dims = dash.parallel.figure.data[0].dimensions
+        assert [d.label for d in dims] == ["x", "lr", "loss"]
+
+
+def test_brushing_parallel_coordinates_filters_the_table(done):
+    dash = Dashboard(done)
+    dash.tabs.selected_index = 1
+    if not dash.parallel.interactive:
+        pytest.importorskip("plotly", reason="brushing needs plotly's FigureWidget")
+    axis = dash.parallel.figure.data[0].dimensions[0]
+    # What a drag along the x axis sends back: x is categorical, 1 and 2 sit at 0 and 1.
+    axis.constraintrange = [-0.5, 1.5]
+    assert dash.table.value.count("<tr") == 3
+    assert "8 runs hidden" in dash.table.value
+    assert dash.clear_filter.layout.display is None
+    dash.clear_filter.click()
+    assert dash.table.value.count("<tr") == 11
+    assert dash.parallel.figure.data[0].dimensions[0].constraintrange is None
+
+
+def test_pause_resume_stop_buttons(live):
+    dash = Dashboard(live)
+    assert dash.pause_button.description == "Pause"
+    dash.pause_button.click()
+    assert live.state == "paused"
+    assert dash.pause_button.description == "Resume"
+    assert "paused" in dash.header.value
+    dash.pause_button.click()
+    assert live.state == "running"
+    assert dash.pause_button.description == "Pause"
+    dash.stop_button.click()
+    live.wait(timeout=60)
+    assert live.state == "finished"
+    # Stop lets running runs finish and starts no new ones.
+    assert len(live.runs) < 10
+
+
+def test_cancel_button_kills_running_runs(live):
+    dash = Dashboard(live)
+    dash.cancel_button.click()
+    live.wait(timeout=60)
+    assert live.state == "cancelled"
+    assert "running" not in set(live.runs["state"])
+
+
+def test_drain_button_and_agent_gpu_stats(ip):
+    set_nvml(
+        FakeNVML([{"name": "Fake H100", "util": 87, "used": 30 * 2**30, "memory": 80 * 2**30}])
+    )
+    try:
+        ip.run_cell(SLOW)
+        sweep = ip.run_cell_magic("sweep", "slow", GRID)
+        try:
+            dash = Dashboard(sweep)
+            rows = dash.agents_box.children[1:]
+            assert len(rows) == 1
+            label, drain = rows[0].children
+            assert "Fake H100" in label.value and "87%" in label.value
+            assert "30.0 / 80 GiB" in label.value
+            drain.click()
+            assert sweep.agents["state"].iloc[0] in ("draining", "dead")
+        finally:
+            sweep.cancel()
+            sweep.wait(timeout=60)
+    finally:
+        set_nvml(None)
+
+
+def test_retry_button(ip, tmp_path):
+    flag = tmp_path / "fail"
+    flag.touch()
+    ip.run_cell(
+        FAST.replace(
+            "config.x == 3", f"config.x == 3 and __import__('os').path.exists({str(flag)!r})"
+        )
+    )
+    sweep = ip.run_cell_magic("sweep", "fast --workers 2 --wait", GRID)
+    dash = Dashboard(sweep)
+    flag.unlink()
+    dash.retry_button.click()
+    assert "retry failed: done" in dash.status.value
+    sweep.wait(timeout=120)
+    assert set(sweep.runs["state"]) == {"finished"}
+
+
+def test_refresher_sends_updates_through_traits_and_stops_with_the_sweep(live, sent):
+    dash = Dashboard(live, refresh_hz=10)
+    dash.start()
+    assert dash.live
+    sent.clear()
+    live.pause()
+    live.resume()
+    live.stop()
+    live.wait(timeout=60)
+    dash._thread.join(timeout=30)
+    assert not dash.live
+    updates = [m["state"] for m in sent if m and m.get("method") == "update"]
+    assert any("finished" in s.get("value", "") for s in updates if isinstance(s, dict))
+
+
+def test_html_mode_bundle(done):
+    view = dashboard(done, mode="html")
+    bundle = view.bundle()
+    assert "10 / 10 runs" in bundle["text/html"]
+    assert bundle["text/plain"].startswith(f"Sweep dash ({done.id}): finished, 10 / 10 runs")
+    assert "best loss=0.25" in bundle["text/plain"]

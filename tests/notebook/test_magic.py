@@ -1,0 +1,172 @@
+"""``%%sweep`` and ``%sweep`` in an in-process IPython, against real sweeps and agents."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pandas as pd
+import pytest
+
+import nbsweep
+
+GRID = """
+method: grid
+metric: {name: loss, goal: minimize}
+parameters:
+  x: {values: [1, 2, 3]}
+"""
+
+TRAIN = """
+import nbsweep
+
+@nbsweep.train
+def train(config):
+    nbsweep.log({"loss": float(config.x)})
+    return {"loss": float(config.x)}
+"""
+
+
+def test_yaml_cell_returns_the_finished_sweep_and_stores_it_in_output_var(ip, capsys):
+    ip.run_cell(TRAIN)
+    sweep = ip.run_cell_magic("sweep", "train --workers 1 --name magic-grid --wait -o sw", GRID)
+    assert isinstance(sweep, nbsweep.Sweep)
+    assert ip.user_ns["sw"] is sweep
+    assert sweep.state == "finished" and sweep.name == "magic-grid"
+    runs = sweep.runs
+    assert sorted(runs["config/x"]) == [1, 2, 3]
+    assert set(runs["state"]) == {"finished"}
+    assert sorted(runs["summary/loss"]) == [1.0, 2.0, 3.0]
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_train_defaults_to_the_last_decorated_function(ip):
+    ip.run_cell(TRAIN.replace("float(config.x)", "10.0 * config.x").replace("def train", "def t2"))
+    sweep = ip.run_cell_magic("sweep", "--workers 1 --wait", GRID)
+    assert sorted(sweep.runs["summary/loss"]) == [10.0, 20.0, 30.0]
+
+
+def test_body_can_be_a_python_dict_or_a_yaml_path(ip, tmp_path):
+    ip.run_cell(TRAIN)
+    ip.user_ns["cfg"] = {
+        "method": "grid",
+        "metric": {"name": "loss"},
+        "parameters": {"x": {"values": [True, False]}},  # Python's booleans, not YAML's
+    }
+    from_dict = ip.run_cell_magic("sweep", "train --workers 1 --wait", "cfg\n")
+    assert sorted(from_dict.runs["config/x"]) == [False, True]
+
+    path = tmp_path / "sweep.yaml"
+    path.write_text(GRID)
+    ip.user_ns["cfg_path"] = str(path)
+    from_path = ip.run_cell_magic("sweep", "train --workers 1 --wait", "cfg_path")
+    assert sorted(from_path.runs["config/x"]) == [1, 2, 3]
+
+    flow = "{method: grid, parameters: {x: {values: [7]}}}"  # YAML flow style, not Python
+    from_flow = ip.run_cell_magic("sweep", "train --workers 1 --seed 3 --wait", flow)
+    assert list(from_flow.runs["config/x"]) == [7]
+
+
+def test_config_error_prints_key_paths_not_a_traceback(ip, capsys):
+    ip.run_cell(TRAIN)
+    body = textwrap.dedent(
+        """
+        method: random
+        metric: {name: loss, goal: maximise}
+        parameters:
+          lr: {min: 0.1, max: 0.01}
+        """
+    )
+    assert ip.run_cell_magic("sweep", "train", body) is None
+    err = capsys.readouterr().err
+    assert err.startswith("%%sweep: invalid sweep config")
+    assert "metric.goal" in err and "parameters.lr" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("line", "body", "message"),
+    [
+        ("nope", GRID, "no function named 'nope' in the notebook"),
+        ("train", "\n  \n", "the %%sweep cell is empty"),
+        ("train", "[1, 2]", "the %%sweep cell gave a list"),
+        ("train", "undefined_name", "names something undefined"),
+    ],
+)
+def test_user_mistakes_print_what_to_change(ip, capsys, line, body, message):
+    ip.run_cell(TRAIN)
+    assert ip.run_cell_magic("sweep", line, body) is None
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_line_magic_steers_the_last_sweep(ip, capsys):
+    ip.run_cell(SLOW_TRAIN)
+    sweep = ip.run_cell_magic("sweep", "slow_train --workers 1", SLOW_GRID)
+    try:
+        ip.run_line_magic("sweep", "pause")
+        assert sweep.state == "paused"
+        assert f"sweep {sweep.id}: paused" in capsys.readouterr().out
+        ip.run_line_magic("sweep", "resume")
+        assert sweep.state == "running"
+        listed = ip.run_line_magic("sweep", "list")
+        assert isinstance(listed, pd.DataFrame)
+        shown = ip.run_line_magic("sweep", f"show {sweep.id}")
+        assert shown.id == sweep.id
+    finally:
+        ip.run_line_magic("sweep", "cancel")
+    sweep.wait(timeout=60)
+    assert sweep.state == "cancelled"
+
+
+def test_line_magic_errors_are_short(ip, capsys):
+    assert ip.run_line_magic("sweep", "show does-not-exist") is None
+    err = capsys.readouterr().err
+    assert "%sweep show" in err and "does-not-exist" in err and "Traceback" not in err
+    assert ip.run_line_magic("sweep", "frobnicate") is None
+    assert "usage: %sweep list | show" in capsys.readouterr().err
+
+
+def test_retry_requeues_failed_runs(ip, tmp_path):
+    flag = tmp_path / "fail-x2"
+    flag.touch()
+    ip.run_cell(FLAKY_TRAIN.replace("FLAG", repr(str(flag))))
+    sweep = ip.run_cell_magic("sweep", "flaky --workers 1 --wait", GRID)
+    assert sorted(sweep.runs["state"]) == ["failed", "finished", "finished"]
+    failed = sweep.runs[sweep.runs["state"] == "failed"]
+    assert "x=2 is cursed" in failed["error"].iloc[0]
+    flag.unlink()  # the cause is fixed; the same function now succeeds
+    ip.run_line_magic("sweep", "retry")
+    sweep.wait(timeout=120)
+    finished = sweep.runs[sweep.runs["state"] == "finished"]
+    assert sorted(finished["config/x"]) == [1, 2, 3]
+
+
+SLOW_TRAIN = """
+import time
+import nbsweep
+
+@nbsweep.train
+def slow_train(config):
+    for step in range(20):
+        time.sleep(0.1)
+        nbsweep.log({"loss": float(config.x) - step})
+"""
+
+SLOW_GRID = """
+method: grid
+metric: {name: loss, goal: minimize}
+parameters:
+  x: {values: [1, 2, 3, 4, 5, 6, 7, 8]}
+"""
+
+FLAKY_TRAIN = """
+import nbsweep
+
+FAIL = True
+
+@nbsweep.train
+def flaky(config):
+    if FAIL and config.x == 2:
+        raise ValueError("x=2 is cursed")
+    nbsweep.log({"loss": float(config.x)})
+"""
