@@ -22,30 +22,41 @@ def _figure_widget() -> Any | None:
 
 
 class ParallelView:
-    """Draws a ``ParallelInfo``; brushing an axis calls ``on_filter`` with the run ids kept."""
+    """Draws a ``ParallelInfo``; brushing an axis calls ``on_filter`` with the run ids kept.
+
+    The figure is built on the first draw, i.e. when the tab is first shown: importing plotly's
+    widget takes seconds, which a dashboard must not cost a kernel up front.
+    """
 
     def __init__(self, on_filter: Callable[[set[str] | None], None]) -> None:
         self.on_filter = on_filter
         self.info: views.ParallelInfo | None = None
-        self.figure = _figure_widget()
+        self.figure: Any = None
+        self.image: widgets.Image | None = None
         self._updating = False
-        if self.figure is not None:
-            self.figure.layout.update(height=380, margin={"l": 60, "r": 40, "t": 50, "b": 30})
-            self.figure.data[0].on_change(self._on_brush, "dimensions")
-            self.widget: widgets.Widget = self.figure
-        else:
-            self.image = widgets.Image(format="png")
-            self.widget = self.image
+        self.widget = widgets.Box([widgets.HTML("drawing…")])
 
     @property
     def interactive(self) -> bool:
         """True when drawn by plotly (brushing filters the runs table)."""
         return self.figure is not None
 
+    def _build(self) -> None:
+        self.figure = _figure_widget()
+        if self.figure is not None:
+            self.figure.layout.update(height=380, margin={"l": 60, "r": 40, "t": 50, "b": 30})
+            self.figure.data[0].on_change(self._on_brush, "dimensions")
+            self.widget.children = (self.figure,)
+        else:
+            self.image = widgets.Image(format="png")
+            self.widget.children = (self.image,)
+
     def update(self, info: views.ParallelInfo) -> None:
         """Redraw, keeping the ranges the user brushed on axes that still exist."""
         self.info = info
-        if self.figure is None:
+        if self.figure is None and self.image is None:
+            self._build()
+        if self.image is not None:
             self.image.value = plot.to_png(plot.draw_parallel(info))
             return
         trace = self.figure.data[0]

@@ -1,0 +1,227 @@
+"""Every notebook in notebooks/ run headless by a real kernel, outputs and widget state checked."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from jupyter_client import KernelManager
+from nbclient import NotebookClient
+from nbclient.util import run_sync
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of notebooks/ (each run writes its own store) and a kernel on this venv."""
+    shutil.copytree(NOTEBOOKS, tmp_path / "notebooks", ignore=shutil.ignore_patterns(".*"))
+    # The venv's kernelspec runs "python": make that the venv's python.
+    monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    monkeypatch.delenv("NBSWEEP_STORE", raising=False)
+    monkeypatch.delenv("NBSWEEP_DASHBOARD", raising=False)
+    return tmp_path / "notebooks"
+
+
+def execute(path: Path) -> nbformat.NotebookNode:
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        notebook,
+        timeout=300,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+        store_widget_state=True,
+    )
+    client.execute()
+    return notebook
+
+
+def text_of(notebook: nbformat.NotebookNode, index: int = -1) -> str:
+    """What a code cell printed and returned, as text."""
+    cell = [c for c in notebook.cells if c.cell_type == "code"][index]
+    parts = []
+    for output in cell.get("outputs", []):
+        if output.output_type == "stream":
+            parts.append(output.text)
+        elif "text/plain" in output.get("data", {}):
+            parts.append(output["data"]["text/plain"])
+    return "".join(parts)
+
+
+def widget_values(notebook: nbformat.NotebookNode) -> list[str]:
+    """The ``value`` of every saved HTML widget (the dashboard's header and table)."""
+    state = notebook.metadata["widgets"][WIDGET_STATE]["state"]
+    return [
+        m["state"].get("value", "")
+        for m in state.values()
+        if m["model_name"] == "HTMLModel" and isinstance(m["state"].get("value"), str)
+    ]
+
+
+def sweep_cell(notebook: nbformat.NotebookNode) -> Any:
+    return next(
+        c for c in notebook.cells if c.cell_type == "code" and c.source.startswith("%%sweep")
+    )
+
+
+def assert_dashboard_saved(notebook: nbformat.NotebookNode, *texts: str) -> None:
+    """The %%sweep cell shows a widget, and the saved widget state holds the final header."""
+    views = [o for o in sweep_cell(notebook).outputs if "data" in o]
+    assert any("application/vnd.jupyter.widget-view+json" in o["data"] for o in views)
+    header = next(v for v in widget_values(notebook) if "nbs-title" in v)
+    for text in texts:
+        assert text in header
+
+
+def test_quickstart(workdir: Path) -> None:
+    notebook = execute(workdir / "quickstart.ipynb")
+    assert_dashboard_saved(notebook, "digits-svc", "finished", "12 / 12 runs", "best val_acc")
+    leaderboard = text_of(notebook).strip().splitlines()
+    assert leaderboard[0].split() == [
+        "run_id",
+        "config/C",
+        "config/gamma",
+        "config/kernel",
+        "summary/val_acc",
+    ]
+    assert len(leaderboard) == 6
+    best = float(leaderboard[1].split()[-1])
+    assert 0.9 < best <= 1.0
+    # The two static figures came out as PNG images.
+    pngs = [
+        c
+        for c in notebook.cells
+        if c.cell_type == "code" and any("image/png" in o.get("data", {}) for o in c.outputs)
+    ]
+    assert len(pngs) == 2
+    report = (workdir / "quickstart-report.html").read_text()
+    assert report.count("data:image/png;base64,") == 4
+    assert not re.search(r"""(src|href)=["']https?://""", report)
+
+
+def test_hyperband(workdir: Path) -> None:
+    notebook = execute(workdir / "hyperband.ipynb")
+    assert_dashboard_saved(notebook, "digits-hyperband", "12 / 12 runs")
+    bands = text_of(notebook, 2)
+    assert "Band(iteration=3," in bands and "Band(iteration=9," in bands
+    states = text_of(notebook)
+    assert "stopped" in states and "finished" in states
+
+
+def test_pytorch(workdir: Path) -> None:
+    pytest.importorskip("torch", reason="the notebooks extra (torch) is not installed")
+    notebook = execute(workdir / "pytorch.ipynb")
+    assert_dashboard_saved(notebook, "digits-mlp", "6 / 6 runs")
+    best = text_of(notebook)
+    assert re.search(r"best run \w+: val_acc=0\.(8|9)\d\d on (cpu|cuda)", best), best
+
+
+def test_from_wandb(workdir: Path) -> None:
+    notebook = execute(workdir / "from_wandb.ipynb")
+    assert_dashboard_saved(notebook, "digits-forest", "8 / 8 runs")
+    out = text_of(notebook)
+    assert out.startswith("digits-forest random finished")
+    assert "summary/val_acc" in out
+
+
+def test_resume_after_a_real_kernel_restart(workdir: Path) -> None:
+    path = workdir / "resume.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}
+    )
+    restarted = False
+    with client.setup_kernel():
+        for index, cell in enumerate(notebook.cells):
+            if "after-restart" in cell.metadata.get("tags", []) and not restarted:
+                run_sync(client.km.restart_kernel)(now=True)
+                run_sync(client.kc.wait_for_ready)(timeout=120)
+                restarted = True
+            client.execute_cell(cell, index)
+    assert restarted
+    paused = text_of(notebook, 3)
+    assert re.search(r"paused \w+ with \d of 8 runs done", paused), paused
+    out = text_of(notebook).splitlines()
+    assert out[0] == "finished (8, 8)"
+    assert out[1].split() == ["run_id", "config/x", "config/y", "summary/score"]
+    assert out[2].split()[1:] == ["4", "2", "8"]
+
+
+def test_pause_and_resume_through_the_widget_comm(tmp_path: Path, workdir: Path) -> None:
+    """Click the dashboard's buttons as a front end does: a comm message to the kernel."""
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel(cwd=str(tmp_path))
+    kc = km.blocking_client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=120)
+        run(kc, "%load_ext nbsweep")
+        run(kc, SLOW_TRAIN)
+        run(kc, "%%sweep slow --workers 1 -o sweep\n" + SLOW_GRID)
+        code = "from nbsweep.widgets import Dashboard\ndash = Dashboard(sweep)\n"
+        button = run(kc, code + "print(dash.pause_button.model_id)").strip()
+        click(kc, button)
+        assert run(kc, "print(sweep.state, dash.pause_button.description)").split() == [
+            "paused",
+            "Resume",
+        ]
+        click(kc, button)
+        assert run(kc, "print(sweep.state, dash.pause_button.description)").split() == [
+            "running",
+            "Pause",
+        ]
+        run(kc, "sweep.cancel(); sweep.wait(60); print(sweep.state)")
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+SLOW_TRAIN = """
+import time
+import nbsweep
+
+@nbsweep.train
+def slow(config):
+    for step in range(50):
+        time.sleep(0.1)
+        nbsweep.log({"loss": config.x - step})
+"""
+
+SLOW_GRID = """
+method: grid
+parameters:
+  x: {values: [1, 2, 3, 4, 5, 6]}
+"""
+
+
+def run(kc: Any, code: str) -> str:
+    """Execute code in the kernel; return what it printed (fail on an error)."""
+    printed: list[str] = []
+
+    def on_output(msg: dict[str, Any]) -> None:
+        if msg["msg_type"] == "stream":
+            printed.append(msg["content"]["text"])
+        elif msg["msg_type"] == "error":
+            printed.append("\n".join(msg["content"]["traceback"]))
+
+    reply = kc.execute_interactive(code, timeout=120, output_hook=on_output)
+    assert reply["content"]["status"] == "ok", "".join(printed)
+    return "".join(printed)
+
+
+def click(kc: Any, model_id: str) -> None:
+    """Send the ``click`` event a Button view sends to its model in the kernel."""
+    content = {"comm_id": model_id, "data": {"method": "custom", "content": {"event": "click"}}}
+    kc.shell_channel.send(kc.session.msg("comm_msg", content))
+    # Comm messages get no reply; the shell handles messages in order, so once a following
+    # execute request is answered, the click has been handled.
+    run(kc, "pass")
