@@ -161,7 +161,7 @@ class Controller(threading.Thread):
         if state == SWEEP_RUNNING:
             busy |= self._early_terminate()
             state = self._checks(sweep)
-        if state == SWEEP_RUNNING and self._fill():
+        if state == SWEEP_RUNNING and self._fill(guarded=bool(sweep["failure_guard"])):
             return True, False  # the new runs are read back (and counted) next tick
         if state in (SWEEP_RUNNING, STOPPING) and self._over(state):
             self.store.update_sweep(
@@ -324,16 +324,17 @@ class Controller(threading.Thread):
             if not (r["state"] in (CRASHED, KILLED) and r["steps"] == 0)
         )
 
-    def _fill(self) -> bool:
-        """Keep a few pending runs ahead of the agents."""
+    def _fill(self, guarded: bool) -> bool:
+        """Keep a few pending runs ahead of the agents (one each until a run succeeds)."""
         if self._exhausted:
             return False
         states = [r["state"] for r in self._runs.values()]
         pending = states.count(PENDING)
         running = states.count(RUNNING)
         agents = max(1, self.executor.alive() if self.executor is not None else 0)
-        if self.method == "bayes":
-            # Each bayes suggestion should see as many results as possible: no queue.
+        if self.method == "bayes" or guarded:
+            # Each bayes suggestion should see as many results as possible, and a train
+            # function that fails at once should not burn through a deep queue: no queue.
             want = max(1, agents - running)
         else:
             if pending == 0 and running and self._ahead < 256:

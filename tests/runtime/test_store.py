@@ -45,7 +45,9 @@ def test_schema_version_mismatch_is_refused(store_url: str) -> None:
     with store.write() as conn:
         conn.execute(sa.text("UPDATE nbsweep_meta SET value = '99' WHERE key = 'schema_version'"))
     _forget(store_url)
-    with pytest.raises(StoreError, match=f"schema version 99, this nbsweep reads version {SCHEMA_VERSION}"):
+    with pytest.raises(
+        StoreError, match=f"schema version 99, this nbsweep reads version {SCHEMA_VERSION}"
+    ):
         open_store(store_url)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -31,7 +32,9 @@ def wait_for(condition: Any, timeout: float = 30.0) -> None:
 
 @pytest.mark.parametrize("workers", [1, 3])
 def test_grid_completes_in_order(sqlite_store: str, workers: int) -> None:
-    sweep = nbsweep.sweep(grid([5, 1, 4, 2, 3], epochs=2), trainfns.quadratic, workers, sqlite_store)
+    sweep = nbsweep.sweep(
+        grid([5, 1, 4, 2, 3], epochs=2), trainfns.quadratic, workers, sqlite_store
+    )
     assert sweep.wait() == "finished"
     runs = sweep.runs
     assert list(runs["config/x"]) == [5, 1, 4, 2, 3]
@@ -53,8 +56,8 @@ def test_grid_on_postgresql(pg_url: str) -> None:
     assert set(sweep.runs["state"]) == {"finished"}
 
 
-def test_an_exception_fails_the_run_with_its_traceback(sqlite_store: str) -> None:
-    sweep = nbsweep.sweep(grid([7]), trainfns.fails, workers=1, store=sqlite_store)
+def test_an_exception_fails_the_run_with_its_traceback(store_url: str) -> None:
+    sweep = nbsweep.sweep(grid([7]), trainfns.fails, workers=1, store=store_url)
     assert sweep.wait() == "finished"
     run = sweep.get_run(sweep.runs["run_id"][0])
     assert run.state == "failed"
@@ -109,7 +112,9 @@ def test_metric_target_finishes_the_sweep(sqlite_store: str) -> None:
 
 
 def test_pause_keeps_pending_runs_waiting_and_resume_goes_on(sqlite_store: str) -> None:
-    sweep = nbsweep.sweep(grid([1, 2, 3, 4], epochs=6), trainfns.slow, workers=1, store=sqlite_store)
+    sweep = nbsweep.sweep(
+        grid([1, 2, 3, 4], epochs=6), trainfns.slow, workers=1, store=sqlite_store
+    )
     wait_for(lambda: (sweep.runs["state"] == "running").any())
     sweep.pause()
     assert sweep.state == "paused"
@@ -126,7 +131,9 @@ def test_pause_keeps_pending_runs_waiting_and_resume_goes_on(sqlite_store: str) 
 
 
 def test_stop_lets_running_runs_finish_and_starts_no_more(sqlite_store: str) -> None:
-    sweep = nbsweep.sweep(grid([1, 2, 3, 4], epochs=6), trainfns.slow, workers=1, store=sqlite_store)
+    sweep = nbsweep.sweep(
+        grid([1, 2, 3, 4], epochs=6), trainfns.slow, workers=1, store=sqlite_store
+    )
     wait_for(lambda: (sweep.runs["state"] == "running").any())
     sweep.stop()
     assert sweep.wait() == "finished"
@@ -148,7 +155,9 @@ def test_cancel_kills_running_runs(sqlite_store: str) -> None:
 
 
 def test_fake_gpus_get_one_agent_each_with_its_uuid(sqlite_store: str) -> None:
-    nvml = FakeNVML([{"name": "Fake A100", "uuid": "GPU-aaaa"}, {"name": "Fake H100", "uuid": "GPU-bbbb"}])
+    nvml = FakeNVML(
+        [{"name": "Fake A100", "uuid": "GPU-aaaa"}, {"name": "Fake H100", "uuid": "GPU-bbbb"}]
+    )
     sweep = nbsweep.sweep(grid([1, 2, 3, 4]), trainfns.environment, store=sqlite_store, nvml=nvml)
     assert sweep.wait() == "finished"
     agents = sweep.agents.set_index("agent")
@@ -167,15 +176,15 @@ def test_log_returns_only_once_the_row_is_in_the_store(sqlite_store: str) -> Non
     assert sweep.runs["summary/seen"].iloc[0] == [1, 2, 3]
 
 
-def test_hyperband_stops_a_bad_run_at_the_band(sqlite_store: str) -> None:
+def test_hyperband_stops_a_bad_run_at_the_band(store_url: str) -> None:
     config = grid([1, 5], epochs=12)
     config["early_terminate"] = {"type": "hyperband", "min_iter": 3, "eta": 3}
-    sweep = nbsweep.sweep(config, trainfns.stubborn_curve, workers=1, store=sqlite_store)
+    sweep = nbsweep.sweep(config, trainfns.stubborn_curve, workers=1, store=store_url)
     assert sweep.wait() == "finished"
     runs = sweep.runs
     # With two runs and eta 3 the threshold at band 3 is the better value (W&B's rule).
     assert list(runs["state"]) == ["finished", "stopped"]
-    assert list(runs["steps"]) == [12, 3]
+    assert list(runs["steps"]) == [13, 3]  # 12 curve rows and the swallowed count
     bad = sweep.get_run(runs["run_id"].iloc[1])
     assert len(bad.history()) == 3
     stops = sweep.events().query("kind == 'stopped'")
@@ -210,13 +219,25 @@ def test_list_and_load_see_the_same_sweep(sqlite_store: str) -> None:
         nbsweep.load("nosuch", store=sqlite_store)
 
 
-def test_retry_failed_queues_failed_configs_again(sqlite_store: str) -> None:
-    sweep = nbsweep.sweep(grid([1, 2]), trainfns.fails, workers=1, store=sqlite_store)
+def test_retry_failed_queues_failed_and_crashed_configs_again(sqlite_store: str) -> None:
+    sweep = nbsweep.sweep(grid([0, 1]), trainfns.exits, workers=1, store=sqlite_store)
     assert sweep.wait() == "finished"
-    first = sweep.runs["run_id"].tolist()
+    crashed = sweep.runs.query("state == 'crashed'")["run_id"].tolist()
     new = sweep.retry_failed()
-    assert len(new) == 2
+    assert len(new) == 1
     assert sweep.wait() == "finished"
     runs = sweep.runs.set_index("run_id")
-    assert runs.loc[new, "requeued_from"].tolist() == first
-    assert runs.loc[new, "state"].tolist() == ["failed", "failed"]
+    assert runs.loc[new, "requeued_from"].tolist() == crashed
+    assert runs.loc[new, "config/x"].tolist() == [1]
+    assert sweep.progress == (2, 2)  # the requeued run replaces the original in the grid
+
+
+def test_failures_at_the_start_pause_the_sweep_with_the_first_traceback(
+    sqlite_store: str,
+) -> None:
+    sweep = nbsweep.sweep(grid([1, 2, 3, 4, 5, 6]), trainfns.fails, workers=1, store=sqlite_store)
+    assert sweep.wait() == "paused"
+    assert re.search(r"the first [3-6] runs failed", sweep.message)
+    assert "ValueError: bad x 1" in sweep.message
+    sweep.cancel()
+    assert sweep.wait() == "cancelled"

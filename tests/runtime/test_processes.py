@@ -1,0 +1,191 @@
+"""What crosses process boundaries: the train function, GPUs, and the controller's death."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import nbsweep
+from nbsweep import SweepError
+from nbsweep.agents import FakeNVML, plan_slots
+from nbsweep.agents._loop import CONTROLLER_DIED
+from nbsweep.agents._shipping import reference
+from nbsweep.store._store import pid_alive
+from tests.runtime import trainfns
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.timeout(120)
+
+
+def _script(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "script.py"
+    path.write_text(f"import sys\nsys.path.insert(0, {str(REPO)!r})\n" + textwrap.dedent(body))
+    return path
+
+
+def test_importable_functions_travel_by_reference() -> None:
+    assert reference(trainfns.quadratic) == "tests.runtime.trainfns:quadratic"
+
+
+def test_a_function_defined_in_main_travels_by_value(tmp_path: Path) -> None:
+    script = _script(
+        tmp_path,
+        """
+        import json
+        import math
+
+        import nbsweep
+
+        OFFSET = 10
+
+
+        class Scaler:
+            def __init__(self, factor):
+                self.factor = factor
+
+            def __call__(self, value):
+                return value * self.factor
+
+
+        def helper(x):
+            return math.sqrt(x) + OFFSET
+
+
+        @nbsweep.train
+        def train(config):
+            value = Scaler(2)(helper(config.x))
+            nbsweep.log({"loss": value})
+            return {"value": value}
+
+
+        if __name__ == "__main__":
+            config = {"method": "grid", "parameters": {"x": {"values": [4, 9]}}}
+            sweep = nbsweep.sweep(config, train, workers=2, store=sys.argv[1])
+            sweep.wait()
+            print(json.dumps(sweep.runs[["state", "summary/value"]].to_dict("list")))
+        """,
+    )
+    store = str(tmp_path / "store.db")
+    done = subprocess.run(
+        [sys.executable, str(script), store], capture_output=True, text=True, timeout=100
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result == {"state": ["finished", "finished"], "summary/value": [24.0, 26.0]}
+    pickles = list((tmp_path / "sweeps").glob("*/train.pkl"))
+    assert len(pickles) == 1 and (pickles[0].stat().st_mode & 0o777) == 0o600
+
+
+def test_an_unshippable_function_names_the_global(sqlite_store: str) -> None:
+    connection = socket.socket()
+    namespace: dict[str, Any] = {"__name__": "__main__", "connection": connection}
+    exec(
+        "import nbsweep\n"
+        "def train(config):\n"
+        "    connection.send(b'x')\n"
+        "    nbsweep.log({'loss': 1.0})\n",
+        namespace,
+    )
+    config = {"method": "grid", "parameters": {"x": {"values": [1]}}}
+    try:
+        with pytest.raises(SweepError, match=r"global 'connection' \(socket\) cannot be pickled"):
+            nbsweep.sweep(config, namespace["train"], workers=1, store=sqlite_store)
+    finally:
+        connection.close()
+    assert nbsweep.list_sweeps(sqlite_store).empty  # nothing was created
+
+
+def test_gpu_slots_follow_cuda_visible_devices(monkeypatch: pytest.MonkeyPatch) -> None:
+    nvml = FakeNVML(4)
+    uuids = [g["uuid"] for g in nvml.gpus]
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert [s.gpu for s in plan_slots(nvml=nvml)] == uuids
+    assert [s.gpu for s in plan_slots(gpus_per_run=2, nvml=nvml)] == [
+        f"{uuids[0]},{uuids[1]}",
+        f"{uuids[2]},{uuids[3]}",
+    ]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", f"2,{uuids[0]}")
+    slots = plan_slots(nvml=nvml)
+    assert [s.env["CUDA_VISIBLE_DEVICES"] for s in slots] == [uuids[2], uuids[0]]
+    assert all(s.env["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID" for s in slots)
+    assert [s.gpu for s in plan_slots(workers=3, nvml=nvml)] == [uuids[2], uuids[0], uuids[2]]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "7")
+    with pytest.raises(SweepError, match="CUDA_VISIBLE_DEVICES='7' names GPU '7'"):
+        plan_slots(nvml=nvml)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    with pytest.raises(SweepError, match="gpus_per_run=2 but only 1 GPU"):
+        plan_slots(gpus_per_run=2, nvml=nvml)
+
+
+def test_no_gpu_gives_cpu_agents(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    slots = plan_slots(nvml=FakeNVML(0))
+    assert len(slots) == (os.cpu_count() or 1)
+    assert all(s.gpu == "" and "CUDA_VISIBLE_DEVICES" not in s.env for s in slots)
+    assert len(plan_slots(workers=2, nvml=FakeNVML(0))) == 2
+
+
+def _wait_for(condition: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def test_a_killed_controller_takes_its_agents_along_and_resume_completes(
+    tmp_path: Path,
+) -> None:
+    script = _script(
+        tmp_path,
+        """
+        import nbsweep
+        from tests.runtime import trainfns
+
+        config = {
+            "method": "grid",
+            "parameters": {"x": {"values": [1, 2, 3, 4]}, "epochs": {"value": 20}},
+        }
+        sweep = nbsweep.sweep(config, trainfns.slow, workers=2, store=sys.argv[1])
+        print(sweep.id, flush=True)
+        sweep.wait()
+        """,
+    )
+    store = str(tmp_path / "store.db")
+    process = subprocess.Popen(
+        [sys.executable, str(script), store], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        sweep_id = process.stdout.readline().strip()
+        sweep = nbsweep.load(sweep_id, store=store)
+        _wait_for(lambda: (sweep.runs["steps"] >= 3).sum() >= 2)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    pids = [p for p in sweep.agents["pid"] if p]
+    assert len(pids) == 2
+    _wait_for(lambda: not any(pid_alive(p) for p in pids), timeout=10)
+    cut = sweep.runs.query("state == 'crashed'")
+    assert len(cut) == 2 and set(cut["error"]) == {CONTROLLER_DIED}
+    rows_before = {r: len(sweep.get_run(r).history()) for r in cut["run_id"]}
+    assert all(count >= 3 for count in rows_before.values())
+
+    nbsweep.load(sweep_id, store=store).resume(train=trainfns.slow)
+    assert sweep.wait() == "finished"
+    runs = sweep.runs
+    finished = runs.query("state == 'finished'")
+    assert sorted(finished["config/x"]) == [1, 2, 3, 4]  # each grid point exactly once
+    assert set(runs.query("state == 'crashed'")["run_id"]) == set(rows_before)
+    assert set(runs.dropna(subset=["requeued_from"])["requeued_from"]) == set(rows_before)
+    for run_id, count in rows_before.items():
+        assert len(sweep.get_run(run_id).history()) == count
