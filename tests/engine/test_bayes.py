@@ -1,0 +1,326 @@
+"""Bayes search: every distribution, W&B's observation and impute rules, batches, Branin."""
+
+from __future__ import annotations
+
+import json
+import math
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+import pytest
+
+from nbsweep import ConfigError
+from nbsweep._runs import RunRecord
+from nbsweep.search import BayesSearch, RandomSearch, make_searcher
+from nbsweep.search._bayes import MAX_OBSERVATIONS, _cap
+from nbsweep.space import Space
+
+NAN = float("nan")
+
+
+def metric(goal: str = "minimize", impute: str = "worst", while_running: str = "false") -> dict:
+    return {"name": "loss", "goal": goal, "impute": impute, "impute_while_running": while_running}
+
+
+def bayes(parameters: dict[str, Any], **metric_kw: str) -> dict[str, Any]:
+    return {"method": "bayes", "metric": metric(**metric_kw), "parameters": parameters}
+
+
+U = {"distribution": "uniform", "min": 0.0, "max": 1.0}
+XY = bayes({"x": U, "y": U})
+
+
+def rec(i: int, config: dict, state: str = "finished", history=(), summary=None) -> RunRecord:
+    return RunRecord(f"r{i}", config, state, tuple(history), summary)
+
+
+def bowl(x: float, y: float) -> float:
+    return (x - 0.3) ** 2 + (y - 0.7) ** 2
+
+
+def bowl_runs(n: int, seed: int = 0) -> list[RunRecord]:
+    rng = np.random.default_rng(seed)
+    runs = []
+    for i in range(n):
+        x, y = rng.random(2).tolist()
+        runs.append(rec(i, {"x": x, "y": y}, history=[bowl(x, y)]))
+    return runs
+
+
+# -- every distribution, nested blocks --
+
+EVERY = bayes(
+    {
+        "const": {"distribution": "constant", "value": {"k": [1, 2]}},
+        "cat": {"distribution": "categorical", "values": ["a", None, [1, 2], {"d": 1}]},
+        "weighted": {
+            "distribution": "categorical_w_probabilities",
+            "values": [1, 2, 3],
+            "probabilities": [0.2, 0.5, 0.3],
+        },
+        "i": {"distribution": "int_uniform", "min": -3, "max": 3},
+        "u": {"distribution": "uniform", "min": -1.0, "max": 1.0},
+        "qu": {"distribution": "q_uniform", "min": 0, "max": 10, "q": 2},
+        "lu1": {"distribution": "log_uniform", "min": -5.0, "max": 0.0},
+        "luv": {"distribution": "log_uniform_values", "min": 1e-5, "max": 1.0},
+        "qlu1": {"distribution": "q_log_uniform", "min": 0.0, "max": 5.0, "q": 1.0},
+        "qluv": {"distribution": "q_log_uniform_values", "min": 1.0, "max": 100.0, "q": 1.0},
+        "ilu1": {"distribution": "inv_log_uniform", "min": 0.0, "max": 5.0},
+        "iluv": {"distribution": "inv_log_uniform_values", "min": 1e-3, "max": 1.0},
+        "nested": {
+            "parameters": {
+                "n": {"distribution": "normal", "mu": 0.0, "sigma": 1.0},
+                "qn": {"distribution": "q_normal", "mu": 0.0, "sigma": 3.0, "q": 1.0},
+                "deeper": {
+                    "parameters": {
+                        "ln": {"distribution": "log_normal", "mu": 0.0, "sigma": 1.0},
+                        "qln": {"distribution": "q_log_normal", "mu": 1.0, "sigma": 1.0, "q": 1},
+                        "b": {"distribution": "beta", "a": 2, "b": 3},
+                        "qb": {"distribution": "q_beta", "a": 1, "b": 1, "q": 0.1},
+                    }
+                },
+            }
+        },
+    }
+)
+
+
+def test_handles_every_distribution_and_nested_blocks() -> None:
+    space = Space.from_config(EVERY)
+    assert len(space.searchable) == 17
+    rng = np.random.default_rng(0)
+    runs = []
+    for i in range(8):
+        config = space.sample(rng)
+        loss = float(np.sum((space.to_unit(config) - 0.4) ** 2))
+        runs.append(rec(i, config, history=[loss]))
+    runs.append(rec(8, space.sample(rng), "running"))
+    suggestions = BayesSearch(EVERY, seed=1).suggest(runs, 3)
+    assert len(suggestions) == 3
+    json.dumps(suggestions)
+    for s in suggestions:
+        assert s["const"] == {"k": [1, 2]}
+        assert s["weighted"] in (1, 2, 3)
+        assert set(s["nested"]["deeper"]) == {"ln", "qln", "b", "qb"}
+        assert isinstance(s["nested"]["deeper"]["qln"], int)
+        u = space.to_unit(s)  # every value is a legal value of its parameter
+        assert np.all((u >= 0) & (u <= 1))
+
+
+def test_categorical_w_probabilities_is_searched() -> None:
+    """W&B crashes on this distribution; here bayes learns which value is best."""
+    config = bayes(
+        {
+            "w": {
+                "distribution": "categorical_w_probabilities",
+                "values": ["a", "b", "c", "d"],
+                "probabilities": [0.4, 0.3, 0.2, 0.1],
+            },
+            "x": U,
+        }
+    )
+    score = {"a": 1.0, "b": 0.0, "c": 2.0, "d": 3.0}
+    search, runs = BayesSearch(config, seed=0), []
+    for i in range(20):
+        s = search.suggest(runs, 1)[0]
+        runs.append(rec(i, s, history=[score[s["w"]] + (s["x"] - 0.5) ** 2]))
+    late = [r.config["w"] for r in runs[10:]]
+    assert late.count("b") > len(late) / 2
+
+
+# -- observations and impute rules (spec §8.2, §8.3) --
+
+C = {"x": 0.5, "y": 0.5}
+IMPUTE_TABLE = [
+    # (metric kw, runs, expected {run id: y}, expected in-flight ids)
+    (
+        {},
+        [
+            rec(0, C, "finished", [3.0, 1.0, 2.0]),
+            rec(1, C, "finished", [3.0], 0.5),  # summary counts
+            rec(2, C, "finished", [NAN, "x", None, math.inf, True]),  # no valid value: worst
+            rec(3, C, "stopped", [5.0, 4.0]),  # early terminated: its real best
+            rec(4, C, "failed", [0.1]),  # failed: imputed even with metrics
+            rec(5, C, "running", [9.0]),  # in flight, and its 9.0 is not "worst"
+            rec(6, C, "pending"),
+        ],
+        {"r0": 1.0, "r1": 0.5, "r2": 5.0, "r3": 4.0, "r4": 5.0},
+        ["r5", "r6"],
+    ),
+    (
+        {"goal": "maximize"},
+        [
+            rec(0, C, "finished", [3.0, 1.0, 2.0]),
+            rec(1, C, "killed", [7.0]),
+            rec(2, C, "crashed"),
+        ],
+        {"r0": 3.0, "r1": 1.0, "r2": 1.0},  # worst = min over the terminal runs' minima
+        [],
+    ),
+    (
+        {"impute": "best"},
+        [
+            rec(0, C, "failed", [0.3, 0.1, 0.2]),
+            rec(1, C, "crashed"),  # best with no metric: 0.0
+            rec(2, C, "finished", [2.0]),
+        ],
+        {"r0": 0.1, "r1": 0.0, "r2": 2.0},
+        [],
+    ),
+    (
+        {"impute": "latest"},
+        [
+            rec(0, C, "killed", [0.3, 0.1, 0.2], 0.05),  # latest history value, summary ignored
+            rec(1, C, "failed"),
+            rec(2, C, "finished"),  # finished without metric: imputed too
+        ],
+        {"r0": 0.2, "r1": 0.0, "r2": 0.0},
+        [],
+    ),
+    (
+        {},
+        [rec(0, C, "failed"), rec(1, C, "running", [1.0])],  # no terminal values: worst is 0.0
+        {"r0": 0.0},
+        ["r1"],
+    ),
+    (
+        {"while_running": "worst"},
+        [
+            rec(0, C, "finished", [2.0]),
+            rec(1, C, "running", [1.0, 0.5]),  # a running run with metrics: its best so far
+            rec(2, C, "running"),  # none yet: imputed with impute_while_running
+            rec(3, C, "pending"),
+        ],
+        {"r0": 2.0, "r1": 0.5, "r2": 2.0},
+        ["r3"],
+    ),
+    (
+        {"while_running": "latest"},
+        [rec(0, C, "running", [1.0, 3.0])],  # W&B: "latest" acts like best when metrics exist
+        {"r0": 1.0},
+        [],
+    ),
+]
+
+
+@pytest.mark.parametrize(("metric_kw", "runs", "observed", "in_flight"), IMPUTE_TABLE)
+def test_observations_follow_wandb_impute_rules(
+    metric_kw: dict, runs: list[RunRecord], observed: dict, in_flight: list[str]
+) -> None:
+    obs = BayesSearch(bayes({"x": U, "y": U}, **metric_kw)).observe(runs)
+    assert dict(zip(obs.ids, obs.y.tolist(), strict=True)) == pytest.approx(observed)
+    assert obs.pending_ids == in_flight
+    assert obs.x.shape == (len(observed), 2) and obs.pending.shape == (len(in_flight), 2)
+
+
+def test_run_lacking_a_parameter_is_left_out_and_bad_value_names_the_run() -> None:
+    config = bayes({"c": {"distribution": "categorical", "values": [1, 2]}, "x": U})
+    search = BayesSearch(config)
+    assert search.observe([rec(0, {"x": 0.1}, history=[1.0])]).ids == []
+    with pytest.raises(ValueError, match=r"run r7: 3 is not one of the values of parameters\.c"):
+        search.observe([rec(7, {"c": 3, "x": 0.1}, history=[1.0])])
+
+
+def test_config_errors() -> None:
+    with pytest.raises(ConfigError, match="metric"):
+        BayesSearch({"method": "bayes", "parameters": {"x": U}})
+    with pytest.raises(ConfigError, match="not a constant"):
+        BayesSearch(bayes({"c": {"distribution": "constant", "value": 1}}))
+    assert isinstance(make_searcher(XY), BayesSearch)
+
+
+# -- suggestions --
+
+
+def unit(configs: list[dict]) -> np.ndarray:
+    return np.array([[c["x"], c["y"]] for c in configs])
+
+
+def test_warm_up_is_random_seeded_and_distinct() -> None:
+    one = bowl_runs(1)
+    first = BayesSearch(XY, seed=5).suggest(one, 4)
+    assert first == BayesSearch(XY, seed=5).suggest(one, 4)
+    assert first != BayesSearch(XY, seed=6).suggest(one, 4)
+    assert len({(c["x"], c["y"]) for c in first}) == 4
+
+
+def test_same_runs_and_seed_give_the_same_suggestions() -> None:
+    runs = bowl_runs(8)
+    first = BayesSearch(XY, seed=3).suggest(runs, 2)
+    assert BayesSearch(XY, seed=3).suggest(runs, 2) == first
+
+
+def test_model_moves_toward_the_optimum() -> None:
+    point = unit(BayesSearch(XY, seed=0).suggest(bowl_runs(25), 1))[0]
+    assert bowl(*point) < 0.02
+
+
+def test_pending_runs_steer_suggestions_apart() -> None:
+    runs = bowl_runs(15)
+    search = BayesSearch(XY, seed=0)
+    alone = search.suggest(runs, 1)[0]
+    pending = rec(99, alone, "pending")
+    other = search.suggest([*runs, pending], 1)[0]
+    assert np.linalg.norm(unit([alone]) - unit([other])) > 0.05
+
+
+def test_a_batch_is_distinct_and_spread_out() -> None:
+    batch = unit(BayesSearch(XY, seed=0).suggest(bowl_runs(15), 5))
+    gaps = [np.linalg.norm(a - b) for a, b in combinations(batch, 2)]
+    assert min(gaps) > 0.03
+
+
+def test_a_discrete_batch_does_not_repeat_points_while_others_are_left() -> None:
+    config = bayes({"c": {"distribution": "categorical", "values": list("abcdef")}})
+    runs = [rec(i, {"c": v}, history=[i]) for i, v in enumerate("ab")]
+    batch = BayesSearch(config, seed=0).suggest(runs, 4)
+    assert sorted(c["c"] for c in batch) == list("cdef")
+    # Once every point has run, bayes still answers (it never exhausts).
+    full = [rec(i, {"c": v}, history=[i]) for i, v in enumerate("abcdef")]
+    assert len(BayesSearch(config, seed=0).suggest(full, 2)) == 2
+
+
+def test_fit_keeps_the_best_half_and_the_most_recent() -> None:
+    n = MAX_OBSERVATIONS + 50
+    x = np.arange(n, dtype=float)[:, None]
+    loss = np.arange(n, dtype=float)[::-1].copy()  # the most recent rows are the best
+    loss[:10] = -1.0  # and the ten oldest are the very best
+    kept_x, kept_loss = _cap(x, loss)
+    kept = set(kept_x[:, 0].astype(int).tolist())
+    assert len(kept) == MAX_OBSERVATIONS
+    assert set(range(10)) <= kept and n - 1 in kept
+    assert np.array_equal(kept_loss, loss[sorted(kept)])
+
+
+# -- quality: bayes beats random search on Branin --
+
+
+def branin(x1: float, x2: float) -> float:
+    b, c, t = 5.1 / (4 * math.pi**2), 5 / math.pi, 1 / (8 * math.pi)
+    return (x2 - b * x1**2 + c * x1 - 6) ** 2 + 10 * (1 - t) * math.cos(x1) + 10
+
+
+BRANIN = bayes(
+    {
+        "x1": {"distribution": "uniform", "min": -5.0, "max": 10.0},
+        "x2": {"distribution": "uniform", "min": 0.0, "max": 15.0},
+    }
+)
+
+
+def best_after(method: type, seed: int, budget: int = 25) -> float:
+    search, runs = method(BRANIN, seed=seed), []
+    for i in range(budget):
+        s = search.suggest(runs, 1)[0]
+        runs.append(rec(i, s, history=[branin(s["x1"], s["x2"])]))
+    return min(r.metric_history[0] for r in runs)
+
+
+def test_bayes_beats_random_search_on_branin() -> None:
+    seeds = range(4)
+    bayes_best = [best_after(BayesSearch, s) for s in seeds]
+    random_best = [best_after(RandomSearch, s) for s in seeds]
+    # Branin's minimum is 0.397887; the median run of bayes must beat random's median.
+    assert np.median(bayes_best) < np.median(random_best)
+    assert np.median(bayes_best) < 0.6
