@@ -115,7 +115,7 @@ def test_pause_keeps_pending_runs_waiting_and_resume_goes_on(sqlite_store: str) 
     sweep = nbsweep.sweep(
         grid([1, 2, 3, 4], epochs=6), trainfns.slow, workers=1, store=sqlite_store
     )
-    wait_for(lambda: (sweep.runs["state"] == "running").any())
+    wait_for(lambda: {"running", "pending"} <= set(sweep.runs["state"]))
     sweep.pause()
     assert sweep.state == "paused"
     wait_for(lambda: not (sweep.runs["state"] == "running").any())
