@@ -14,6 +14,7 @@ import numbers
 import os
 import re
 import reprlib
+import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -100,7 +101,10 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_finite(value: Any) -> bool:
-    return _is_int(value) or (_is_number(value) and math.isfinite(value))
+    # ints beyond the float range are refused too: sampling turns bounds into floats
+    if _is_int(value):
+        return abs(value) <= sys.float_info.max
+    return _is_number(value) and math.isfinite(value)
 
 
 def _join(choices: Sequence[str]) -> str:
@@ -495,7 +499,7 @@ def _parameter(ctx: _Context, path: str, spec: Any, depth: int) -> Any:
     if ctx.specs_seen > MAX_PARAMETER_SPECS:
         if ctx.specs_seen == MAX_PARAMETER_SPECS + 1:
             ctx.problem(path, f"more than {MAX_PARAMETER_SPECS} parameter specs in all")
-        return spec
+        return {}  # not the spec: walking it again is what the budget prevents
     if not isinstance(spec, Mapping):
         if isinstance(spec, (list, tuple)):
             hint = f"; to search these, write {{values: {_show(list(spec))}}}"

@@ -751,3 +751,36 @@ def test_seed_example_is_refused_for_its_stated_reason(name: str, expected: list
     assert len(found) == len(expected)
     for problem in expected:
         assert any(p.startswith(problem) for p in found), found
+
+
+# ---------------------------------------------------------------- hostile shapes
+
+
+def test_a_parameter_block_that_contains_itself_is_refused() -> None:
+    block: dict[str, Any] = {}
+    block["a"] = {"parameters": block}
+    (problem,) = problems({"method": "random", "parameters": block})
+    assert problem.endswith("parameter blocks nested more than 32 deep")
+
+
+def test_yaml_aliases_cannot_blow_up_the_walk() -> None:
+    # each level names the previous one twice: 2**29 leaves if walked naively
+    text = "method: random\nparameters:\n  p0: &p0 {parameters: {v: {value: 1}}}\n"
+    for i in range(1, 30):
+        text += f"  p{i}: &p{i} {{parameters: {{a: *p{i - 1}, b: *p{i - 1}}}}}\n"
+    (problem,) = problems(text)
+    assert problem.endswith("more than 10000 parameter specs in all")
+
+
+def test_a_value_that_cannot_be_copied_is_a_config_error() -> None:
+    class Uncopyable:
+        def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+            raise TypeError("cannot pickle 'Uncopyable'")
+
+    (problem,) = problems(param({"value": Uncopyable()}))
+    assert problem == "the config holds a value that cannot be copied (cannot pickle 'Uncopyable')"
+
+
+def test_bounds_beyond_the_float_range_are_refused() -> None:
+    (problem,) = problems(param({"min": -(10**400), "max": 0.5}))
+    assert problem.startswith("parameters.a.min: must be a finite number")
