@@ -276,7 +276,9 @@ def summarize_stopping(traces: Sequence[StopTrace]) -> Mapping[str, Any]:
         mine = [t for t in traces if t.method == method]
         out[method] = {
             "seeds": len(mine),
-            "epoch_share_median": float(np.median([t.epoch_share for t in mine])),
+            "epoch_share_mean": float(
+                sum(t.epochs_used for t in mine) / sum(t.epochs_full for t in mine)
+            ),
             "epoch_share_max": float(max(t.epoch_share for t in mine)),
             "kept_best_share": float(np.mean([t.kept_best for t in mine])),
             "regret_median": float(np.median([t.best - t.full_best for t in mine])),

@@ -1,0 +1,543 @@
+"""``docs/benchmarks.md`` and its plots, computed from the saved results.
+
+The summary table at the top states each target of issue 6 with the measured number and
+whether it was hit, so a miss is as visible as a hit. The ``## Throughput`` section belongs
+to ``benchmarks/throughput.py`` and is carried over untouched.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from benchmarks.harness import Trace
+from benchmarks.metrics import (
+    Comparison,
+    Spread,
+    best_spread,
+    compare,
+    latency_summary,
+    target_of,
+    trials_to_target,
+)
+from benchmarks.stopping import ETA, MIN_ITER, summarize_stopping
+from benchmarks.tasks import TASKS
+
+if TYPE_CHECKING:
+    from benchmarks.run import Plan
+
+BAYES = "nbsweep-bayes"
+THROUGHPUT = "## Throughput"
+
+
+def _fmt(value: float) -> str:
+    if math.isinf(value):
+        return "—"
+    if value == 0 or 1e-3 <= abs(value) < 1e4:
+        return f"{value:.4g}"
+    return f"{value:.3e}"
+
+
+def _spread(spread: Spread) -> str:
+    return f"{_fmt(spread.median)} [{_fmt(spread.q25)}, {_fmt(spread.q75)}]"
+
+
+def _cmp(c: Comparison) -> str:
+    return f"{c.wins}/{c.ties}/{c.losses}, p={c.p_value:.2g}: **{c.verdict}**"
+
+
+class Analysis:
+    """The search results of one plan, grouped, with each task's reference and target."""
+
+    def __init__(self, plan: Plan, traces: Sequence[Trace]) -> None:
+        self.plan = plan
+        grouped: dict[tuple[str, str, int], list[Trace]] = defaultdict(list)
+        for trace in traces:
+            if trace.task in plan.tasks and trace.seed < plan.seeds:
+                grouped[(trace.task, trace.method, trace.agents)].append(trace)
+        self.groups = {k: sorted(v, key=lambda t: t.seed) for k, v in grouped.items()}
+        self.tasks = [t for t in plan.tasks if any(k[0] == t for k in self.groups)]
+        self.reference: dict[str, float] = {}
+        self.target: dict[str, float | None] = {}
+        for task in self.tasks:
+            seen = [min(t.values) for k, ts in self.groups.items() if k[0] == task for t in ts]
+            optimum = TASKS[task].optimum
+            self.reference[task] = optimum if optimum is not None else min(seen)
+            random = self.get(task, "nbsweep-random")
+            full = [t for t in random if len(t.values) >= plan.target_trials]
+            self.target[task] = target_of(full, plan.target_trials) if full else None
+
+    def get(self, task: str, method: str, agents: int = 1) -> list[Trace]:
+        return self.groups.get((task, method, agents), [])
+
+    def methods(self, task: str) -> list[str]:
+        return [m for m in self.plan.methods if self.get(task, m)]
+
+    def comparison(self, task: str, other: str, budget: int, agents: int = 1) -> Comparison | None:
+        mine, theirs = self.get(task, BAYES, agents), self.get(task, other)
+        seeds = sorted({t.seed for t in mine} & {t.seed for t in theirs})
+        if not seeds:
+            return None
+        a = [t.best_after(budget) for t in mine if t.seed in seeds]
+        b = [t.best_after(budget) for t in theirs if t.seed in seeds]
+        return compare(a, b)
+
+
+# --- targets -------------------------------------------------------------------------------
+
+
+def _count(analysis: Analysis, other: str, budget: int, ok: Any) -> tuple[int, int, list[str]]:
+    hits, total, lines = 0, 0, []
+    for task in analysis.tasks:
+        c = analysis.comparison(task, other, budget)
+        if c is None:
+            continue
+        total += 1
+        good = bool(ok(c))
+        hits += good
+        lines.append(f"{task} {'✓' if good else '✗'}")
+    return hits, total, lines
+
+
+def targets(
+    analysis: Analysis, latency: Mapping[str, Mapping[int, Any]], stop: Mapping[str, Any]
+) -> list[tuple[str, str, str]]:
+    """(target, measured, verdict) rows for the summary table."""
+    rows = []
+    b = max(analysis.plan.budgets)
+
+    def need(k_of_6: int, total: int) -> int:
+        """ "k of 6" scaled to the tasks measured, so a partial run is judged on what it has."""
+        return math.ceil(k_of_6 * total / 6)
+
+    def verdict(hit: bool | None) -> str:
+        return "n/a" if hit is None else ("**hit**" if hit else "**miss**")
+
+    hits, total, lines = _count(
+        analysis,
+        "wandb-bayes",
+        b,
+        lambda c: c.median_a < c.median_b and c.verdict != "worse",
+    )
+    rows.append(
+        (
+            f"bayes beats W&B's bayes on ≥5 of 6 tasks at {b} trials",
+            f"{hits} of {total} ({', '.join(lines)})",
+            verdict(hits >= need(5, total) if total else None),
+        )
+    )
+    hits, total, lines = _count(analysis, "optuna-gp", b, lambda c: c.verdict != "worse")
+    rows.append(
+        (
+            f"bayes matches or beats Optuna's GP on ≥4 of 6 tasks at {b} trials",
+            f"{hits} of {total} ({', '.join(lines)})",
+            verdict(hits >= need(4, total) if total else None),
+        )
+    )
+    at_1000 = latency.get(BAYES, {}).get(1000)
+    if at_1000:
+        hit = at_1000["median_ms"] <= 50 and at_1000["p90_ms"] <= 150
+        rows.append(
+            (
+                "bayes suggests in ≤50 ms (p90 ≤150 ms) at 1,000 completed trials",
+                f"median {at_1000['median_ms']:.0f} ms, p90 {at_1000['p90_ms']:.0f} ms "
+                f"({at_1000['samples']} samples)",
+                verdict(hit),
+            )
+        )
+    hits, total, lines = _count(analysis, "wandb-bayes", 10, lambda c: c.verdict != "worse")
+    rows.append(
+        (
+            "first 10 trials no worse than W&B's bayes on ≥4 of 6 tasks",
+            f"{hits} of {total} ({', '.join(lines)})",
+            verdict(hits >= need(4, total) if total else None),
+        )
+    )
+    agents = analysis.plan.agents
+    ratios, fine, total = [], 0, 0
+    for task in analysis.tasks:
+        one, many = analysis.get(task, BAYES), analysis.get(task, BAYES, agents)
+        if not one or not many:
+            continue
+        total += 1
+        ratios.append(parallel_ratio(analysis, task))
+        c = compare([t.best_after(b) for t in many], [t.best_after(b) for t in one])
+        fine += c.verdict != "worse"
+    if total:
+        rows.append(
+            (
+                f"{agents} parallel agents lose little vs 1 agent at {b} trials",
+                f"gap ratio {agents}/1 agents (geometric mean over tasks) "
+                f"{_geomean(ratios):.2f}; not significantly worse on {fine} of {total} tasks",
+                verdict(fine >= need(5, total)),
+            )
+        )
+    hb = stop.get("nbsweep-hyperband")
+    if hb and hb["decisions_compared"]:
+        same_cost = (
+            stop.get("wandb-hyperband", {}).get("epoch_share_mean") == hb["epoch_share_mean"]
+        )
+        rows.append(
+            (
+                "W&B's hyperband rule exact",
+                f"{hb['decisions_compared'] - hb['decisions_differing']} of "
+                f"{hb['decisions_compared']} stop decisions identical to `sweeps.stop_runs`",
+                verdict(hb["decisions_differing"] == 0 and same_cost),
+            )
+        )
+    asha = stop.get("nbsweep-asha")
+    if asha:
+        hit = asha["kept_best_share"] >= 0.9 and asha["epoch_share_mean"] <= 0.3
+        rows.append(
+            (
+                "asha keeps full training's best in ≥90% of seeds with ≤30% of the epochs",
+                f"kept in {asha['kept_best_share']:.0%} of {asha['seeds']} seeds with "
+                f"{asha['epoch_share_mean']:.1%} of the epochs",
+                verdict(hit),
+            )
+        )
+    return rows
+
+
+def _geomean(values: Sequence[float]) -> float:
+    finite = [v for v in values if v > 0 and math.isfinite(v)]
+    return float(np.exp(np.mean(np.log(finite)))) if finite else math.nan
+
+
+def parallel_ratio(analysis: Analysis, task: str) -> float:
+    """Median gap to the best known value with N agents over the same with 1 agent."""
+    b = max(analysis.plan.budgets)
+    ref = analysis.reference[task]
+    one = np.median([t.best_after(b) - ref for t in analysis.get(task, BAYES)])
+    many = np.median(
+        [t.best_after(b) - ref for t in analysis.get(task, BAYES, analysis.plan.agents)]
+    )
+    if one <= 0:
+        return 1.0 if many <= 0 else math.inf
+    return float(many / one)
+
+
+# --- tables --------------------------------------------------------------------------------
+
+
+def search_tables(analysis: Analysis) -> list[str]:
+    plan = analysis.plan
+    lines = []
+    for task in analysis.tasks:
+        target = analysis.target[task]
+        lines += [
+            f"### {task}",
+            "",
+            f"{TASKS[task].description}. Best known value {_fmt(analysis.reference[task])}"
+            + (
+                f"; target (median best of {plan.target_trials} random trials) {_fmt(target)}"
+                if target is not None
+                else ""
+            )
+            + ".",
+            "",
+        ]
+        head = ["method"] + [f"best@{b} median [IQR]" for b in plan.budgets]
+        head += [
+            "trials to target (median, reached)",
+            f"nbsweep-bayes vs it @{max(plan.budgets)}: W/T/L",
+        ]
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        rows = [(m, 1) for m in analysis.methods(task)]
+        if analysis.get(task, BAYES, plan.agents):
+            rows.append((BAYES, plan.agents))
+        for method, agents in rows:
+            traces = analysis.get(task, method, agents)
+            name = method if agents == 1 else f"{method} ×{agents} agents"
+            cells = [name] + [_spread(best_spread(traces, b)) for b in plan.budgets]
+            if target is not None:
+                hits = [trials_to_target(t, target) for t in traces]
+                cells.append(
+                    f"{_fmt(float(np.median(hits)))} ({sum(map(math.isfinite, hits))}/{len(hits)})"
+                )
+            else:
+                cells.append("n/a")
+            if method == BAYES and agents == 1:
+                cells.append("—")
+            elif method == BAYES:
+                one = analysis.get(task, BAYES)
+                c = compare(
+                    [t.best_after(max(plan.budgets)) for t in one],
+                    [t.best_after(max(plan.budgets)) for t in traces],
+                )
+                cells.append(_cmp(c))
+            else:
+                c = analysis.comparison(task, method, max(plan.budgets))
+                cells.append(_cmp(c) if c else "n/a")
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
+def latency_table(rows: Sequence[Mapping[str, Any]], plan: Plan) -> tuple[list[str], dict]:
+    table: dict[str, dict[int, Any]] = defaultdict(dict)
+    for row in rows:
+        if row["task"] == plan.latency_task:
+            table[row["method"]][row["completed"]] = latency_summary(row["seconds"])
+    points = sorted({c for m in table.values() for c in m})
+    lines = [
+        "| method | " + " | ".join(f"{c} completed: median / p90 ms (n)" for c in points) + " |",
+        "|---|" + "---|" * len(points),
+    ]
+    for method in [m for m in plan.latency_methods if m in table]:
+        cells = []
+        for c in points:
+            s = table[method].get(c)
+            cells.append(
+                f"{s['median_ms']:.1f} / {s['p90_ms']:.1f} ({s['samples']})" if s else "not run"
+            )
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return lines, table
+
+
+def stop_table(summary: Mapping[str, Any]) -> list[str]:
+    lines = [
+        "| rule | epochs used (mean share) | max share | seeds keeping full training's best "
+        "| median regret | runs stopped (median) | agreement with W&B's rule |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for method, s in summary.items():
+        agree = (
+            f"{s['decisions_compared'] - s['decisions_differing']}/{s['decisions_compared']} ticks"
+            if s["decisions_compared"]
+            else "—"
+        )
+        lines.append(
+            f"| {method} | {s['epoch_share_mean']:.1%} | {s['epoch_share_max']:.1%} "
+            f"| {s['kept_best_share']:.0%} ({s['seeds']} seeds) | {_fmt(s['regret_median'])} "
+            f"| {s['stopped_median']:.0f} | {agree} |"
+        )
+    return lines
+
+
+# --- plots ---------------------------------------------------------------------------------
+
+
+def _plots(
+    analysis: Analysis, latency: Mapping[str, Any], stop: Mapping[str, Any], img: Path
+) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    img.mkdir(parents=True, exist_ok=True)
+    written = []
+    plan = analysis.plan
+    if analysis.tasks:
+        cols = 3
+        rows = math.ceil(len(analysis.tasks) / cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False)
+        for ax, task in zip(axes.flat, analysis.tasks, strict=False):
+            ref = analysis.reference[task]
+            series = [(m, 1) for m in analysis.methods(task)]
+            if analysis.get(task, BAYES, plan.agents):
+                series.append((BAYES, plan.agents))
+            floor = math.inf
+            for method, agents in series:
+                traces = analysis.get(task, method, agents)
+                n = min(plan.budget, min(len(t.values) for t in traces))
+                gaps = np.array([np.array(t.running_best()[:n]) - ref for t in traces])
+                med = np.median(gaps, axis=0)
+                floor = min(floor, float(np.min(med[med > 0])) if np.any(med > 0) else floor)
+                label = method if agents == 1 else f"{method} ×{agents}"
+                ax.plot(np.arange(1, n + 1), med, label=label, ls="-" if agents == 1 else "--")
+            ax.set_yscale("symlog", linthresh=floor if math.isfinite(floor) else 1e-6)
+            ax.set_title(task)
+            ax.set_xlabel("trials")
+            ax.set_ylabel("median best − best known")
+            ax.grid(alpha=0.3)
+        for ax in list(axes.flat)[len(analysis.tasks) :]:
+            ax.axis("off")
+        axes.flat[0].legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(img / "bench_convergence.png", dpi=90)
+        plt.close(fig)
+        written.append("bench_convergence.png")
+
+    if latency:
+        fig, ax = plt.subplots(figsize=(6.5, 4))
+        for method, points in latency.items():
+            xs = sorted(points)
+            ax.errorbar(
+                xs,
+                [points[x]["median_ms"] for x in xs],
+                yerr=[[0] * len(xs), [points[x]["p90_ms"] - points[x]["median_ms"] for x in xs]],
+                marker="o",
+                capsize=3,
+                label=method,
+            )
+        ax.axhline(50, color="grey", ls=":", lw=1)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("completed trials")
+        ax.set_ylabel("seconds per suggestion (ms; bar to p90)")
+        ax.set_title(f"suggestion latency on {plan.latency_task}")
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(img / "bench_latency.png", dpi=90)
+        plt.close(fig)
+        written.append("bench_latency.png")
+
+    if stop:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for method, s in stop.items():
+            ax.scatter(s["epoch_share_mean"], s["kept_best_share"], s=50)
+            ax.annotate(
+                method,
+                (s["epoch_share_mean"], s["kept_best_share"]),
+                fontsize=8,
+                xytext=(4, 4),
+                textcoords="offset points",
+            )
+        ax.axvline(0.3, color="grey", ls=":", lw=1)
+        ax.axhline(0.9, color="grey", ls=":", lw=1)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(-0.05, 1.05)
+        ax.set_xlabel("share of full training's epochs used")
+        ax.set_ylabel("share of seeds keeping the best")
+        ax.set_title("early termination on the same SGD learning curves")
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(img / "bench_early_termination.png", dpi=90)
+        plt.close(fig)
+        written.append("bench_early_termination.png")
+    return written
+
+
+# --- the page ------------------------------------------------------------------------------
+
+
+def _throughput_section(out: Path) -> list[str]:
+    """The runtime helper's section, as it stands in the current file (or its bare heading)."""
+    if not out.exists():
+        return [THROUGHPUT, "", "_Written by `benchmarks/throughput.py`._", ""]
+    lines = out.read_text().splitlines()
+    if THROUGHPUT not in lines:
+        return [THROUGHPUT, "", "_Written by `benchmarks/throughput.py`._", ""]
+    start = lines.index(THROUGHPUT)
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    return lines[start:end] + ([""] if lines[end - 1].strip() else [])
+
+
+def write_report(plan: Plan, data: Mapping[str, Any], env: Mapping[str, Any], out: Path) -> None:
+    analysis = Analysis(plan, data["search"])
+    lat_lines, latency = latency_table(data["latency"], plan)
+    stops = [t for t in data["stop"] if t.seed < plan.stop_seeds and t.configs == plan.stop_configs]
+    stop = summarize_stopping(stops)
+    img = out.parent / "img"
+    pictures = _plots(analysis, latency, stop, img)
+    rel = "img" if out.parent.name == "docs" else str(img)
+
+    peers = "; ".join(
+        f"{env_name}: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))
+        for env_name, versions in env["peers"].items()
+    )
+    lines = [
+        "# Benchmarks: nbsweep against the peers",
+        "",
+        "Generated by `python -m benchmarks.run"
+        + (" --quick" if plan.mode == "quick" else "")
+        + "` (`make bench"
+        + ("-quick" if plan.mode == "quick" else "")
+        + "`); do not edit by hand, except the Throughput section. Everything runs offline on "
+        "data shipped inside scikit-learn.",
+        "",
+        f"- nbsweep commit `{env['nbsweep_commit']}`"
+        + (" (with uncommitted changes under nbsweep/)" if env["nbsweep_dirty"] else ""),
+        f"- peers: {peers}",
+        f"- harness: Python {env['python']}, "
+        + ", ".join(f"{k} {v}" for k, v in env["harness"].items()),
+        f"- machine: {env['machine']}; measured {env['date']}",
+        f"- plan ({plan.mode}): {plan.seeds} seeds × {plan.budget} trials per search, "
+        f"{plan.target_trials} random trials per seed behind each target, "
+        f"{plan.agents} simulated agents for nbsweep-bayes ×{plan.agents}; early termination "
+        f"on {plan.stop_configs} configs × {plan.stop_seeds} seeds with {plan.stop_workers} "
+        "runs in flight",
+        "",
+        "## Targets (issue 6)",
+        "",
+        "| target | measured | verdict |",
+        "|---|---|---|",
+    ]
+    missing = [t for t in plan.tasks if t not in analysis.tasks]
+    for row in targets(analysis, latency, stop):
+        lines.append("| " + " | ".join(row) + " |")
+    lines += [""]
+    if missing:
+        lines += [f"Not measured in this run: {', '.join(missing)}.", ""]
+    lines += [
+        "How to read it: lower is better everywhere (errors, RMSE, log-loss, function values). "
+        '"W/T/L" counts the seeds where nbsweep-bayes is better, equal, or worse than the '
+        "method of the row; the verdict is a paired Wilcoxon signed-rank test over seeds (same "
+        "seed index, same objective) at 5%: *better*/*worse* when significant, *tie* otherwise, "
+        'including when every seed ties (the same value to 12 digits). "Beats" in the targets '
+        'means a lower median and not significantly worse; "matches or beats" and "no worse" '
+        'mean not significantly worse; "k of 6" is scaled to the tasks actually measured. '
+        "The parallel-agents ratio divides the median gap to the "
+        "best known value with several agents by the same with one agent (1.0: nothing lost).",
+        "",
+        "## Search: best value after "
+        + ", ".join(str(b) for b in plan.budgets[:-1])
+        + f" and {plan.budgets[-1]} trials",
+        "",
+        "Each method starts from the same W&B sweep config (nbsweep validates it; each peer gets "
+        "the same space in its own terms), asks for a config, the harness evaluates it and tells "
+        "the value back. Peers run in their own virtual environments (`.bench/<peer>-venv`) behind "
+        "a JSON-lines ask/tell protocol, so every method sees the same objective. nbsweep-grid "
+        "uses cell centres of a grid that fits the budget and is the same for every seed. The "
+        f"×{plan.agents} row keeps {plan.agents} trials in flight: each suggestion is made with "
+        "the other runs pending.",
+        "",
+    ]
+    lines += search_tables(analysis)
+    lines += [
+        f"![convergence]({rel}/bench_convergence.png)"
+        if "bench_convergence.png" in pictures
+        else "",
+        "",
+        "## Suggestion latency",
+        "",
+        f"Seconds for one suggestion on {plan.latency_task} once the method holds N finished "
+        "trials (uniform random configs with their true values), measured inside the method's "
+        "process (no IPC), after one untimed warm-up suggestion.",
+        "",
+        *lat_lines,
+        "",
+        f"![latency]({rel}/bench_latency.png)" if "bench_latency.png" in pictures else "",
+        "",
+        "## Early termination",
+        "",
+        f"For each seed, {plan.stop_configs} random configs of `{plan.stop_task}` are trained "
+        "in full once (curves cached in `.bench/cache.sqlite`); each rule then replays the same "
+        f"curves with {plan.stop_workers} runs in flight, one epoch per tick, and decides which "
+        f"running runs stop. All rules use grace {MIN_ITER} epochs and eta {ETA}: nbsweep "
+        "`{type: asha, min_iter: 3, eta: 3, max_iter: 27}`, nbsweep and W&B "
+        "`{type: hyperband, min_iter: 3, eta: 3}`, Optuna `SuccessiveHalvingPruner(min_resource=3, "
+        "reduction_factor=3)` and `HyperbandPruner(min_resource=3, max_resource=27, "
+        'reduction_factor=3)`. "Keeping the best" means the best value seen in the sweep equals '
+        "full training's best over the same configs. During nbsweep's hyperband replay W&B's "
+        "`sweeps.stop_runs` is asked the same question on every tick.",
+        "",
+        *stop_table(stop),
+        "",
+        f"![early termination]({rel}/bench_early_termination.png)"
+        if "bench_early_termination.png" in pictures
+        else "",
+        "",
+    ]
+    lines += _throughput_section(out)
+    text = "\n".join(lines).rstrip() + "\n"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)

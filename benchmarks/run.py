@@ -1,0 +1,261 @@
+"""``python -m benchmarks.run [--quick]``: the whole comparison, then ``docs/benchmarks.md``.
+
+Results are appended to ``.bench/results-<mode>.jsonl`` as each search finishes, so an
+interrupted run resumes where it stopped and ``--report-only`` redraws from what is there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.harness import SEARCH_METHODS, Trace, run_search, suggestion_latency
+from benchmarks.peers import BENCH_DIR, ENVS, METHOD_ENV, ROOT, Peer, ensure_venv, peer_versions
+from benchmarks.stopping import STOP_METHODS, StopTrace, run_stopping
+from benchmarks.tasks import TASKS
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much of everything to run."""
+
+    mode: str
+    seeds: int
+    budget: int  # trials per search (best@10/25/50 read from it)
+    target_trials: int  # random trials behind each task's target
+    tasks: tuple[str, ...]
+    methods: tuple[str, ...]
+    agents: int  # parallel agents simulated for nbsweep-bayes
+    latency: dict[int, int]  # completed trials -> timed suggestions
+    latency_task: str
+    latency_methods: tuple[str, ...]
+    latency_1000_methods: tuple[str, ...]
+    stop_task: str
+    stop_seeds: int
+    stop_configs: int
+    stop_workers: int
+
+    @property
+    def budgets(self) -> list[int]:
+        return sorted({b for b in (10, 25, 50) if b <= self.budget} | {self.budget})
+
+
+FULL = Plan(
+    mode="full",
+    seeds=20,
+    budget=50,
+    target_trials=200,
+    tasks=tuple(TASKS),
+    methods=SEARCH_METHODS,
+    agents=4,
+    latency={10: 20, 100: 10, 1000: 3},
+    latency_task="hartmann6",
+    latency_methods=SEARCH_METHODS,
+    latency_1000_methods=SEARCH_METHODS,
+    stop_task="sgd_digits",
+    stop_seeds=20,
+    stop_configs=54,
+    stop_workers=4,
+)
+
+# A few minutes on two idle cores: 2 seeds × 15 trials, the SGD search left out (a curve costs
+# 0.3 s), and only a couple of 1,000-trial latency samples, for the two bayes methods.
+QUICK = dataclasses.replace(
+    FULL,
+    mode="quick",
+    seeds=2,
+    budget=15,
+    target_trials=50,
+    tasks=tuple(t for t in TASKS if t != "sgd_digits"),
+    latency={10: 3, 100: 2, 1000: 2},
+    latency_1000_methods=("nbsweep-bayes", "wandb-bayes"),
+    stop_seeds=2,
+    stop_configs=27,
+)
+
+
+class Results:
+    """Append-only JSON lines, keyed so that a rerun skips what is already measured."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rows: dict[str, dict[str, Any]] = {}
+        if path.exists():
+            for line in path.read_text().splitlines():
+                if line.strip():
+                    row = json.loads(line)
+                    self.rows[row["key"]] = row
+
+    def has(self, key: str) -> bool:
+        return key in self.rows
+
+    def add(self, key: str, kind: str, data: dict[str, Any]) -> None:
+        row = {"key": key, "kind": kind, **data}
+        self.rows[key] = row
+        with self.path.open("a") as out:
+            out.write(json.dumps(row) + "\n")
+
+    def of_kind(self, kind: str) -> Iterator[dict[str, Any]]:
+        return (row for row in self.rows.values() if row["kind"] == kind)
+
+
+def _log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def run_searches(plan: Plan, results: Results) -> None:
+    for task_name in plan.tasks:
+        task = TASKS[task_name]
+        for method in plan.methods:
+            agent_counts = [1, plan.agents] if method == "nbsweep-bayes" else [1]
+            for agents in agent_counts:
+                # Random search runs to the target's budget; its first trials are the method.
+                budget = plan.budget
+                if method == "nbsweep-random":
+                    budget = max(plan.budget, plan.target_trials)
+                started = time.perf_counter()
+                for seed in range(plan.seeds):
+                    key = f"search/{task_name}/{method}/{agents}/{seed}/{budget}"
+                    if results.has(key):
+                        continue
+                    trace = run_search(task, method, seed, budget, agents=agents)
+                    results.add(key, "search", dataclasses.asdict(trace))
+                _log(
+                    f"search {task_name} {method} agents={agents}: "
+                    f"{time.perf_counter() - started:.0f}s"
+                )
+
+
+def run_latency(plan: Plan, results: Results) -> None:
+    task = TASKS[plan.latency_task]
+    for method in plan.latency_methods:
+        for completed, samples in plan.latency.items():
+            if completed >= 1000 and method not in plan.latency_1000_methods:
+                continue
+            key = f"latency/{task.name}/{method}/{completed}/{samples}"
+            if results.has(key):
+                continue
+            seconds = suggestion_latency(task, method, completed, samples)
+            results.add(
+                key,
+                "latency",
+                {"task": task.name, "method": method, "completed": completed, "seconds": seconds},
+            )
+            _log(f"latency {method} at {completed}: {sorted(seconds)[len(seconds) // 2]:.3f}s")
+
+
+def run_early_termination(plan: Plan, results: Results) -> None:
+    task = TASKS[plan.stop_task]
+    with Peer(METHOD_ENV["wandb-hyperband"]) as check:
+        for seed in range(plan.stop_seeds):
+            for method in STOP_METHODS:
+                key = f"stop/{task.name}/{method}/{seed}/{plan.stop_configs}/{plan.stop_workers}"
+                if results.has(key):
+                    continue
+                trace = run_stopping(
+                    task, method, seed, plan.stop_configs, plan.stop_workers, check=check
+                )
+                results.add(key, "stop", dataclasses.asdict(trace))
+            _log(f"early termination seed {seed} done")
+
+
+def environment() -> dict[str, Any]:
+    """What the numbers were measured with: nbsweep's commit, peer versions, the machine."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout.strip()
+
+    versions = {}
+    for env in ENVS:
+        versions[env] = peer_versions(env)
+    from importlib import metadata
+
+    return {
+        "nbsweep_commit": git("rev-parse", "HEAD"),
+        "nbsweep_dirty": bool(git("status", "--porcelain", "--", "nbsweep")),
+        "peers": versions,
+        "harness": {
+            p: metadata.version(p) for p in ("numpy", "scipy", "scikit-learn", "matplotlib")
+        },
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()}",
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
+def load(results: Results) -> dict[str, Any]:
+    """Everything measured so far, as the report reads it."""
+    return {
+        "search": [
+            Trace(
+                **{k: row[k] for k in ("task", "method", "seed", "agents", "values", "latencies")}
+            )
+            for row in results.of_kind("search")
+        ],
+        "latency": list(results.of_kind("latency")),
+        "stop": [
+            StopTrace(**{f.name: row[f.name] for f in dataclasses.fields(StopTrace)})
+            for row in results.of_kind("stop")
+        ],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="the few-minute version")
+    parser.add_argument("--seeds", type=int, help="override the number of seeds")
+    parser.add_argument("--tasks", nargs="+", choices=list(TASKS), help="only these tasks")
+    parser.add_argument("--methods", nargs="+", choices=list(SEARCH_METHODS))
+    parser.add_argument("--skip", nargs="+", default=[], choices=["search", "latency", "stop"])
+    parser.add_argument("--report-only", action="store_true", help="redraw from saved results")
+    parser.add_argument("--out", type=Path, help="the markdown report to write")
+    args = parser.parse_args(argv)
+
+    plan = QUICK if args.quick else FULL
+    if args.seeds:
+        plan = dataclasses.replace(plan, seeds=args.seeds, stop_seeds=args.seeds)
+    if args.tasks:
+        plan = dataclasses.replace(plan, tasks=tuple(args.tasks))
+    if args.methods:
+        plan = dataclasses.replace(plan, methods=tuple(args.methods))
+    # The quick report goes beside the results, so it never overwrites the full one in docs/.
+    out = args.out or (
+        ROOT / "docs" / "benchmarks.md"
+        if plan.mode == "full"
+        else BENCH_DIR / "benchmarks-quick.md"
+    )
+    BENCH_DIR.mkdir(exist_ok=True)
+    results = Results(BENCH_DIR / f"results-{plan.mode}.jsonl")
+
+    started = time.perf_counter()
+    if not args.report_only:
+        for env in ENVS:
+            ensure_venv(env, log=sys.stderr)
+        # Cheapest first, so that a run cut short still answers most targets.
+        if "latency" not in args.skip:
+            run_latency(plan, results)
+        if "stop" not in args.skip:
+            run_early_termination(plan, results)
+        if "search" not in args.skip:
+            run_searches(plan, results)
+
+    from benchmarks.report import write_report
+
+    write_report(plan, load(results), environment(), out)
+    _log(f"wrote {out} in {time.perf_counter() - started:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
