@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import ctypes
 import json
 import os
 import re
@@ -56,6 +57,9 @@ MACROS = (
     "args_append_hydra",
     "args_override_hydra",
 )
+
+# linux/prctl.h
+_PR_SET_PDEATHSIG = 1
 
 # Seconds between SIGTERM and SIGKILL when a run is stopped; W&B's ``KILL_DELAY``.
 KILL_GRACE_S = 30.0
@@ -299,7 +303,8 @@ def run_program(
 
     The program gets its own process group, so the signals also reach the data loaders and
     other children it started, and a Ctrl-C in the agent's terminal is relayed by the agent
-    rather than hitting the program directly.
+    rather than hitting the program directly. On Linux the program also gets SIGTERM when
+    the agent itself dies (a cancelled sweep kills its agents), so it is never orphaned.
     """
     tail: collections.deque[str] = collections.deque(maxlen=tail_lines)
     try:
@@ -311,6 +316,7 @@ def run_program(
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=sys.platform != "win32",
+            preexec_fn=_term_with_parent(),
         )
     except OSError as exc:
         # A missing program or interpreter is the run's failure, not the agent's.
@@ -331,6 +337,29 @@ def run_program(
             proc.wait(timeout=poll_s)
     pump.join(timeout=5)
     return ProgramResult(proc.returncode, "".join(tail), stopped=stopped)
+
+
+def _term_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` asking Linux to send SIGTERM to the program when the agent dies.
+
+    ``prctl`` is looked up here, before the fork, so that the child only makes one system
+    call between fork and exec. The signal fires when the thread that started the program
+    ends; ``run_program`` blocks that thread until the program is over.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def hook() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the agent died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return hook
 
 
 def _signal(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
+import shlex
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -167,3 +172,148 @@ def test_failed_program_runs_carry_exit_code_and_output(project: Path) -> None:
 def test_unknown_sweep_id_exits_2(tmp_path: Path) -> None:
     assert_user_error(cli("show", "nope1234", cwd=tmp_path), "nope1234")
     assert_user_error(cli("cancel", "nope1234", cwd=tmp_path), "nope1234")
+
+
+def detach(project: Path, config: str, *args: str) -> tuple[str, int]:
+    """``nbsweep run --detach``; returns the sweep id and the background process id."""
+    result = cli("run", config, "--detach", *args, cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = re.match(r"sweep (\w+) running in the background \(pid (\d+),", result.stdout)
+    assert found, result.stdout
+    return found[1], int(found[2])
+
+
+def end_process(pid: int) -> None:
+    """Make sure a background controller started by a test is gone when the test ends."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    os.kill(pid, signal.SIGKILL)
+    pytest.fail(f"nbsweep run --detach (pid {pid}) did not exit after its sweep ended")
+
+
+@pytest.mark.timeout(240)
+def test_two_agents_started_from_a_shell_share_one_sweep(project: Path, store_url: str) -> None:
+    sweep_id, pid = detach(project, "sweep.yaml", "--workers", "0", "--store", store_url)
+    try:
+        agent = (
+            f"{shlex.quote(sys.executable)} -m nbsweep.cli agent {sweep_id}"
+            f" --store {shlex.quote(store_url)} --count 2"
+        )
+        shell = subprocess.run(
+            ["sh", "-c", f"{agent} & {agent} & wait"],
+            cwd=project,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert shell.returncode == 0, shell.stdout + shell.stderr
+        sweep = nbsweep.load(sweep_id, store=store_url)
+        assert sweep.wait(timeout=60) == "finished"
+    finally:
+        end_process(pid)
+    runs = sweep.runs
+    assert sorted(runs["state"]) == ["finished"] * 4
+    # Every grid point ran exactly once, two on each agent.
+    assert sorted(zip(runs["config/lr"], runs["config/name"], strict=True)) == sorted(
+        (lr, name) for lr in (0.1, 0.2) for name in ("; rm -rf ~", "$(touch PWNED)")
+    )
+    assert sorted(runs.groupby("agent").size()) == [2, 2]
+    assert list(runs["summary/got"]) == list(runs["config/name"])
+
+
+SLOW = """\
+import os, signal, sys, time
+import nbsweep
+
+def on_term(*_):
+    open(f"term-{os.environ['NBSWEEP_RUN_ID']}", "w").close()
+    sys.exit(0)
+
+signal.signal(signal.SIGTERM, on_term)
+nbsweep.log({"loss": 1.0})
+time.sleep(120)  # long epochs: no log() call to notice the cancel, so only a signal ends it
+"""
+
+RANDOM = """\
+program: slow.py
+method: random
+metric: {name: loss}
+parameters:
+  lr: {min: 0.0, max: 1.0}
+"""
+
+
+def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up waiting for {what}")
+        time.sleep(0.2)
+
+
+@pytest.mark.timeout(240)
+def test_pause_resume_and_cancel_from_the_terminal(tmp_path: Path) -> None:
+    (tmp_path / "slow.py").write_text(SLOW)
+    (tmp_path / "sweep.yaml").write_text(RANDOM)
+    sweep_id, pid = detach(tmp_path, "sweep.yaml", "--workers", "1")
+    try:
+        sweep = nbsweep.load(sweep_id, store=str(tmp_path / ".nbsweep" / "nbsweep.db"))
+        wait_for(lambda: 1 in set(sweep.runs["steps"]), "a run that logged")
+        assert cli("pause", sweep_id, cwd=tmp_path).returncode == 0
+        assert sweep.state == "paused"
+        assert cli("resume", sweep_id, cwd=tmp_path).returncode == 0
+        assert sweep.state == "running"
+        cancelled = cli("cancel", sweep_id, cwd=tmp_path)
+        assert cancelled.returncode == 0, cancelled.stderr
+        assert "cancel" in cancelled.stdout
+        assert sweep.wait(timeout=60) == "cancelled"
+    finally:
+        end_process(pid)
+    killed = sweep.runs[sweep.runs["state"] == "killed"]
+    assert len(killed) == 1
+    # The cancel reached the program as SIGTERM (its agent is killed; Linux relays it).
+    wait_for(lambda: (tmp_path / f"term-{killed['run_id'].iloc[0]}").exists(), "SIGTERM")
+    assert set(sweep.runs["state"]) <= {"killed"}
+
+
+@pytest.mark.timeout(240)
+def test_ctrl_c_stops_the_sweep_and_lets_running_runs_finish(tmp_path: Path) -> None:
+    (tmp_path / "short.py").write_text(
+        "import time, nbsweep\n"
+        "for epoch in range(4):\n"
+        "    nbsweep.log({'loss': 1.0 / (epoch + 1)})\n"
+        "    time.sleep(0.5)\n"
+    )
+    (tmp_path / "sweep.yaml").write_text(RANDOM.replace("slow.py", "short.py"))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nbsweep.cli", "run", "sweep.yaml", "--workers", "1"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    try:
+        sweep_id = sweep_id_of(process.stdout.readline())
+        for line in process.stdout:
+            if "running" in line.split(":", 1)[-1]:
+                break
+        process.send_signal(signal.SIGINT)
+        out = process.communicate(timeout=120)[0]
+    finally:
+        process.kill()
+    assert process.returncode == 130, out
+    assert "stopping: no new runs" in out
+    sweep = nbsweep.load(sweep_id, store=str(tmp_path / ".nbsweep" / "nbsweep.db"))
+    assert sweep.state == "finished"
+    assert "stopped by the user" in sweep.message
+    # The run in flight was let finish (all its rows), not killed.
+    assert set(sweep.runs["state"]) == {"finished"}
+    assert set(sweep.runs["steps"]) == {4}

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -387,3 +389,35 @@ def test_script_trial_runs_the_program_with_wandbs_files(
     assert got["run"] == "r1"
     assert (run_dir / "config-r1.yaml").exists()
     assert log.read_text().startswith(f"$ {sys.executable} {echo} {run_dir}/config-r1.json\n")
+
+
+def test_program_gets_sigterm_when_its_agent_is_killed(tmp_path: Path) -> None:
+    # A cancelled sweep SIGKILLs its agents; their programs must not run on as orphans.
+    program = tmp_path / "prog.py"
+    program.write_text(
+        "import pathlib, signal, sys, time\n"
+        "def term(*_):\n"
+        "    pathlib.Path(sys.argv[1]).write_text('term')\n"
+        "    sys.exit(0)\n"
+        "signal.signal(signal.SIGTERM, term)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    agent = tmp_path / "agent.py"
+    agent.write_text(
+        "import os, sys\n"
+        "from nbsweep._command import run_program\n"
+        f"run_program([sys.executable, {str(program)!r}, {str(tmp_path / 'term')!r}],"
+        " dict(os.environ), output=sys.stdout)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.Popen([sys.executable, str(agent)], stdout=subprocess.PIPE, env=env)
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == b"ready\n"
+    proc.kill()
+    proc.wait()
+    for _ in range(300):
+        if (tmp_path / "term").exists():
+            break
+        time.sleep(0.1)
+    assert (tmp_path / "term").read_text() == "term"
