@@ -305,13 +305,20 @@ def _cmd_agent(args: argparse.Namespace) -> int:
 
 
 def _spawn_agents(args: argparse.Namespace) -> int:
-    """``--workers N``: N agent processes of this same command, each with one worker."""
+    """``--workers N``: N agent processes of this same command, each on its own GPU(s).
+
+    GPUs are shared out as ``nbsweep.sweep`` does (one per agent, in turn when there are
+    fewer GPUs than agents; none on a machine without GPUs).
+    """
+    from nbsweep.agents import plan_slots
+
     argv = [sys.executable, "-m", "nbsweep.cli", "agent", args.sweep_id]
     for flag in ("store", "count", "function"):
         value = getattr(args, flag)
         if value is not None:
             argv += [f"--{flag}", str(value)]
-    children = [subprocess.Popen(argv) for _ in range(args.workers)]
+    slots = plan_slots(args.workers)
+    children = [subprocess.Popen(argv, env={**os.environ, **slot.env}) for slot in slots]
     try:
         codes = [child.wait() for child in children]
     except KeyboardInterrupt:

@@ -196,8 +196,8 @@ def end_process(pid: int) -> None:
     pytest.fail(f"nbsweep run --detach (pid {pid}) did not exit after its sweep ended")
 
 
-@pytest.mark.timeout(240)
-def test_two_agents_started_from_a_shell_share_one_sweep(project: Path, store_url: str) -> None:
+def share_one_sweep(project: Path, store_url: str, launch: str) -> None:
+    """Start a controller only, then agents with the shell command ``launch`` (``{agent}``)."""
     sweep_id, pid = detach(project, "sweep.yaml", "--workers", "0", "--store", store_url)
     try:
         agent = (
@@ -205,7 +205,7 @@ def test_two_agents_started_from_a_shell_share_one_sweep(project: Path, store_ur
             f" --store {shlex.quote(store_url)} --count 2"
         )
         shell = subprocess.run(
-            ["sh", "-c", f"{agent} & {agent} & wait"],
+            ["sh", "-c", launch.format(agent=agent)],
             cwd=project,
             env={**os.environ, "PYTHONPATH": str(REPO)},
             capture_output=True,
@@ -225,6 +225,16 @@ def test_two_agents_started_from_a_shell_share_one_sweep(project: Path, store_ur
     )
     assert sorted(runs.groupby("agent").size()) == [2, 2]
     assert list(runs["summary/got"]) == list(runs["config/name"])
+
+
+@pytest.mark.timeout(240)
+def test_two_agents_started_from_a_shell_share_one_sweep(project: Path, store_url: str) -> None:
+    share_one_sweep(project, store_url, "{agent} & {agent} & wait")
+
+
+@pytest.mark.timeout(240)
+def test_agent_workers_starts_that_many_agents(project: Path, sqlite_store: str) -> None:
+    share_one_sweep(project, sqlite_store, "{agent} --workers 2")
 
 
 SLOW = """\
