@@ -12,7 +12,7 @@ import math
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -247,8 +247,3 @@ def suggestion_latency(
 def random_configs(task: Task, count: int, seed: int) -> list[dict[str, Any]]:
     rng = np.random.default_rng(10_000 + seed)
     return [sample_config(task.parameters, rng) for _ in range(count)]
-
-
-def best_values(traces: Sequence[Trace], budget: int) -> list[float]:
-    """best@budget per trace, in the traces' (seed) order."""
-    return [trace.best_after(budget) for trace in traces]

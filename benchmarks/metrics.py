@@ -89,8 +89,3 @@ def latency_summary(seconds: Sequence[float]) -> Mapping[str, Any]:
         "median_ms": float(np.median(values) * 1000),
         "p90_ms": float(np.percentile(values, 90) * 1000),
     }
-
-
-def normalised_gap(value: float, reference: float, scale: float) -> float:
-    """How far ``value`` is above the best known value, in units of the task's spread."""
-    return (value - reference) / scale if scale > 0 else 0.0

@@ -215,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="the few-minute version")
     parser.add_argument("--seeds", type=int, help="override the number of seeds")
+    parser.add_argument("--stop-seeds", type=int, help="override the early-termination seeds")
     parser.add_argument("--tasks", nargs="+", choices=list(TASKS), help="only these tasks")
     parser.add_argument("--methods", nargs="+", choices=list(SEARCH_METHODS))
     parser.add_argument("--skip", nargs="+", default=[], choices=["search", "latency", "stop"])
@@ -225,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     plan = QUICK if args.quick else FULL
     if args.seeds:
         plan = dataclasses.replace(plan, seeds=args.seeds, stop_seeds=args.seeds)
+    if args.stop_seeds:
+        plan = dataclasses.replace(plan, stop_seeds=args.stop_seeds)
     if args.tasks:
         plan = dataclasses.replace(plan, tasks=tuple(args.tasks))
     if args.methods:

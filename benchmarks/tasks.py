@@ -15,7 +15,7 @@ import sqlite3
 import threading
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -38,7 +38,6 @@ class Task:
     optimum: float | None = None  # the known global minimum, for the test functions
     curve: Callable[[Mapping[str, Any], int], list[float]] | None = None
     metric: str = "loss"
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def sweep_config(self, method: str, seed: int | None = None) -> dict[str, Any]:
         """The W&B sweep config for this task and a search method."""
@@ -325,7 +324,6 @@ TASKS: dict[str, Task] = {
             },
             sgd_best,
             curve=_sgd_curve_cached,
-            extra={"epochs": SGD_EPOCHS},
         ),
     ]
 }
