@@ -49,10 +49,10 @@ keys = st.one_of(
 values = st.recursive(
     scalars,
     lambda children: st.one_of(
-        st.lists(children, max_size=4),
-        st.dictionaries(keys, children, max_size=5),
+        st.lists(children, max_size=3),
+        st.dictionaries(keys, children, max_size=4),
     ),
-    max_leaves=25,
+    max_leaves=15,
 )
 configs = st.dictionaries(st.sampled_from(sorted(ROOT_KEYS)) | keys, values, max_size=8)
 
@@ -100,7 +100,7 @@ shaped = st.fixed_dictionaries(
     },
 )
 
-FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def only_config_errors(config: Any) -> None:
@@ -122,7 +122,7 @@ def test_any_dict_gives_a_config_or_a_config_error(config: dict[Any, Any]) -> No
     only_config_errors(config)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(shaped)
 def test_near_valid_configs_give_a_config_or_a_config_error(config: dict[str, Any]) -> None:
     only_config_errors(config)
@@ -140,13 +140,13 @@ def test_any_dumped_yaml_gives_a_config_or_a_config_error(config: dict[Any, Any]
     only_config_errors(yaml.safe_dump(config) + "\n")
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.text(alphabet=st.sampled_from(list(":-[]{}!&*#|>'\"%@`,?\n\t .e1ab")), max_size=40))
 def test_yaml_like_text_gives_a_config_or_a_config_error(text: str) -> None:
     only_config_errors(text + "\n")
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.text(max_size=60))
 def test_any_text_gives_a_config_or_a_config_error(text: str) -> None:
     only_config_errors(text + "\n")
