@@ -61,6 +61,8 @@ MACROS = (
 # linux/prctl.h
 _PR_SET_PDEATHSIG = 1
 
+# Seconds a stopped program has to end by itself before it gets SIGTERM.
+STOP_NOTICE_S = 2.0
 # Seconds between SIGTERM and SIGKILL when a run is stopped; W&B's ``KILL_DELAY``.
 KILL_GRACE_S = 30.0
 
@@ -431,21 +433,39 @@ def script_train(config: Mapping[str, Any]) -> dict[str, Any]:
         store=store.url,
         sweep_id=context.sweep_id,
         run_id=run_id,
-        # Hyperband, stop or cancel moved the run out of ``running`` in the store.
-        should_stop=lambda: store.run_state(run_id) != RUNNING,
+        # Hyperband or cancel moved the run out of ``running`` in the store.
+        should_stop=_noticed(lambda: store.run_state(run_id) != RUNNING, STOP_NOTICE_S),
         output=sys.stdout,
     )
     # The program logged through its own connection: its summary is in the store, and the
-    # agent writes back what this returns.
+    # agent writes back its own copy of the summary when the run ends.
     row = store.run(run_id) or {}
-    summary = loads(row.get("summary")) or {}
+    context.summary.update(loads(row.get("summary")) or {})
     state = store.run_state(run_id)
     if state != RUNNING:
         raise RunStopped(f"run {run_id} is {state}")
     if not result.ok:
-        context.summary.update(summary)
         raise ProgramFailed(result)
-    return summary
+    return {}
+
+
+def _noticed(check: Callable[[], bool], notice_s: float) -> Callable[[], bool]:
+    """``check``, turned true only once it has held for ``notice_s`` seconds.
+
+    A program that calls ``nbsweep.log`` learns of its stop by itself (``RunStopped``) and
+    ends while printing why; signalling it at once would cut that short. The signal is for
+    programs that do not log again in time.
+    """
+    since: float | None = None
+
+    def should_stop() -> bool:
+        nonlocal since
+        if since is None:
+            since = time.monotonic() if check() else None
+            return False
+        return time.monotonic() - since >= notice_s
+
+    return should_stop
 
 
 def script_function(sweep_config: Mapping[str, Any]) -> Callable[..., Any]:

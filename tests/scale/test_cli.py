@@ -327,3 +327,31 @@ def test_ctrl_c_stops_the_sweep_and_lets_running_runs_finish(tmp_path: Path) -> 
     # The run in flight was let finish (all its rows), not killed.
     assert set(sweep.runs["state"]) == {"finished"}
     assert set(sweep.runs["steps"]) == {4}
+
+
+@pytest.mark.timeout(240)
+def test_hyperband_stops_a_program_at_the_band(tmp_path: Path) -> None:
+    (tmp_path / "hb.py").write_text(
+        "import argparse, nbsweep\n"
+        "parser = argparse.ArgumentParser()\n"
+        "parser.add_argument('--lr', type=float)\n"
+        "for epoch in range(6):\n"
+        "    nbsweep.log({'loss': parser.parse_args().lr})\n"
+    )
+    (tmp_path / "hb.yaml").write_text(
+        "program: hb.py\nmethod: grid\nmetric: {name: loss, goal: minimize}\n"
+        "early_terminate: {type: hyperband, min_iter: 2, eta: 3}\n"
+        "parameters:\n  lr: {values: [0.1, 5.0]}\n"
+    )
+    result = cli("run", "hb.yaml", "--workers", "1", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    sweep = nbsweep.load(
+        sweep_id_of(result.stdout), store=str(tmp_path / ".nbsweep" / "nbsweep.db")
+    )
+    runs = sweep.runs.set_index("config/lr")
+    assert list(runs["state"]) == ["finished", "stopped"]
+    assert list(runs["steps"]) == [6, 2]
+    # The program's own summary survives the stop.
+    assert list(runs["summary/loss"]) == [0.1, 5.0]
+    log = sweep.get_run(runs.loc[5.0, "run_id"]).log_path.read_text()
+    assert "RunStopped: early_terminate: stopped at band 2" in log
