@@ -183,17 +183,6 @@ def _number_above(low: float) -> _Check:
     return check
 
 
-def _number_at_least(low: float) -> _Check:
-    def check(ctx: _Context, path: str, value: Any) -> Any:
-        if not _is_finite(value):
-            ctx.problem(path, f"must be a number >= {low}, got {_describe(value)}")
-        elif value < low:
-            ctx.problem(path, f"must be >= {low}, got {value}")
-        return value
-
-    return check
-
-
 def _keyed(
     ctx: _Context,
     path: str,
@@ -355,8 +344,7 @@ def _early_terminate(ctx: _Context, path: str, value: Any) -> Any:
         return dict(value)
     schema = EARLY_TERMINATE[kind]
     rest = {k: v for k, v in value.items() if k != "type"}
-    checks = dict(schema.checks)
-    out = _keyed(ctx, path, rest, checks, required=schema.required)
+    out = _keyed(ctx, path, rest, schema.checks, required=schema.required)
     for key, default in schema.defaults.items():
         out.setdefault(key, default)
     schema.cross(ctx, path, out)
