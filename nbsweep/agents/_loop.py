@@ -68,6 +68,7 @@ class Agent:
         self.current: str | None = None
         self.draining = False
         self._halt = threading.Event()
+        self._log_dir_made = False
 
     def run(self) -> int:
         """Execute runs until there is nothing more to do; returns how many it executed."""
@@ -143,7 +144,9 @@ class Agent:
             yield
             return
         path = log_path(self.store, self.sweep_id, run_id)
-        private_dir(path.parent)
+        if not self._log_dir_made:
+            private_dir(path.parent)
+            self._log_dir_made = True
         sys.stdout.flush()
         sys.stderr.flush()
         saved = os.dup(1), os.dup(2)

@@ -39,7 +39,7 @@ Judge = Callable[[dict[str, list[float]]], "str | None"]
 
 def new_id(length: int = 8) -> str:
     """A short random id in W&B's style (lowercase letters and digits)."""
-    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(length))
+    return "".join(_ID_ALPHABET[b % len(_ID_ALPHABET)] for b in secrets.token_bytes(length))
 
 
 def dumps(value: Any) -> str:
@@ -125,7 +125,8 @@ class Store:
             private_dir(self.root)
             if not self.path.exists():
                 os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
-            self.engine = sa.create_engine(url, pool_size=4, max_overflow=8)
+            # Named parameters: the precompiled hot statements take dicts on both drivers.
+            self.engine = sa.create_engine(url, pool_size=4, max_overflow=8, paramstyle="named")
             sa.event.listen(self.engine, "connect", _sqlite_connect)
             sa.event.listen(self.engine, "begin", _sqlite_begin)
         else:
@@ -136,6 +137,7 @@ class Store:
             except (sa.exc.ArgumentError, ImportError) as exc:
                 raise StoreError(f"store {url!r} cannot be opened: {exc}") from exc
         self._check_schema()
+        self._sql = _HotStatements(self.engine.dialect, self.is_sqlite)
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -387,45 +389,30 @@ class Store:
         with self.write() as conn:
             if finish is not None:
                 self._finish(conn, finish, now)
-            pick = (
-                sa.select(s.runs.c.id)
-                .where(
-                    s.runs.c.sweep_id == sweep_id,
-                    s.runs.c.state == PENDING,
-                    sa.exists().where(s.sweeps.c.id == sweep_id, s.sweeps.c.state == "running"),
-                )
-                .order_by(s.runs.c.seq)
-                .limit(1)
-            )
-            if not self.is_sqlite:
-                pick = pick.with_for_update(skip_locked=True)
-            row = conn.execute(
-                s.runs.update()
-                .where(s.runs.c.id == pick.scalar_subquery(), s.runs.c.state == PENDING)
-                .values(state=RUNNING, started_at=now, heartbeat_at=now, agent=agent, gpu=gpu)
-                .returning(s.runs.c.id, s.runs.c.seq, s.runs.c.config)
-            ).first()
+            row = _driver(
+                conn,
+                self._sql.claim,
+                {"sweep_id": sweep_id, "now": now, "agent": agent, "gpu": gpu},
+            ).fetchone()
         if row is None:
             return None
-        return Claim(run_id=row.id, seq=row.seq, config=loads(row.config))
+        return Claim(run_id=row[0], seq=row[1], config=loads(row[2]))
 
     def finish(self, finish: Finish) -> None:
         with self.write() as conn:
             self._finish(conn, finish, time.time())
 
-    @staticmethod
-    def _finish(conn: sa.Connection, finish: Finish, now: float) -> None:
-        summary = dumps(finish.summary)
-        done = conn.execute(
-            s.runs.update()
-            .where(s.runs.c.id == finish.run_id, s.runs.c.state == RUNNING)
-            .values(state=finish.state, ended_at=now, summary=summary, error=finish.error)
-        ).rowcount
-        if not done:
+    def _finish(self, conn: sa.Connection, finish: Finish, now: float) -> None:
+        params = {
+            "run_id": finish.run_id,
+            "state": finish.state,
+            "now": now,
+            "summary": dumps(finish.summary),
+            "error": finish.error,
+        }
+        if not _driver(conn, self._sql.finish, params).rowcount:
             # Stopped or killed meanwhile: that state stands, the summary is still the run's.
-            conn.execute(
-                s.runs.update().where(s.runs.c.id == finish.run_id).values(summary=summary)
-            )
+            _driver(conn, self._sql.set_summary, params)
 
     def log_row(
         self,
@@ -448,32 +435,27 @@ class Store:
         in the same transaction, whether the run stops here.
         """
         now = time.time()
+        params = {
+            "sweep_id": sweep_id,
+            "run_id": run_id,
+            "step": step,
+            "now": now,
+            "data": dumps(data),
+            "metric": metric,
+            "metric_iter": metric_iter,
+            "steps": steps,
+            "summary": dumps(summary),
+            "row_id": replace_row,
+        }
         with self.write() as conn:
-            values = {
-                "step": step,
-                "at": now,
-                "data": dumps(data),
-                "metric": metric,
-                "metric_iter": metric_iter,
-            }
-            alive = conn.execute(
-                s.runs.update()
-                .where(s.runs.c.id == run_id, s.runs.c.state == RUNNING)
-                .values(
-                    steps=steps,
-                    metric_count=metric_iter if metric_iter is not None else s.runs.c.metric_count,
-                    summary=dumps(summary),
-                    heartbeat_at=now,
-                )
-            ).rowcount
-            if not alive:
+            sql = self._sql
+            touch = sql.touch_run if metric_iter is None else sql.touch_run_metric
+            if not _driver(conn, touch, params).rowcount:
                 return None, None
             if replace_row is None:
-                row_id = conn.execute(
-                    s.rows.insert().values(sweep_id=sweep_id, run_id=run_id, **values)
-                ).inserted_primary_key[0]
+                row_id = _driver(conn, sql.insert_row, params).fetchone()[0]
             else:
-                conn.execute(s.rows.update().where(s.rows.c.id == replace_row).values(**values))
+                _driver(conn, sql.replace_row, params)
                 row_id = replace_row
             reason = None
             if judge is not None:
@@ -739,6 +721,91 @@ def _band_histories(
     for run_id, value in found:
         out.setdefault(run_id, []).append(value)
     return out
+
+
+def _driver(conn: sa.Connection, sql: str, params: Mapping[str, Any]) -> Any:
+    """Run precompiled SQL on the connection's driver cursor, inside its transaction."""
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    cursor.execute(sql, params)
+    return cursor
+
+
+class _HotStatements:
+    """The statements an agent runs for every run and row, compiled once for the dialect.
+
+    Building and caching a SQLAlchemy statement costs more than running it on SQLite; these
+    run as driver SQL with named parameters, so a trial costs one short transaction.
+    """
+
+    def __init__(self, dialect: sa.Dialect, is_sqlite: bool) -> None:
+        p = sa.bindparam
+        runs, rows = s.runs, s.rows
+        pick = (
+            sa.select(runs.c.id)
+            .where(
+                runs.c.sweep_id == p("sweep_id"),
+                runs.c.state == sa.literal_column(f"'{PENDING}'"),
+                sa.exists().where(
+                    s.sweeps.c.id == p("sweep_id"),
+                    s.sweeps.c.state == sa.literal_column("'running'"),
+                ),
+            )
+            .order_by(runs.c.seq)
+            .limit(sa.literal_column("1"))
+            .offset(sa.literal_column("0"))  # else SQLite renders an OFFSET parameter
+        )
+        if not is_sqlite:
+            pick = pick.with_for_update(skip_locked=True)
+        is_running = runs.c.state == sa.literal_column(f"'{RUNNING}'")
+
+        def sql(stmt: Any) -> str:
+            return str(stmt.compile(dialect=dialect))
+
+        self.claim = sql(
+            runs.update()
+            .where(
+                runs.c.id == pick.scalar_subquery(),
+                runs.c.state == sa.literal_column(f"'{PENDING}'"),
+            )
+            .values(
+                state=sa.literal_column(f"'{RUNNING}'"),
+                started_at=p("now"),
+                heartbeat_at=p("now"),
+                agent=p("agent"),
+                gpu=p("gpu"),
+            )
+            .returning(runs.c.id, runs.c.seq, runs.c.config)
+        )
+        self.finish = sql(
+            runs.update()
+            .where(runs.c.id == p("run_id"), is_running)
+            .values(state=p("state"), ended_at=p("now"), summary=p("summary"), error=p("error"))
+        )
+        self.set_summary = sql(
+            runs.update().where(runs.c.id == p("run_id")).values(summary=p("summary"))
+        )
+        touch = {"steps": p("steps"), "summary": p("summary"), "heartbeat_at": p("now")}
+        self.touch_run = sql(
+            runs.update().where(runs.c.id == p("run_id"), is_running).values(**touch)
+        )
+        self.touch_run_metric = sql(
+            runs.update()
+            .where(runs.c.id == p("run_id"), is_running)
+            .values(metric_count=p("metric_iter"), **touch)
+        )
+        row = {
+            "step": p("step"),
+            "at": p("now"),
+            "data": p("data"),
+            "metric": p("metric"),
+            "metric_iter": p("metric_iter"),
+        }
+        self.insert_row = sql(
+            rows.insert()
+            .values(sweep_id=p("sweep_id"), run_id=p("run_id"), **row)
+            .returning(rows.c.id)
+        )
+        self.replace_row = sql(rows.update().where(rows.c.id == p("row_id")).values(**row))
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
