@@ -784,3 +784,9 @@ def test_a_value_that_cannot_be_copied_is_a_config_error() -> None:
 def test_bounds_beyond_the_float_range_are_refused() -> None:
     (problem,) = problems(param({"min": -(10**400), "max": 0.5}))
     assert problem.startswith("parameters.a.min: must be a finite number")
+
+
+@pytest.mark.parametrize("config", ACCEPTED)
+def test_validating_a_normalised_config_changes_nothing(config: dict[str, Any]) -> None:
+    out = quiet(config)
+    assert quiet(out) == out
