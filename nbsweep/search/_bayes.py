@@ -168,9 +168,7 @@ class BayesSearch(Searcher):
         incumbent = float(target.min())
         for _ in range(n):
             in_flight = pending + chosen
-            model = (
-                _with_fantasies(gp, x, target, np.array(in_flight), incumbent) if in_flight else gp
-            )
+            model = _latent(gp, x, target, np.array(in_flight) if in_flight else None, incumbent)
             point = self._maximise_ei(model, x, target, incumbent, taken, rng)
             chosen.append(point)
             taken.add(_point_key(point))
@@ -258,22 +256,33 @@ def _fit(x: np.ndarray, target: np.ndarray, rng: np.random.Generator) -> Gaussia
     return gp
 
 
-def _with_fantasies(
+def _latent(
     gp: GaussianProcessRegressor,
     x: np.ndarray,
     target: np.ndarray,
-    fantasy: np.ndarray,
-    incumbent: float,
+    fantasy: np.ndarray | None = None,
+    incumbent: float = 0.0,
 ) -> GaussianProcessRegressor:
-    """The model refit (same kernel) as if in-flight points had returned their prediction.
+    """The fitted model of the noise-free function, optionally with in-flight fantasies.
 
-    Kriging believer, capped at the incumbent: a fantasy never looks better than the best
-    observation, so its neighbourhood loses its expected improvement and parallel agents
-    get different points.
+    EI is scored on the function, not on noisy observations of it, so the fitted white noise
+    moves from the kernel into per-row ``alpha``. Fantasies (in-flight points) get no noise
+    and the model's prediction, but never better than halfway between the best and the
+    median observation: a kriging believer alone leaves a confident model's optimum
+    attractive, and a batch then lands in one spot (min gap ~0.02 on a 2-d bowl); a liar at
+    the median scatters the batch into corners. Halfway spreads it (gaps ~0.1) and on a
+    parallel Branin (7 rounds of 4) finds the optimum as well as the believer does.
     """
-    believed = np.maximum(gp.predict(fantasy), incumbent)
-    model = type(gp)(kernel=gp.kernel_, optimizer=None)
-    model.fit(np.vstack([x, fantasy]), np.concatenate([target, believed]))
+    signal, noise = gp.kernel_.k1, gp.kernel_.k2.noise_level
+    alpha = np.full(len(x), noise + 1e-10)
+    if fantasy is not None and len(fantasy):
+        floor = (incumbent + float(np.median(target))) / 2
+        believed = np.maximum(gp.predict(fantasy), floor)
+        x = np.vstack([x, fantasy])
+        target = np.concatenate([target, believed])
+        alpha = np.concatenate([alpha, np.full(len(fantasy), 1e-10)])
+    model = type(gp)(kernel=signal, alpha=alpha, optimizer=None)
+    model.fit(x, target)
     return model
 
 

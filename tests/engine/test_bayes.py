@@ -256,19 +256,22 @@ def test_model_moves_toward_the_optimum() -> None:
     assert bowl(*point) < 0.02
 
 
-def test_pending_runs_steer_suggestions_apart() -> None:
-    runs = bowl_runs(15)
-    search = BayesSearch(XY, seed=0)
+@pytest.mark.parametrize("seed", [0, 1, 3])
+def test_pending_runs_steer_suggestions_apart(seed: int) -> None:
+    runs = bowl_runs(15, seed)
+    search = BayesSearch(XY, seed=seed)
     alone = search.suggest(runs, 1)[0]
-    pending = rec(99, alone, "pending")
-    other = search.suggest([*runs, pending], 1)[0]
-    assert np.linalg.norm(unit([alone]) - unit([other])) > 0.05
+    other = search.suggest([*runs, rec(99, alone, "pending")], 1)[0]
+    assert np.linalg.norm(unit([alone]) - unit([other])) > 0.1
 
 
-def test_a_batch_is_distinct_and_spread_out() -> None:
-    batch = unit(BayesSearch(XY, seed=0).suggest(bowl_runs(15), 5))
+@pytest.mark.parametrize("seed", [0, 1, 3])
+def test_a_batch_is_distinct_and_spread_out(seed: int) -> None:
+    batch = unit(BayesSearch(XY, seed=seed).suggest(bowl_runs(15, seed), 5))
     gaps = [np.linalg.norm(a - b) for a, b in combinations(batch, 2)]
-    assert min(gaps) > 0.03
+    assert min(gaps) > 0.05
+    # Spread, yet still led by the model: the first point is near the bowl's optimum.
+    assert bowl(*batch[0]) < 0.01
 
 
 def test_a_discrete_batch_does_not_repeat_points_while_others_are_left() -> None:
