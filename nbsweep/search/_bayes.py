@@ -246,7 +246,9 @@ def _fit(x: np.ndarray, target: np.ndarray, rng: np.random.Generator) -> Gaussia
     ) + WhiteKernel(1e-3, (1e-6, 1e-1))
     gp = GaussianProcessRegressor(
         kernel=kernel,
-        n_restarts_optimizer=1,
+        # A second start guards small fits against a poor local optimum of the likelihood;
+        # with many observations it is smooth and one start is the larger part of the time.
+        n_restarts_optimizer=1 if len(x) <= 50 else 0,
         random_state=int(rng.integers(2**31)),
     )
     with warnings.catch_warnings():
