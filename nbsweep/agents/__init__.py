@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from nbsweep._errors import SweepError
+from nbsweep.agents._dask import dask_agents
 from nbsweep.agents._gpus import GPU, FakeNVML, Slot, detect_gpus, plan_slots, set_nvml
 from nbsweep.agents._loop import Agent
 from nbsweep.store import Store, open_store
@@ -17,6 +18,7 @@ __all__ = [
     "FakeNVML",
     "Slot",
     "agent",
+    "dask_agents",
     "detect_gpus",
     "plan_slots",
     "set_nvml",
