@@ -82,6 +82,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="MODULE:NAME",
         help="train function of a function sweep (a 'program' sweep needs none)",
     )
+    agent.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="run one agent on each worker of the Dask cluster at this scheduler address",
+    )
     agent.set_defaults(handler=_cmd_agent)
 
     ls = sub.add_parser("ls", help="list the sweeps in a store")
@@ -298,9 +303,32 @@ def _cmd_agent(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise SweepError(f"--workers {args.workers}: give at least 1")
     function = _import_function(args.function) if args.function else None
+    if args.dask:
+        return _dask_agents(args, function)
     if args.workers > 1:
         return _spawn_agents(args)
     nbsweep.agent(args.sweep_id, function=function, count=args.count, store=args.store)
+    return 0
+
+
+def _dask_agents(args: argparse.Namespace, function: Callable[..., Any] | None) -> int:
+    """``--dask ADDRESS``: one agent per worker of that cluster; waits for them all."""
+    try:
+        from distributed import Client
+    except ImportError as exc:
+        raise SweepError(
+            "--dask needs Dask's distributed package: pip install 'nbsweep[dask]'"
+        ) from exc
+    from nbsweep.agents import dask_agents
+
+    try:
+        client = Client(args.dask, timeout=30)
+    except OSError as exc:
+        raise SweepError(f"--dask {args.dask}: cannot reach the Dask scheduler: {exc}") from exc
+    with client:
+        futures = dask_agents(args.sweep_id, client, function, count=args.count, store=args.store)
+        executed = client.gather(futures)
+    print(f"{len(executed)} Dask agents ran {sum(executed)} runs of sweep {args.sweep_id}")
     return 0
 
 

@@ -355,3 +355,30 @@ def test_hyperband_stops_a_program_at_the_band(tmp_path: Path) -> None:
     assert list(runs["summary/loss"]) == [0.1, 5.0]
     log = sweep.get_run(runs.loc[5.0, "run_id"]).log_path.read_text()
     assert "RunStopped: early_terminate: stopped at band 2" in log
+
+
+@pytest.mark.timeout(240)
+def test_agent_dask_runs_a_program_sweep_on_each_worker(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from distributed import LocalCluster
+
+    # Workers start in the project directory, where the config's relative program lives.
+    monkeypatch.chdir(project)
+    sweep_id, pid = detach(project, "sweep.yaml", "--workers", "0")
+    try:
+        with LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster:
+            address = cluster.scheduler_address
+            result = cli("agent", sweep_id, "--dask", address, "--count", "2", cwd=project)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert f"2 Dask agents ran 4 runs of sweep {sweep_id}" in result.stdout
+        sweep = nbsweep.load(sweep_id, store=str(project / ".nbsweep" / "nbsweep.db"))
+        assert sweep.wait(timeout=60) == "finished"
+    finally:
+        end_process(pid)
+    runs = sweep.runs
+    assert sorted(runs["state"]) == ["finished"] * 4
+    assert sorted(runs.groupby("agent").size()) == [2, 2]
+    assert list(runs["summary/got"]) == list(runs["config/name"])
