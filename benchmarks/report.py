@@ -454,8 +454,17 @@ def write_report(plan: Plan, data: Mapping[str, Any], env: Mapping[str, Any], ou
         + "`); do not edit by hand, except the Throughput section. Everything runs offline on "
         "data shipped inside scikit-learn.",
         "",
-        f"- nbsweep commit `{env['nbsweep_commit']}`"
-        + (" (with uncommitted changes under nbsweep/)" if env["nbsweep_dirty"] else ""),
+        "- nbsweep measured at: "
+        + (
+            "; ".join(
+                f"`{m['nbsweep_commit'][:12]}`"
+                + (" + uncommitted changes under nbsweep/" if m["nbsweep_dirty"] else "")
+                + f" (run started {m['started']})"
+                for m in data.get("meta", [])
+            )
+            or "unknown"
+        )
+        + f"; report written at `{env['nbsweep_commit']}`",
         f"- peers: {peers}",
         f"- harness: Python {env['python']}, "
         + ", ".join(f"{k} {v}" for k, v in env["harness"].items()),

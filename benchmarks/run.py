@@ -169,27 +169,36 @@ def run_early_termination(plan: Plan, results: Results) -> None:
             _log(f"early termination seed {seed} done")
 
 
+def _git(*args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+    return done.stdout.strip()
+
+
+def code_state() -> dict[str, Any]:
+    """The nbsweep code a run measures: HEAD, and whether nbsweep/ had uncommitted changes."""
+    return {
+        "nbsweep_commit": _git("rev-parse", "HEAD"),
+        "nbsweep_dirty": bool(_git("status", "--porcelain", "--", "nbsweep")),
+    }
+
+
 def environment() -> dict[str, Any]:
     """What the numbers were measured with: nbsweep's commit, peer versions, the machine."""
-
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
-        return done.stdout.strip()
-
     versions = {}
     for env in ENVS:
         versions[env] = peer_versions(env)
     from importlib import metadata
 
     return {
-        "nbsweep_commit": git("rev-parse", "HEAD"),
-        "nbsweep_dirty": bool(git("status", "--porcelain", "--", "nbsweep")),
+        **code_state(),
         "peers": versions,
         "harness": {
             p: metadata.version(p) for p in ("numpy", "scipy", "scikit-learn", "matplotlib")
         },
         "python": platform.python_version(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()}",
+        # Timings are only comparable within one report: say how busy the machine was.
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()}, "
+        f"load average {os.getloadavg()[1]:.1f} over the 5 minutes before the report",
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
 
@@ -204,6 +213,7 @@ def load(results: Results) -> dict[str, Any]:
             for row in results.of_kind("search")
         ],
         "latency": list(results.of_kind("latency")),
+        "meta": sorted(results.of_kind("meta"), key=lambda row: row["started"]),
         "stop": [
             StopTrace(**{f.name: row[f.name] for f in dataclasses.fields(StopTrace)})
             for row in results.of_kind("stop")
@@ -243,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     if not args.report_only:
+        # Results accumulate across runs; each run says which nbsweep code it measured.
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+        results.add(f"meta/{stamp}", "meta", {"started": stamp, **code_state()})
         for env in ENVS:
             ensure_venv(env, log=sys.stderr)
         # Cheapest first, so that a run cut short still answers most targets.
