@@ -327,16 +327,25 @@ def run_program(
     pump.start()
     stopped = False
     killed_at: float | None = None
-    while proc.poll() is None:
-        if not stopped and should_stop():
-            stopped = True
-            _signal(proc, signal.SIGTERM)
-            killed_at = time.monotonic() + grace_s
-        elif killed_at is not None and time.monotonic() >= killed_at:
+    try:
+        while proc.poll() is None:
+            if not stopped and should_stop():
+                stopped = True
+                _signal(proc, signal.SIGTERM)
+                killed_at = time.monotonic() + grace_s
+            elif killed_at is not None and time.monotonic() >= killed_at:
+                _signal(proc, signal.SIGKILL)
+                killed_at = None
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=poll_s)
+    except BaseException:
+        # The agent itself is interrupted (Ctrl-C): the program must not outlive it.
+        _signal(proc, signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
             _signal(proc, signal.SIGKILL)
-            killed_at = None
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=poll_s)
+        raise
     pump.join(timeout=5)
     return ProgramResult(proc.returncode, "".join(tail), stopped=stopped)
 

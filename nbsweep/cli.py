@@ -22,6 +22,7 @@ from nbsweep._command import script_function
 from nbsweep._errors import NbsweepError, SweepError
 
 USAGE_ERROR = 2
+INTERRUPTED = 130
 # Sweep states in which the controller still has work to do; anything else is an end.
 _LIVE_STATES = frozenset({"pending", "running", "paused", "stopping"})
 _REFRESH_S = 1.0
@@ -37,6 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NbsweepError as exc:
         print(f"nbsweep {args.command}: {exc}", file=sys.stderr)
         return USAGE_ERROR
+    except KeyboardInterrupt:
+        # The agent has recorded its run as killed; a traceback would add nothing.
+        print(f"nbsweep {args.command}: interrupted", file=sys.stderr)
+        return INTERRUPTED
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -243,11 +248,11 @@ def _watch(sweep: Any, out: TextIO) -> int:
                 out.write("\ncancelling: running runs are killed\n")
                 sweep.cancel()
             else:
-                return 130
+                return INTERRUPTED
     out.write(render_table(sweep) + "\n")
     out.flush()
     _release(sweep)
-    return 0 if interrupts == 0 else 130
+    return 0 if interrupts == 0 else INTERRUPTED
 
 
 def _release(sweep: Any) -> None:
@@ -351,8 +356,10 @@ def _spawn_agents(args: argparse.Namespace) -> int:
         codes = [child.wait() for child in children]
     except KeyboardInterrupt:
         # The children got the same Ctrl-C from the terminal; let them end their runs.
-        codes = [child.wait() for child in children]
-    return max(codes)
+        for child in children:
+            child.wait()
+        return INTERRUPTED
+    return 0 if all(code == 0 for code in codes) else 1
 
 
 def _cmd_ls(args: argparse.Namespace) -> int:

@@ -382,3 +382,34 @@ def test_agent_dask_runs_a_program_sweep_on_each_worker(
     assert sorted(runs["state"]) == ["finished"] * 4
     assert sorted(runs.groupby("agent").size()) == [2, 2]
     assert list(runs["summary/got"]) == list(runs["config/name"])
+
+
+@pytest.mark.timeout(240)
+def test_ctrl_c_in_an_agent_terminates_its_program(tmp_path: Path) -> None:
+    (tmp_path / "slow.py").write_text(SLOW)
+    (tmp_path / "sweep.yaml").write_text(RANDOM)
+    sweep_id, pid = detach(tmp_path, "sweep.yaml", "--workers", "0")
+    try:
+        agent = subprocess.Popen(
+            [sys.executable, "-m", "nbsweep.cli", "agent", sweep_id],
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            sweep = nbsweep.load(sweep_id, store=str(tmp_path / ".nbsweep" / "nbsweep.db"))
+            wait_for(lambda: 1 in set(sweep.runs["steps"]), "a run that logged")
+            agent.send_signal(signal.SIGINT)
+            out = agent.communicate(timeout=60)[0]
+        finally:
+            agent.kill()
+        assert agent.returncode == 130, out
+        assert "Traceback" not in out
+        run_id = sweep.runs["run_id"].iloc[0]
+        assert (tmp_path / f"term-{run_id}").exists()
+        assert sweep.get_run(run_id).state == "killed"
+    finally:
+        cli("cancel", sweep_id, cwd=tmp_path)
+        end_process(pid)
