@@ -434,8 +434,7 @@ def _throughput_section(out: Path) -> list[str]:
 def write_report(plan: Plan, data: Mapping[str, Any], env: Mapping[str, Any], out: Path) -> None:
     analysis = Analysis(plan, data["search"])
     lat_lines, latency = latency_table(data["latency"], plan)
-    stops = [t for t in data["stop"] if t.seed < plan.stop_seeds and t.configs == plan.stop_configs]
-    stop = summarize_stopping(stops)
+    stop = summarize_stopping(data["stop"])
     img = out.parent / "img"
     pictures = _plots(analysis, latency, stop, img)
     rel = "img" if out.parent.name == "docs" else str(img)
@@ -454,7 +453,7 @@ def write_report(plan: Plan, data: Mapping[str, Any], env: Mapping[str, Any], ou
         + "`); do not edit by hand, except the Throughput section. Everything runs offline on "
         "data shipped inside scikit-learn.",
         "",
-        "- nbsweep measured at: "
+        "- nbsweep measured at "
         + (
             "; ".join(
                 f"`{m['nbsweep_commit'][:12]}`"

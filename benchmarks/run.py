@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import os
 import platform
@@ -105,6 +106,14 @@ class Results:
         with self.path.open("a") as out:
             out.write(json.dumps(row) + "\n")
 
+    def drop(self, keep: Any) -> int:
+        """Forget (and rewrite the file without) the rows whose key ``keep`` rejects."""
+        gone = [key for key in self.rows if not keep(key)]
+        for key in gone:
+            del self.rows[key]
+        self.path.write_text("".join(json.dumps(row) + "\n" for row in self.rows.values()))
+        return len(gone)
+
     def of_kind(self, kind: str) -> Iterator[dict[str, Any]]:
         return (row for row in self.rows.values() if row["kind"] == kind)
 
@@ -113,60 +122,82 @@ def _log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def run_searches(plan: Plan, results: Results) -> None:
-    for task_name in plan.tasks:
-        task = TASKS[task_name]
+def search_budget(plan: Plan, method: str) -> int:
+    """Random search runs to the target's budget; its first trials are the method's."""
+    return max(plan.budget, plan.target_trials) if method == "nbsweep-random" else plan.budget
+
+
+def search_runs(plan: Plan) -> Iterator[tuple[str, str, str, int, int]]:
+    """(key, task, method, agents, seed) of every search the plan asks for, in run order."""
+    for task in plan.tasks:
         for method in plan.methods:
-            agent_counts = [1, plan.agents] if method == "nbsweep-bayes" else [1]
-            for agents in agent_counts:
-                # Random search runs to the target's budget; its first trials are the method.
-                budget = plan.budget
-                if method == "nbsweep-random":
-                    budget = max(plan.budget, plan.target_trials)
-                started = time.perf_counter()
+            for agents in [1, plan.agents] if method == "nbsweep-bayes" else [1]:
+                budget = search_budget(plan, method)
                 for seed in range(plan.seeds):
-                    key = f"search/{task_name}/{method}/{agents}/{seed}/{budget}"
-                    if results.has(key):
-                        continue
-                    trace = run_search(task, method, seed, budget, agents=agents)
-                    results.add(key, "search", dataclasses.asdict(trace))
-                _log(
-                    f"search {task_name} {method} agents={agents}: "
-                    f"{time.perf_counter() - started:.0f}s"
-                )
+                    yield (
+                        f"search/{task}/{method}/{agents}/{seed}/{budget}",
+                        task,
+                        method,
+                        agents,
+                        seed,
+                    )
+
+
+def latency_runs(plan: Plan) -> Iterator[tuple[str, str, int, int]]:
+    for method in plan.latency_methods:
+        for completed, samples in plan.latency.items():
+            if completed < 1000 or method in plan.latency_1000_methods:
+                key = f"latency/{plan.latency_task}/{method}/{completed}/{samples}"
+                yield key, method, completed, samples
+
+
+def stop_runs(plan: Plan) -> Iterator[tuple[str, str, int]]:
+    for seed in range(plan.stop_seeds):
+        for method in STOP_METHODS:
+            key = f"stop/{plan.stop_task}/{method}/{seed}/{plan.stop_configs}/{plan.stop_workers}"
+            yield key, method, seed
+
+
+def run_searches(plan: Plan, results: Results) -> None:
+    group, started = None, time.perf_counter()
+    for key, task, method, agents, seed in search_runs(plan):
+        if (task, method, agents) != group:
+            if group is not None:
+                _log(f"search {' '.join(map(str, group))}: {time.perf_counter() - started:.0f}s")
+            group, started = (task, method, agents), time.perf_counter()
+        if not results.has(key):
+            trace = run_search(TASKS[task], method, seed, search_budget(plan, method), agents)
+            results.add(key, "search", dataclasses.asdict(trace))
+    if group is not None:
+        _log(f"search {' '.join(map(str, group))}: {time.perf_counter() - started:.0f}s")
 
 
 def run_latency(plan: Plan, results: Results) -> None:
     task = TASKS[plan.latency_task]
-    for method in plan.latency_methods:
-        for completed, samples in plan.latency.items():
-            if completed >= 1000 and method not in plan.latency_1000_methods:
-                continue
-            key = f"latency/{task.name}/{method}/{completed}/{samples}"
-            if results.has(key):
-                continue
-            seconds = suggestion_latency(task, method, completed, samples)
-            results.add(
-                key,
-                "latency",
-                {"task": task.name, "method": method, "completed": completed, "seconds": seconds},
-            )
-            _log(f"latency {method} at {completed}: {sorted(seconds)[len(seconds) // 2]:.3f}s")
+    for key, method, completed, samples in latency_runs(plan):
+        if results.has(key):
+            continue
+        seconds = suggestion_latency(task, method, completed, samples)
+        results.add(
+            key,
+            "latency",
+            {"task": task.name, "method": method, "completed": completed, "seconds": seconds},
+        )
+        _log(f"latency {method} at {completed}: {sorted(seconds)[len(seconds) // 2]:.3f}s")
 
 
 def run_early_termination(plan: Plan, results: Results) -> None:
     task = TASKS[plan.stop_task]
+    todo = [run for run in stop_runs(plan) if not results.has(run[0])]
+    if not todo:
+        return
     with Peer(METHOD_ENV["wandb-hyperband"]) as check:
-        for seed in range(plan.stop_seeds):
-            for method in STOP_METHODS:
-                key = f"stop/{task.name}/{method}/{seed}/{plan.stop_configs}/{plan.stop_workers}"
-                if results.has(key):
-                    continue
-                trace = run_stopping(
-                    task, method, seed, plan.stop_configs, plan.stop_workers, check=check
-                )
-                results.add(key, "stop", dataclasses.asdict(trace))
-            _log(f"early termination seed {seed} done")
+        for key, method, seed in todo:
+            trace = run_stopping(
+                task, method, seed, plan.stop_configs, plan.stop_workers, check=check
+            )
+            results.add(key, "stop", dataclasses.asdict(trace))
+    _log(f"early termination: {len(todo)} replays")
 
 
 def _git(*args: str) -> str:
@@ -175,11 +206,20 @@ def _git(*args: str) -> str:
 
 
 def code_state() -> dict[str, Any]:
-    """The nbsweep code a run measures: HEAD, and whether nbsweep/ had uncommitted changes."""
+    """The nbsweep code a run measures: HEAD, uncommitted changes, and a hash of the sources."""
+    digest = hashlib.sha1()
+    for path in sorted((ROOT / "nbsweep").rglob("*.py")):
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
     return {
         "nbsweep_commit": _git("rev-parse", "HEAD"),
         "nbsweep_dirty": bool(_git("status", "--porcelain", "--", "nbsweep")),
+        "nbsweep_sources": digest.hexdigest(),
     }
+
+
+def _is_nbsweep_row(key: str) -> bool:
+    parts = key.split("/")
+    return len(parts) > 2 and parts[2].startswith("nbsweep-")
 
 
 def environment() -> dict[str, Any]:
@@ -203,20 +243,20 @@ def environment() -> dict[str, Any]:
     }
 
 
-def load(results: Results) -> dict[str, Any]:
-    """Everything measured so far, as the report reads it."""
+def load(results: Results, plan: Plan) -> dict[str, Any]:
+    """What this plan measured (other plans' rows in the same file are left out)."""
+
+    def rows(keys: Iterator[tuple[Any, ...]]) -> list[dict[str, Any]]:
+        return [results.rows[k[0]] for k in keys if results.has(k[0])]
+
+    trace_fields = ("task", "method", "seed", "agents", "values", "latencies")
     return {
-        "search": [
-            Trace(
-                **{k: row[k] for k in ("task", "method", "seed", "agents", "values", "latencies")}
-            )
-            for row in results.of_kind("search")
-        ],
-        "latency": list(results.of_kind("latency")),
-        "meta": sorted(results.of_kind("meta"), key=lambda row: row["started"]),
+        "search": [Trace(**{k: row[k] for k in trace_fields}) for row in rows(search_runs(plan))],
+        "latency": rows(latency_runs(plan)),
+        "meta": sorted(results.of_kind("meta"), key=lambda row: row["started"])[-1:],
         "stop": [
             StopTrace(**{f.name: row[f.name] for f in dataclasses.fields(StopTrace)})
-            for row in results.of_kind("stop")
+            for row in rows(stop_runs(plan))
         ],
     }
 
@@ -253,9 +293,16 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     if not args.report_only:
-        # Results accumulate across runs; each run says which nbsweep code it measured.
+        # Peer results accumulate across runs; nbsweep's are measured again when its code
+        # changed since the last run, so a report never mixes two versions of nbsweep.
+        state = code_state()
+        previous = sorted(results.of_kind("meta"), key=lambda row: row["started"])
+        if not previous or previous[-1].get("nbsweep_sources") != state["nbsweep_sources"]:
+            dropped = results.drop(lambda key: not _is_nbsweep_row(key))
+            if dropped:
+                _log(f"nbsweep changed since the last run: measuring its {dropped} results again")
         stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
-        results.add(f"meta/{stamp}", "meta", {"started": stamp, **code_state()})
+        results.add(f"meta/{stamp}", "meta", {"started": stamp, **state})
         for env in ENVS:
             ensure_venv(env, log=sys.stderr)
         # Cheapest first, so that a run cut short still answers most targets.
@@ -268,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks.report import write_report
 
-    write_report(plan, load(results), environment(), out)
+    write_report(plan, load(results, plan), environment(), out)
     _log(f"wrote {out} in {time.perf_counter() - started:.0f}s")
     return 0
 
