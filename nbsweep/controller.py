@@ -52,6 +52,8 @@ MAX_SLEEP_S = 0.05
 INITIAL_FAILURES = 3
 # A run on an agent this controller does not supervise is crashed after this much silence.
 STALE_RUN_S = 60.0
+# The deepest queue of pending runs kept for grid and random (no-op trials need this many).
+MAX_AHEAD = 1024
 
 
 class Controller(threading.Thread):
@@ -91,7 +93,8 @@ class Controller(threading.Thread):
         self._replaced: set[str] = set()
         self._changed: list[dict[str, Any]] = []
         self._histories: dict[str, list[float]] = {}
-        self._window = 0
+        self._window = 0  # runs before this position are all over: never read again
+        self._top = 0  # the highest position read so far
         self._exhausted = False
         self._ahead = 4
         self._decided_at: tuple[int, int] = (-1, -1)
@@ -196,14 +199,17 @@ class Controller(threading.Thread):
 
     def _refresh(self) -> bool:
         """Read the runs that may have changed: those from the oldest alive run on."""
-        rows = self.store.runs(self.sweep_id, min_seq=self._window)
+        rows, pending = self.store.changed_runs(self.sweep_id, self._window, self._top)
         seen = {r["id"] for r in rows}
-        # Pending runs dropped by stop, cancel or a reached target are gone from the store.
-        gone = [
-            run_id
-            for run_id, r in self._runs.items()
-            if r["seq"] >= self._window and run_id not in seen
-        ]
+        window = [r for r in self._runs.values() if r["seq"] >= self._window]
+        waiting = [r for r in window if r["state"] == PENDING and r["id"] not in seen]
+        gone = []
+        if len(waiting) != pending:
+            # Pending runs were dropped (stop, cancel, a reached target): read the window whole.
+            rows = self.store.runs(self.sweep_id, min_seq=self._window)
+            seen = {r["id"] for r in rows}
+            gone = [r["id"] for r in window if r["id"] not in seen]
+            waiting = []
         for run_id in gone:
             del self._runs[run_id]
             del self._records[run_id]
@@ -235,9 +241,9 @@ class Controller(threading.Thread):
                 metric_history=tuple(self._histories.get(run_id, ())),
                 summary_metric=r["summary"].get(self.metric) if self.metric else None,
             )
-        seqs = [r["seq"] for r in rows if r["state"] in ALIVE]
-        top = max((r["seq"] for r in rows), default=self._window - 1)
-        self._window = min(seqs) if seqs else top + 1
+        self._top = max([self._top, *(r["seq"] for r in rows)])
+        seqs = [r["seq"] for r in rows if r["state"] in ALIVE] + [r["seq"] for r in waiting]
+        self._window = min(seqs) if seqs else self._top + 1
         self._stale_runs(rows)
         return bool(gone or refresh)
 
@@ -349,8 +355,8 @@ class Controller(threading.Thread):
             # function that fails at once should not burn through a deep queue: no queue.
             want = max(1, agents - running)
         else:
-            if pending == 0 and running and self._ahead < 256:
-                self._ahead *= 2  # the agents ran dry since the last tick: queue deeper
+            if pending < self._ahead // 4 and running and self._ahead < MAX_AHEAD:
+                self._ahead *= 2  # the agents nearly ran dry since the last tick: queue deeper
             want = max(self._ahead, agents)
         if self.run_cap is not None:
             want = min(want, self.run_cap - self._counted() + pending)
@@ -360,9 +366,9 @@ class Controller(threading.Thread):
         configs = self.searcher.suggest(self.records(), need)
         if len(configs) < need:
             self._exhausted = True
-        if configs:
-            self.store.add_runs(self.sweep_id, configs)
-        return bool(configs)
+        return bool(configs) and bool(
+            self.store.add_runs(self.sweep_id, configs, only_running=True)
+        )
 
     @property
     def searcher(self) -> Any:

@@ -271,8 +271,13 @@ class Store:
         sweep_id: str,
         configs: Sequence[Mapping[str, Any]],
         requeued_from: Sequence[str | None] | None = None,
+        only_running: bool = False,
     ) -> list[str]:
-        """Queue new pending runs; returns their ids in order."""
+        """Queue new pending runs; returns their ids in order.
+
+        With ``only_running`` nothing is queued unless the sweep is running at that moment,
+        so a controller acting on a state read a moment ago cannot refill a stopped sweep.
+        """
         if not configs:
             return []
         sources = list(requeued_from) if requeued_from is not None else [None] * len(configs)
@@ -281,6 +286,12 @@ class Store:
             ids = [new_id() for _ in configs]
             try:
                 with self.write() as conn:
+                    if only_running:
+                        state = conn.execute(
+                            sa.select(s.sweeps.c.state).where(s.sweeps.c.id == sweep_id)
+                        ).scalar()
+                        if state != "running":
+                            return []
                     top = conn.execute(
                         sa.select(sa.func.max(s.runs.c.seq)).where(s.runs.c.sweep_id == sweep_id)
                     ).scalar()
@@ -321,6 +332,31 @@ class Store:
             stmt = stmt.where(s.runs.c.seq >= min_seq)
         with self.read() as conn:
             return [dict(r._mapping) for r in conn.execute(stmt.order_by(s.runs.c.seq))]
+
+    def changed_runs(
+        self, sweep_id: str, min_seq: int, known_top: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Runs from ``min_seq`` on that left ``pending`` or are new, and the pending count.
+
+        What a controller needs each tick without reading back the queue it wrote itself.
+        """
+        runs = s.runs
+        stmt = (
+            runs.select()
+            .where(
+                runs.c.sweep_id == sweep_id,
+                runs.c.seq >= min_seq,
+                sa.or_(runs.c.state != PENDING, runs.c.seq > known_top),
+            )
+            .order_by(runs.c.seq)
+        )
+        count = sa.select(sa.func.count()).where(
+            runs.c.sweep_id == sweep_id, runs.c.state == PENDING
+        )
+        with self.read() as conn:
+            found = [dict(r._mapping) for r in conn.execute(stmt)]
+            pending = conn.execute(count).scalar() or 0
+        return found, pending
 
     def run(self, run_id: str) -> dict[str, Any] | None:
         with self.read() as conn:
