@@ -33,11 +33,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import yaml
 
 from nbsweep._errors import ConfigError
+
+if TYPE_CHECKING:
+    from nbsweep._train import RunContext
 
 DEFAULT_COMMAND = ("${env}", "${interpreter}", "${program}", "${args}")
 
@@ -493,7 +496,7 @@ def script_function(sweep_config: Mapping[str, Any]) -> Callable[..., Any]:
     return script_train
 
 
-def run_from_env(environ: Mapping[str, str] | None = None) -> Any:
+def run_from_env(environ: Mapping[str, str] | None = None) -> RunContext | None:
     """The run a program started by an agent is executing, from ``NBSWEEP_*`` variables.
 
     Returns a ``RunContext`` for ``nbsweep.log`` in the program, or None outside a script
