@@ -413,3 +413,29 @@ def test_ctrl_c_in_an_agent_terminates_its_program(tmp_path: Path) -> None:
     finally:
         cli("cancel", sweep_id, cwd=tmp_path)
         end_process(pid)
+
+
+@pytest.mark.timeout(180)
+def test_run_and_agent_with_an_importable_train_function(tmp_path: Path) -> None:
+    (tmp_path / "trainmod.py").write_text(
+        "import nbsweep\n"
+        "def train(config):\n"
+        "    nbsweep.log({'loss': config.lr})\n"
+        "    return {'seen': config.lr}\n"
+    )
+    (tmp_path / "s.yaml").write_text(
+        "method: grid\nmetric: {name: loss}\nparameters: {lr: {values: [0.1, 0.2, 0.3]}}\n"
+    )
+    sweep_id, pid = detach(tmp_path, "s.yaml", "--workers", "0", "--function", "trainmod:train")
+    try:
+        result = cli("agent", sweep_id, "--function", "trainmod:train", cwd=tmp_path)
+        assert result.returncode == 0, result.stdout + result.stderr
+        sweep = nbsweep.load(sweep_id, store=str(tmp_path / ".nbsweep" / "nbsweep.db"))
+        assert sweep.wait(timeout=60) == "finished"
+    finally:
+        end_process(pid)
+    runs = sweep.runs
+    assert sorted(runs["state"]) == ["finished"] * 3
+    assert list(runs["summary/seen"]) == list(runs["config/lr"])
+    # A function sweep joined without its function says how to give it.
+    assert_user_error(cli("agent", sweep_id, cwd=tmp_path), "--function MODULE:NAME")
