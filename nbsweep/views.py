@@ -381,6 +381,9 @@ def _int_or_none(value: Any) -> int | None:
 def _text(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
+    # Integer ids (agents) come back as floats from a column with missing values.
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
     return str(value)
 
 

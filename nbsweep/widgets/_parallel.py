@@ -34,7 +34,8 @@ class ParallelView:
         self.figure: Any = None
         self.image: widgets.Image | None = None
         self._updating = False
-        self.widget = widgets.Box([widgets.HTML("drawing…")])
+        self.hint = widgets.HTML("drawing…")
+        self.widget = widgets.VBox([self.hint])
 
     @property
     def interactive(self) -> bool:
@@ -44,18 +45,20 @@ class ParallelView:
     def _build(self) -> None:
         self.figure = _figure_widget()
         if self.figure is not None:
-            self.figure.layout.update(height=380, margin={"l": 60, "r": 40, "t": 50, "b": 30})
+            self.figure.layout.update(height=400, margin={"l": 70, "r": 50, "t": 60, "b": 30})
             self.figure.data[0].on_change(self._on_brush, "dimensions")
-            self.widget.children = (self.figure,)
+            self.widget.children = (self.hint, self.figure)
         else:
             self.image = widgets.Image(format="png")
-            self.widget.children = (self.image,)
+            self.widget.children = (self.hint, self.image)
 
     def update(self, info: views.ParallelInfo) -> None:
         """Redraw, keeping the ranges the user brushed on axes that still exist."""
         self.info = info
         if self.figure is None and self.image is None:
             self._build()
+        hint = " · drag along an axis to filter the runs table" if self.figure is not None else ""
+        self.hint.value = f'<span style="color:#757575">{len(info.run_ids)} runs{hint}</span>'
         if self.image is not None:
             self.image.value = plot.to_png(plot.draw_parallel(info))
             return
@@ -86,10 +89,6 @@ class ParallelView:
                     "reversescale": info.goal != "maximize",
                     "showscale": info.metric is not None,
                     "colorbar": {"title": {"text": info.metric or ""}},
-                }
-                self.figure.layout.title = {
-                    "text": f"{len(info.run_ids)} runs · drag along an axis to filter the table",
-                    "font": {"size": 12},
                 }
         finally:
             self._updating = False

@@ -111,7 +111,7 @@ def test_quickstart(workdir: Path) -> None:
 def test_hyperband(workdir: Path) -> None:
     notebook = execute(workdir / "hyperband.ipynb")
     assert_dashboard_saved(notebook, "digits-hyperband", "12 / 12 runs")
-    bands = text_of(notebook, 2)
+    bands = text_of(notebook, 3)
     assert "Band(iteration=3," in bands and "Band(iteration=9," in bands
     states = text_of(notebook)
     assert "stopped" in states and "finished" in states
