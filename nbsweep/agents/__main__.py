@@ -21,11 +21,15 @@ def _watch_parent(agent: Agent) -> None:
             pass
     except OSError:
         pass
-    run_id = agent.current
-    if run_id is not None:
-        agent.store.end_runs(agent.sweep_id, [run_id], CRASHED, {run_id: CONTROLLER_DIED})
-    agent.store.update_agent(agent.sweep_id, agent.agent, state="dead")
-    os._exit(3)
+    try:
+        # Every run of ours still running: also one whose end is not yet written.
+        running = agent.store.running_ids(agent.sweep_id, agent=agent.agent)
+        agent.store.end_runs(
+            agent.sweep_id, running, CRASHED, {r: CONTROLLER_DIED for r in running}
+        )
+        agent.store.update_agent(agent.sweep_id, agent.agent, state="dead")
+    finally:
+        os._exit(3)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -138,6 +138,7 @@ class Store:
                 raise StoreError(f"store {url!r} cannot be opened: {exc}") from exc
         self._check_schema()
         self._sql = _HotStatements(self.engine.dialect, self.is_sqlite)
+        self._local = threading.local()
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -188,6 +189,28 @@ class Store:
             conn.execution_options(nbsweep_write=True)
             with conn.begin():
                 yield conn
+
+    @contextmanager
+    def _hot(self) -> Iterator[Any]:
+        """A write transaction on this thread's own driver connection, for the hot statements.
+
+        An agent claims, finishes and logs thousands of times a second at most; going around
+        the pool and SQLAlchemy's events for these keeps a trial to one short transaction.
+        """
+        raw = getattr(self._local, "raw", None)
+        if raw is None:
+            raw = self._local.raw = self.engine.raw_connection()
+        cursor = raw.cursor()
+        try:
+            if self.is_sqlite:
+                cursor.execute("BEGIN IMMEDIATE")
+            yield cursor
+            raw.commit()
+        except BaseException:
+            raw.rollback()
+            raise
+        finally:
+            cursor.close()
 
     @contextmanager
     def read(self) -> Iterator[sa.Connection]:
@@ -422,23 +445,22 @@ class Store:
     ) -> Claim | None:
         """Finish the agent's last run (if any) and claim the next pending one, atomically."""
         now = time.time()
-        with self.write() as conn:
+        with self._hot() as cursor:
             if finish is not None:
-                self._finish(conn, finish, now)
-            row = _driver(
-                conn,
-                self._sql.claim,
-                {"sweep_id": sweep_id, "now": now, "agent": agent, "gpu": gpu},
-            ).fetchone()
+                self._finish(cursor, finish, now)
+            cursor.execute(
+                self._sql.claim, {"sweep_id": sweep_id, "now": now, "agent": agent, "gpu": gpu}
+            )
+            row = cursor.fetchone()
         if row is None:
             return None
         return Claim(run_id=row[0], seq=row[1], config=loads(row[2]))
 
     def finish(self, finish: Finish) -> None:
-        with self.write() as conn:
-            self._finish(conn, finish, time.time())
+        with self._hot() as cursor:
+            self._finish(cursor, finish, time.time())
 
-    def _finish(self, conn: sa.Connection, finish: Finish, now: float) -> None:
+    def _finish(self, cursor: Any, finish: Finish, now: float) -> None:
         params = {
             "run_id": finish.run_id,
             "state": finish.state,
@@ -446,9 +468,10 @@ class Store:
             "summary": dumps(finish.summary),
             "error": finish.error,
         }
-        if not _driver(conn, self._sql.finish, params).rowcount:
+        cursor.execute(self._sql.finish, params)
+        if not cursor.rowcount:
             # Stopped or killed meanwhile: that state stands, the summary is still the run's.
-            _driver(conn, self._sql.set_summary, params)
+            cursor.execute(self._sql.set_summary, params)
 
     def log_row(
         self,
@@ -483,9 +506,19 @@ class Store:
             "summary": dumps(summary),
             "row_id": replace_row,
         }
+        sql = self._sql
+        touch = sql.touch_run if metric_iter is None else sql.touch_run_metric
+        if judge is None:
+            with self._hot() as cursor:
+                cursor.execute(touch, params)
+                if not cursor.rowcount:
+                    return None, None
+                if replace_row is None:
+                    cursor.execute(sql.insert_row, params)
+                    return cursor.fetchone()[0], None
+                cursor.execute(sql.replace_row, params)
+                return replace_row, None
         with self.write() as conn:
-            sql = self._sql
-            touch = sql.touch_run if metric_iter is None else sql.touch_run_metric
             if not _driver(conn, touch, params).rowcount:
                 return None, None
             if replace_row is None:
@@ -493,17 +526,13 @@ class Store:
             else:
                 _driver(conn, sql.replace_row, params)
                 row_id = replace_row
-            reason = None
-            if judge is not None:
-                band, rule = judge
-                reason = rule(_band_histories(conn, sweep_id, band, run_id))
-                if reason is not None:
-                    conn.execute(
-                        s.runs.update()
-                        .where(s.runs.c.id == run_id)
-                        .values(state=STOPPED, ended_at=now)
-                    )
-                    _event(conn, sweep_id, STOPPED, run_id=run_id, message=reason)
+            band, rule = judge
+            reason = rule(_band_histories(conn, sweep_id, band, run_id))
+            if reason is not None:
+                conn.execute(
+                    s.runs.update().where(s.runs.c.id == run_id).values(state=STOPPED, ended_at=now)
+                )
+                _event(conn, sweep_id, STOPPED, run_id=run_id, message=reason)
         return row_id, reason
 
     def run_state(self, run_id: str) -> str | None:

@@ -176,7 +176,9 @@ def test_a_killed_controller_takes_its_agents_along_and_resume_completes(
     assert len(pids) == 2
     _wait_for(lambda: not any(pid_alive(p) for p in pids), timeout=10)
     cut = sweep.runs.query("state == 'crashed'")
-    assert len(cut) == 2 and set(cut["error"]) == {CONTROLLER_DIED}
+    assert len(cut) == 2 and set(cut["error"]) == {CONTROLLER_DIED}, sweep.runs[
+        ["state", "error", "agent"]
+    ]
     rows_before = {r: len(sweep.get_run(r).history()) for r in cut["run_id"]}
     assert all(count >= 3 for count in rows_before.values())
 
