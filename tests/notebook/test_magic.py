@@ -137,8 +137,14 @@ def test_retry_requeues_failed_runs(ip, tmp_path):
     flag.unlink()  # the cause is fixed; the same function now succeeds
     ip.run_line_magic("sweep", "retry")
     sweep.wait(timeout=120)
-    finished = sweep.runs[sweep.runs["state"] == "finished"]
+    runs = sweep.runs
+    finished = runs[runs["state"] == "finished"]
     assert sorted(finished["config/x"]) == [1, 2, 3]
+    # The failed run stays on record; its config ran again as a new run.
+    assert (
+        runs.loc[runs["state"] == "failed", "run_id"].tolist()
+        == finished.loc[finished["config/x"] == 2, "requeued_from"].tolist()
+    )
 
 
 SLOW_TRAIN = """
@@ -160,13 +166,12 @@ parameters:
 """
 
 FLAKY_TRAIN = """
+import os
 import nbsweep
-
-FAIL = True
 
 @nbsweep.train
 def flaky(config):
-    if FAIL and config.x == 2:
+    if config.x == 2 and os.path.exists(FLAG):
         raise ValueError("x=2 is cursed")
     nbsweep.log({"loss": float(config.x)})
 """
