@@ -291,6 +291,8 @@ class Parameter:
 
     def ppf(self, u: float) -> Any:
         """The value at quantile ``u`` (W&B's ``ppf`` with the clamps of the module docstring)."""
+        if not 0.0 <= u <= 1.0:  # NaN fails this too
+            raise ValueError(f"{self.key_path}: quantile {u!r} is outside [0, 1]")
         if self.is_constant:
             return copy.deepcopy(self.spec["value"])
         return self._cast(self._quantile(np.array([u]))[0])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
 import pytest
 
 from nbsweep import ConfigError, SweepError
@@ -113,6 +114,10 @@ IDENTITY = [
     ([{"a": 1}, 3], {"a": 2}, False),
     (["1", 2], 1, False),
     ([None, 2], None, True),
+    # nbsweep only: numpy scalars count as the Python ones (W&B's YAML dump tags them).
+    ([1, 2], np.int64(1), True),
+    ([0.5, 2], np.float64(0.5), True),
+    ([True, 2], np.bool_(True), True),
 ]
 
 

@@ -182,6 +182,12 @@ def test_ppf_clamps_unbounded_and_weighted_edges() -> None:
     assert [weighted.ppf(u) for u in (0.0, 0.49, 0.5, 1.0)] == ["a", "a", "b", "b"]
 
 
+def test_ppf_rejects_quantiles_outside_the_unit_interval() -> None:
+    for u in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match=r"parameters\.p: quantile"):
+            param("uniform", min=0.0, max=1.0).ppf(u)
+
+
 def test_q_rounding_is_half_to_even_with_int_or_float_results() -> None:
     floats = param("q_uniform", min=0, max=10, q=1.0)  # the default q is the float 1.0
     ints = param("q_uniform", min=0, max=10, q=1)
