@@ -15,6 +15,9 @@ Differences from W&B's bayes, all on purpose:
 - candidates are scored where their runs will land (integers, categories and q-rounded
   values snapped to their coordinate), and a point already run, in flight or chosen in the
   same batch is not suggested again while any other candidate is left;
+- in-flight runs (and earlier picks of the same batch) are fantasised without noise at the
+  model's prediction, floored halfway between the best and the median loss (``_latent``),
+  so parallel agents get points apart (W&B: the plain prediction, and noise-free EI);
 - at most ``MAX_OBSERVATIONS`` observations are fitted: the best half and the most recent
   (W&B samples 100 with replacement), which keeps a suggestion fast on long sweeps.
 """
