@@ -100,11 +100,15 @@ class SweepMagics(Magics):
 
         if args.command == "list":
             return nbsweep.list_sweeps(store=args.store)
+        known = self.last
         sweep = self._target(args.id, args.store)
         if args.command == "show":
             return sweep
         if args.command == "resume":
-            train = self._train(args.train) if (args.train or args.id) else None
+            # A sweep this kernel runs keeps its function; one reopened from the store (after
+            # a restart, or from another notebook) gets the function defined here now.
+            reopened = sweep is not known
+            train = self._train(args.train) if (args.train or reopened) else None
             sweep.resume(train=train, workers=args.workers)
         elif args.command == "retry":
             sweep.retry_failed()

@@ -101,7 +101,11 @@ def shell() -> Any:
 
     shell = start_ipython()
     shell.run_line_magic("load_ext", "nbsweep")
-    return shell
+    yield shell
+    # Close widgets while the interpreter is whole, not from __del__ at exit.
+    import ipywidgets
+
+    ipywidgets.Widget.close_all()
 
 
 @pytest.fixture

@@ -270,3 +270,48 @@ def test_html_mode_bundle(done):
     assert "10 / 10 runs" in bundle["text/html"]
     assert bundle["text/plain"].startswith(f"Sweep dash ({done.id}): finished, 10 / 10 runs")
     assert "best loss=0.25" in bundle["text/plain"]
+
+
+@pytest.fixture
+def published(ip: Any) -> Any:
+    """What the shell displays (``display`` and display-handle updates), captured."""
+    from IPython.core.displaypub import CapturingDisplayPublisher
+
+    original = ip.display_pub
+    ip.display_pub = CapturingDisplayPublisher()
+    yield ip.display_pub.outputs
+    ip.display_pub = original
+
+
+def test_a_cell_returning_a_sweep_shows_its_dashboard(ip, done, published):
+    ip.user_ns["finished_sweep"] = done
+    ip.run_cell("finished_sweep")
+    views = [
+        o["data"] for o in published if "application/vnd.jupyter.widget-view+json" in o["data"]
+    ]
+    assert len(views) == 1
+
+
+def test_html_mode_is_chosen_without_a_kernel_and_forced_by_env(monkeypatch):
+    from nbsweep.widgets import detect_mode
+
+    monkeypatch.delenv("NBSWEEP_DASHBOARD", raising=False)
+    assert detect_mode() == "html"  # IPython's test shell has no kernel, so no widget comms
+    monkeypatch.setenv("NBSWEEP_DASHBOARD", "widgets")
+    assert detect_mode() == "widgets"
+
+
+def test_html_dashboard_updates_in_place_until_the_sweep_ends(ip, live, published):
+    view = dashboard(live, mode="html")
+    view.interval = 0.05
+    view._ipython_display_()
+    assert view.live
+    live.stop()
+    live.wait(timeout=60)
+    view._thread.join(timeout=30)
+    assert not view.live
+    first, *updates = published
+    assert first["transient"]["display_id"]
+    assert updates and all(u["update"] for u in updates)
+    assert {u["transient"]["display_id"] for u in updates} == {first["transient"]["display_id"]}
+    assert "finished" in updates[-1]["data"]["text/html"]
