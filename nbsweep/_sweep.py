@@ -493,10 +493,13 @@ class Sweep:
         return dashboard(self)
 
     def _ipython_display_(self) -> None:
+        view = self._dashboard()
+        if view is None:
+            print(repr(self))
+            return
         from IPython.display import display
 
-        view = self._dashboard()
-        display(view if view is not None else repr(self))
+        display(view)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         view = self._dashboard()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from typing import Any
@@ -241,3 +242,29 @@ def test_failures_at_the_start_pause_the_sweep_with_the_first_traceback(
     assert "ValueError: bad x 1" in sweep.message
     sweep.cancel()
     assert sweep.wait() == "cancelled"
+
+
+def test_agent_runs_trials_in_this_process(sqlite_store: str) -> None:
+    sweep = nbsweep.sweep(grid([1, 2, 3]), trainfns.quadratic, workers=0, store=sqlite_store)
+    assert nbsweep.agent(sweep.id, trainfns.quadratic, count=2, store=sqlite_store) == 2
+    runs = sweep.runs
+    assert list(runs.query("state == 'finished'")["config/x"]) == [1, 2]
+    assert nbsweep.agent(sweep.id, trainfns.quadratic, store=sqlite_store) == 1
+    assert sweep.wait() == "finished"
+    agents = sweep.agents
+    assert list(agents["pid"]) == [os.getpid(), os.getpid()]
+
+
+def test_a_drained_agent_finishes_its_run_and_leaves(sqlite_store: str) -> None:
+    config = grid([1, 2, 3, 4, 5, 6], epochs=10)
+    sweep = nbsweep.sweep(config, trainfns.slow, workers=2, store=sqlite_store)
+    wait_for(lambda: (sweep.agents["state"] == "busy").sum() == 2)
+    sweep.drain(0)
+    wait_for(lambda: sweep.agents.set_index("agent").loc[0, "state"] == "dead")
+    assert sweep.wait() == "finished"
+    runs = sweep.runs
+    assert set(runs["state"]) == {"finished"} and len(runs) == 6
+    assert (runs["agent"] == 0).sum() < (runs["agent"] == 1).sum()
+    assert len(sweep.agents) == 2  # a drained agent is not replaced
+    with pytest.raises(SweepError, match="no agent 9"):
+        sweep.drain(9)
