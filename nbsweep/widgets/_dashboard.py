@@ -21,6 +21,7 @@ from nbsweep.widgets._parallel import ParallelView
 
 REFRESH_HZ = 2.0
 TAB_TITLES = ("Bands", "Parallel coordinates", "Importance", "Curves")
+HISTORY_TABS = (0, 3)  # Bands and Curves draw logged rows
 FAILED = ("failed", "crashed")
 MAX_FAILED_BUTTONS = 12
 
@@ -52,7 +53,7 @@ class Dashboard:
         self._signature: tuple[Any, ...] | None = None
         self._snapshot: views.Snapshot | None = None
         self._filter: set[str] | None = None
-        self._drawn_tabs: dict[int, tuple[Any, ...]] = {}
+        self._drawn_tabs: set[int] = set()
 
         layout = widgets.Layout
         self.header = widgets.HTML()
@@ -159,9 +160,9 @@ class Dashboard:
             self._thread.start()
 
     def close(self) -> None:
-        """Stop refreshing and close every widget."""
+        """Stop refreshing and close the dashboard's widgets."""
         self._stop.set()
-        self.root.close_all() if hasattr(self.root, "close_all") else self.root.close()
+        _close_tree(self.root)
 
     @property
     def live(self) -> bool:
@@ -188,7 +189,9 @@ class Dashboard:
             if not force and current == self._signature:
                 return False
             self._signature = current
-            self._snapshot = views.Snapshot.from_sweep(self.sweep, history=True)
+            # The history is the largest read: take it only for the tabs that draw it.
+            history = self.tabs.selected_index in HISTORY_TABS
+            self._snapshot = views.Snapshot.from_sweep(self.sweep, history=history)
             self._drawn_tabs.clear()
             snap = self._snapshot
             self.header.value = _html.header_html(views.header_info(snap))
@@ -288,7 +291,9 @@ class Dashboard:
         if snap is None or index is None or (index in self._drawn_tabs and not force):
             return
         with self._lock:
-            self._drawn_tabs[index] = snap.progress
+            if index in HISTORY_TABS and snap.history is None:
+                snap = self._snapshot = views.Snapshot.from_sweep(self.sweep, history=True)
+            self._drawn_tabs.add(index)
             if index == 0:
                 info = views.bands_info(snap)
                 self.bands_table.value = _html.bands_table_html(info)
@@ -332,6 +337,12 @@ class Dashboard:
             self.refresh(force=True)
 
         return on_click
+
+
+def _close_tree(widget: Any) -> None:
+    for child in getattr(widget, "children", ()):
+        _close_tree(child)
+    widget.close()
 
 
 def _retryable(runs: Any) -> bool:

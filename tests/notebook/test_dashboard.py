@@ -315,3 +315,35 @@ def test_html_dashboard_updates_in_place_until_the_sweep_ends(ip, live, publishe
     assert updates and all(u["update"] for u in updates)
     assert {u["transient"]["display_id"] for u in updates} == {first["transient"]["display_id"]}
     assert "finished" in updates[-1]["data"]["text/html"]
+
+
+def test_static_plots_are_figures_that_ipython_shows_as_png(ip, done):
+    from matplotlib.figure import Figure
+
+    figures = [
+        done.plot.parallel_coordinates(),
+        done.plot.importance(),
+        done.plot.bands(),
+        done.plot.curves(),
+        done.plot.curves("lr"),
+    ]
+    assert all(isinstance(f, Figure) for f in figures)
+    # Without pyplot's inline backend IPython would show "<Figure size ...>"; a kernel (where
+    # every MIME type is active, unlike this terminal shell) shows the PNG.
+    printer = ip.display_formatter.formatters["image/png"].lookup_by_type(Figure)
+    png = printer(figures[0])
+    assert png[:4] == b"\x89PNG"
+    importance_bars = figures[1].axes[0].patches
+    assert len(importance_bars) == 2  # x and lr
+    assert figures[4].axes[0].get_ylabel() == "lr"
+
+
+def test_report_is_one_offline_html_file(done, tmp_path):
+    path = done.report(tmp_path / "report.html")
+    page = path.read_text()
+    assert page.startswith("<!DOCTYPE html>")
+    assert "dash" in page and "10 / 10 runs" in page and "x=3 is cursed" in page
+    assert page.count("data:image/png;base64,") == 4
+    assert "<script" not in page
+    assert "http://" not in page and "https://" not in page
+    assert "method: grid" in page  # the config, as YAML
