@@ -48,6 +48,7 @@ SWEEP_DONE = frozenset({SWEEP_FINISHED, CANCELLED})
 LEASE_TTL_S = 5.0
 LEASE_RENEW_S = 1.0
 MAX_SLEEP_S = 0.05
+CHANGING_SLEEP_S = 0.01
 # W&B-like failure guard: this many failed or crashed runs before any success pause the sweep.
 INITIAL_FAILURES = 3
 # A run on an agent this controller does not supervise is crashed after this much silence.
@@ -92,6 +93,7 @@ class Controller(threading.Thread):
         self._records: dict[str, RunRecord] = {}
         self._replaced: set[str] = set()
         self._changed: list[dict[str, Any]] = []
+        self._observed = False
         self._histories: dict[str, list[float]] = {}
         self._window = 0  # runs before this position are all over: never read again
         self._top = 0  # the highest position read so far
@@ -131,7 +133,10 @@ class Controller(threading.Thread):
                 busy, done = self.tick()
                 if done:
                     break
-                sleep = 0.001 if busy else min(sleep * 2, MAX_SLEEP_S)
+                # Acting (runs queued or stopped, agents replaced) polls again at once; runs
+                # that merely progress are checked every 10 ms; a quiet sweep backs off more.
+                cap = CHANGING_SLEEP_S if self._observed else MAX_SLEEP_S
+                sleep = 0.001 if busy else min(sleep * 2, cap)
                 self._wake.wait(sleep)
                 self._wake.clear()
         except BaseException:
@@ -158,12 +163,12 @@ class Controller(threading.Thread):
             return False, True
         state = sweep["state"]
         busy = self._reap(respawn=state in SWEEP_ACTIVE)
-        busy |= self._refresh()
+        self._observed = self._refresh()
         if state == CANCELLED:
             self._cancel()
             return True, True
         if state == SWEEP_FINISHED:
-            return busy, True
+            return True, True
         if state == SWEEP_RUNNING:
             busy |= self._early_terminate()
             state = self._checks(sweep)

@@ -68,7 +68,7 @@ class Agent:
         self.current: str | None = None
         self.draining = False
         self._halt = threading.Event()
-        self._log_dir_made = False
+        self._scratch: int | None = None
 
     def run(self) -> int:
         """Execute runs until there is nothing more to do; returns how many it executed."""
@@ -139,29 +139,37 @@ class Agent:
 
     @contextmanager
     def _output(self, run_id: str) -> Any:
-        """Send this process's stdout and stderr (file descriptors too) to the run's log."""
+        """Send this process's stdout and stderr (file descriptors too) to the run's log.
+
+        Output goes to a scratch file that becomes the run's log when the run wrote anything,
+        so a silent run costs no file of its own.
+        """
         if not self.redirect:
             yield
             return
-        path = log_path(self.store, self.sweep_id, run_id)
-        if not self._log_dir_made:
-            private_dir(path.parent)
-            self._log_dir_made = True
-        sys.stdout.flush()
-        sys.stderr.flush()
-        saved = os.dup(1), os.dup(2)
-        fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600)
+        if self._scratch is None:
+            self._scratch = self._open_scratch()
         try:
-            os.dup2(fd, 1)
-            os.dup2(fd, 2)
             yield
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            for handle in (fd, *saved):
-                os.close(handle)
+            if os.fstat(self._scratch).st_size:
+                os.rename(self._scratch_path(), log_path(self.store, self.sweep_id, run_id))
+                os.close(self._scratch)
+                self._scratch = self._open_scratch()
+
+    def _scratch_path(self) -> Path:
+        return self.store.root / "logs" / self.sweep_id / f".agent-{self.agent}.out"
+
+    def _open_scratch(self) -> int:
+        """An empty private file on this process's stdout and stderr."""
+        path = self._scratch_path()
+        private_dir(path.parent)
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC | os.O_APPEND, 0o600)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        return fd
 
     def _heartbeat(self) -> None:
         while not self._halt.wait(HEARTBEAT_S):
