@@ -91,6 +91,7 @@ class Run:
 
     @property
     def log_path(self) -> Path:
+        """The run's stdout and stderr; the file exists once the run has written something."""
         return log_path(self._store, self.sweep_id, self.id)
 
     def history(self) -> pd.DataFrame:

@@ -94,6 +94,9 @@ class Controller(threading.Thread):
         self._replaced: set[str] = set()
         self._changed: list[dict[str, Any]] = []
         self._observed = False
+        # Kept per change so that a tick does not walk every run of a long sweep.
+        self._alive: dict[str, str] = {}
+        self._uncounted: set[str] = set()
         self._histories: dict[str, list[float]] = {}
         self._window = 0  # runs before this position are all over: never read again
         self._top = 0  # the highest position read so far
@@ -218,6 +221,7 @@ class Controller(threading.Thread):
         for run_id in gone:
             del self._runs[run_id]
             del self._records[run_id]
+            self._alive.pop(run_id, None)
         self._changed = []
         for row in rows:
             old = self._runs.get(row["id"])
@@ -227,6 +231,12 @@ class Controller(threading.Thread):
             row["summary"] = loads(row["summary"])
             self._runs[row["id"]] = row
             self._changed.append(row)
+            if row["state"] in ALIVE:
+                self._alive[row["id"]] = row["state"]
+            else:
+                self._alive.pop(row["id"], None)
+            if row["state"] in (CRASHED, KILLED) and row["steps"] == 0:
+                self._uncounted.add(row["id"])
             if row["requeued_from"]:
                 self._replaced.add(row["requeued_from"])
         refresh = {r["id"] for r in self._changed}
@@ -280,7 +290,7 @@ class Controller(threading.Thread):
     def _early_terminate(self) -> bool:
         if self.stopper is None:
             return False
-        running = [r for r in self._runs.values() if r["state"] == RUNNING]
+        running = [run_id for run_id, state in self._alive.items() if state == RUNNING]
         key = (sum(len(h) for h in self._histories.values()), len(running))
         if not running or key == self._decided_at:
             return False
@@ -341,24 +351,23 @@ class Controller(threading.Thread):
 
     def _counted(self) -> int:
         """Runs that count against ``run_cap``: crashed or killed runs that logged nothing don't."""
-        return sum(
-            1
-            for r in self._runs.values()
-            if not (r["state"] in (CRASHED, KILLED) and r["steps"] == 0)
-        )
+        return len(self._runs) - len(self._uncounted)
 
     def _fill(self, guarded: bool) -> bool:
         """Keep a few pending runs ahead of the agents (one each until a run succeeds)."""
         if self._exhausted:
             return False
-        states = [r["state"] for r in self._runs.values()]
+        states = list(self._alive.values())
         pending = states.count(PENDING)
         running = states.count(RUNNING)
         agents = max(1, self.executor.alive() if self.executor is not None else 0)
-        if self.method == "bayes" or guarded:
-            # Each bayes suggestion should see as many results as possible, and a train
-            # function that fails at once should not burn through a deep queue: no queue.
+        if self.method == "bayes":
+            # Each bayes suggestion should see as many results as possible: no queue.
             want = max(1, agents - running)
+        elif guarded:
+            # Until a run succeeds, one run waits per agent: a train function that fails at
+            # once does not burn through a deep queue before the failure guard pauses it.
+            want = agents
         else:
             if pending < self._ahead // 4 and running and self._ahead < MAX_AHEAD:
                 self._ahead *= 2  # the agents nearly ran dry since the last tick: queue deeper
@@ -385,7 +394,7 @@ class Controller(threading.Thread):
 
     def _over(self, state: str) -> bool:
         """No run alive and no new one will come."""
-        if any(r["state"] in ALIVE for r in self._runs.values()):
+        if self._alive:
             return False
         if state == STOPPING or self._exhausted:
             return True
@@ -400,7 +409,7 @@ class Controller(threading.Thread):
 
     def _cancel(self) -> None:
         """Kill running runs and the local agents."""
-        running = [r["id"] for r in self._runs.values() if r["state"] == RUNNING]
+        running = [run_id for run_id, state in self._alive.items() if state == RUNNING]
         self.store.end_runs(self.sweep_id, running, KILLED, {r: "cancelled" for r in running})
         self.store.drop_pending(self.sweep_id)
         if self.executor is not None:
