@@ -67,7 +67,12 @@ class Snapshot:
 
     @classmethod
     def from_sweep(cls, sweep: Any, history: bool = True) -> Snapshot:
-        """Read a live or loaded ``Sweep``; ``history=False`` skips the largest read."""
+        """Read a live or loaded ``Sweep``.
+
+        ``history=False`` skips the largest reads, the logged rows and the bands (which are
+        computed from every run's metric history): the header, table, parallel coordinates
+        and importance do not need them.
+        """
         return cls(
             id=str(sweep.id),
             name=str(sweep.name or ""),
@@ -79,7 +84,7 @@ class Snapshot:
             progress=tuple(sweep.progress),  # type: ignore[arg-type]
             runs=sweep.runs,
             agents=sweep.agents,
-            bands=list(sweep.bands()),
+            bands=list(sweep.bands()) if history else [],
             history=sweep.history() if history else None,
         )
 

@@ -89,9 +89,9 @@ class Dashboard:
             options=list(views.SORT_KEYS), value="metric", description="sort by",
             layout=layout(width="220px"),
         )  # fmt: skip
-        self.descending = widgets.Checkbox(value=False, description="reverse", indent=False)
+        self.reverse = widgets.Checkbox(value=False, description="reverse", indent=False)
         self.sort.observe(lambda _: self._redraw_table(), names="value")
-        self.descending.observe(lambda _: self._redraw_table(), names="value")
+        self.reverse.observe(lambda _: self._redraw_table(), names="value")
         self.clear_filter = widgets.Button(
             description="Clear filter", layout=layout(display="none")
         )
@@ -125,7 +125,7 @@ class Dashboard:
                 self.header,
                 buttons,
                 self.agents_box,
-                widgets.HBox([self.sort, self.descending, self.clear_filter]),
+                widgets.HBox([self.sort, self.reverse, self.clear_filter]),
                 self.table,
                 self.failed_buttons,
                 self.detail,
@@ -258,7 +258,7 @@ class Dashboard:
         if snap is None:
             return
         info = views.runs_table_info(snap, self.sort.value, None, self._filter)
-        if self.descending.value:
+        if self.reverse.value:
             info = views.runs_table_info(snap, self.sort.value, not info.ascending, self._filter)
         self.table.value = _html.runs_table_html(info)
 

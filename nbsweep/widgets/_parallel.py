@@ -11,14 +11,45 @@ import ipywidgets as widgets
 from nbsweep import plot, views
 
 
-def _figure_widget() -> Any | None:
+def _figure_widget(trace: dict[str, Any]) -> Any | None:
     # plotly 6+ builds FigureWidget on anywidget; either missing means the static image.
     try:
         import plotly.graph_objects as go
 
-        return go.FigureWidget(data=[go.Parcoords(dimensions=[])])
+        # Created with its data: a view that renders before a first restyle arrives would
+        # otherwise stay an empty plot.
+        return go.FigureWidget(
+            data=[go.Parcoords(**trace)],
+            layout={"height": 400, "margin": {"l": 70, "r": 50, "t": 60, "b": 30}},
+        )
     except Exception:  # noqa: BLE001 - ImportError, or a plotly without widget support
         return None
+
+
+def trace_spec(info: views.ParallelInfo, brushed: dict[str, Any]) -> dict[str, Any]:
+    """The Parcoords trace of ``info``, keeping the brushed ranges of axes that still exist."""
+    dimensions = []
+    for dim in info.dimensions:
+        low, high = dim.range
+        spec: dict[str, Any] = {
+            "label": dim.name + (" (log)" if dim.is_log else ""),
+            "values": [v if math.isfinite(v) else None for v in dim.values],
+            "range": [low, high],
+        }
+        if dim.ticks:
+            spec["tickvals"] = dim.ticks
+            spec["ticktext"] = dim.tick_labels
+        if spec["label"] in brushed:
+            spec["constraintrange"] = brushed[spec["label"]]
+        dimensions.append(spec)
+    line = {
+        "color": [v if math.isfinite(v) else None for v in info.colour_values],
+        "colorscale": "Viridis",
+        "reversescale": info.goal != "maximize",
+        "showscale": info.metric is not None,
+        "colorbar": {"title": {"text": info.metric or ""}},
+    }
+    return {"dimensions": dimensions, "line": line}
 
 
 class ParallelView:
@@ -42,10 +73,9 @@ class ParallelView:
         """True when drawn by plotly (brushing filters the runs table)."""
         return self.figure is not None
 
-    def _build(self) -> None:
-        self.figure = _figure_widget()
+    def _build(self, info: views.ParallelInfo) -> None:
+        self.figure = _figure_widget(trace_spec(info, {}))
         if self.figure is not None:
-            self.figure.layout.update(height=400, margin={"l": 70, "r": 50, "t": 60, "b": 30})
             self.figure.data[0].on_change(self._on_brush, "dimensions")
             self.widget.children = (self.hint, self.figure)
         else:
@@ -55,41 +85,24 @@ class ParallelView:
     def update(self, info: views.ParallelInfo) -> None:
         """Redraw, keeping the ranges the user brushed on axes that still exist."""
         self.info = info
-        if self.figure is None and self.image is None:
-            self._build()
+        built = self.figure is not None or self.image is not None
+        if not built:
+            self._build(info)
         hint = " · drag along an axis to filter the runs table" if self.figure is not None else ""
         self.hint.value = f'<span style="color:#757575">{len(info.run_ids)} runs{hint}</span>'
         if self.image is not None:
             self.image.value = plot.to_png(plot.draw_parallel(info))
             return
+        if not built:
+            return
         trace = self.figure.data[0]
         brushed = {d.label: d.constraintrange for d in trace.dimensions if d.constraintrange}
-        dimensions = []
-        for dim in info.dimensions:
-            low, high = dim.range
-            spec: dict[str, Any] = {
-                "label": dim.name + (" (log)" if dim.is_log else ""),
-                "values": [v if math.isfinite(v) else None for v in dim.values],
-                "range": [low, high],
-            }
-            if dim.ticks:
-                spec["tickvals"] = dim.ticks
-                spec["ticktext"] = dim.tick_labels
-            if spec["label"] in brushed:
-                spec["constraintrange"] = brushed[spec["label"]]
-            dimensions.append(spec)
-        colours = [v if math.isfinite(v) else None for v in info.colour_values]
+        spec = trace_spec(info, brushed)
         self._updating = True
         try:
             with self.figure.batch_update():
-                trace.dimensions = dimensions
-                trace.line = {
-                    "color": colours,
-                    "colorscale": "Viridis",
-                    "reversescale": info.goal != "maximize",
-                    "showscale": info.metric is not None,
-                    "colorbar": {"title": {"text": info.metric or ""}},
-                }
+                trace.dimensions = spec["dimensions"]
+                trace.line = spec["line"]
         finally:
             self._updating = False
 

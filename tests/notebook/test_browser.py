@@ -178,7 +178,9 @@ def test_dashboard_in_jupyterlab_pause_resume_and_screenshot(lab: str) -> None:
             wait_until(lambda: runs_done(header.inner_text()) >= 8, 240, "runs did not finish")
             dashboard.get_by_role("tab", name="Parallel coordinates").click()
             # plotly (installed with the test extra) draws it as a FigureWidget.
-            expect(dashboard.locator(".js-plotly-plot")).to_be_visible(timeout=60_000)
+            figure = dashboard.locator(".js-plotly-plot")
+            expect(figure).to_be_visible(timeout=60_000)
+            expect(figure).to_contain_text("gamma (log)", timeout=60_000)  # the axes are drawn
             page.wait_for_timeout(1500)  # plotly animates its first draw
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             dashboard.screenshot(path=str(SCREENSHOT))

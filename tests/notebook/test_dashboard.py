@@ -127,7 +127,7 @@ def test_sorting_the_table(done):
     dash.sort.value = "x"
     rows = dash.table.value.split("<tr")[2:]
     assert "<td>10</td>" in rows[0]  # a parameter sorts descending first
-    dash.descending.value = True
+    dash.reverse.value = True
     rows = dash.table.value.split("<tr")[2:]
     assert "<td>1</td>" in rows[0]
 
