@@ -520,15 +520,20 @@ class Sweep:
 
         return write_report(self, path)
 
-    def importance(self, *args: Any, **kwargs: Any) -> Any:
+    def importance(self) -> pd.DataFrame:
+        """W&B's parameter importance of ``metric.name`` over the runs so far."""
         from nbsweep.analysis import importance
 
-        return importance(self, *args, **kwargs)
+        metric = self.config.get("metric") or {}
+        if not metric.get("name"):
+            raise SweepError(f"sweep {self.id} has no metric.name: importance needs a metric")
+        return importance(self.runs, metric["name"], metric.get("goal", "minimize"))
 
-    def refine(self, top: float = 0.2, **kwargs: Any) -> Any:
+    def refine(self, top: float = 0.2, margin: float = 0.1) -> dict[str, Any]:
+        """A narrower sweep config around the best ``top`` share of the finished runs."""
         from nbsweep.analysis import refine
 
-        return refine(self, top=top, **kwargs)
+        return refine(self.config, self.runs, top=top, margin=margin)
 
 
 def _slots(

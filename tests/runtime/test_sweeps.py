@@ -268,3 +268,20 @@ def test_a_drained_agent_finishes_its_run_and_leaves(sqlite_store: str) -> None:
     assert len(sweep.agents) == 2  # a drained agent is not replaced
     with pytest.raises(SweepError, match="no agent 9"):
         sweep.drain(9)
+
+
+def test_views_and_analysis_read_the_sweep(sqlite_store: str) -> None:
+    config = {
+        "method": "random",
+        "run_cap": 8,
+        "metric": {"name": "loss", "goal": "minimize"},
+        "parameters": {"x": {"min": 0.0, "max": 6.0}, "epochs": {"value": 1}},
+    }
+    sweep = nbsweep.sweep(config, trainfns.quadratic, workers=2, store=sqlite_store)
+    assert sweep.wait() == "finished"
+    assert "x" in sweep.importance()["parameter"].tolist()
+    refined = sweep.refine(top=0.5)
+    assert refined["parameters"]["x"]["min"] >= 0.0
+    assert repr(sweep).startswith(f"<nbsweep.Sweep {sweep.id}")
+    assert sweep.bands() == []  # no early_terminate
+    assert sweep.method == "random" and sweep.created_at.tzinfo is not None
