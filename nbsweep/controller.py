@@ -94,6 +94,7 @@ class Controller(threading.Thread):
         self._replaced: set[str] = set()
         self._changed: list[dict[str, Any]] = []
         self._observed = False
+        self._cancelled = False
         # Kept per change so that a tick does not walk every run of a long sweep.
         self._alive: dict[str, str] = {}
         self._uncounted: set[str] = set()
@@ -154,7 +155,7 @@ class Controller(threading.Thread):
         finally:
             if self.executor is not None:
                 self.executor.shutdown()
-                self._reap(respawn=False)
+                self._reap(respawn=False)  # the runs of agents it had to kill are crashed
             self.store.release_lease(self.sweep_id, self.owner)
 
     # -- one tick --------------------------------------------------------------------------
@@ -195,8 +196,8 @@ class Controller(threading.Thread):
         gone = self.executor.reap()
         for handle, code in gone:
             self.store.update_agent(self.sweep_id, handle.agent, state="dead")
-            if code == 0:
-                continue  # it left on its own: drained, or the sweep is over
+            if code == 0 or self._cancelled:
+                continue  # it left on its own (drained, sweep over), or cancel killed it
             why = f"agent {handle.agent} (pid {handle.pid}) died: {describe_exit(code)}"
             running = self.store.running_ids(self.sweep_id, agent=handle.agent)
             self.store.end_runs(self.sweep_id, running, CRASHED, {r: why for r in running})
@@ -409,6 +410,7 @@ class Controller(threading.Thread):
 
     def _cancel(self) -> None:
         """Kill running runs and the local agents."""
+        self._cancelled = True
         running = [run_id for run_id, state in self._alive.items() if state == RUNNING]
         self.store.end_runs(self.sweep_id, running, KILLED, {r: "cancelled" for r in running})
         self.store.drop_pending(self.sweep_id)

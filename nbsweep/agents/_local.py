@@ -108,7 +108,10 @@ class LocalExecutor:
             handle.process.kill()
 
     def shutdown(self, grace: float = 5.0) -> None:
-        """Wait up to ``grace`` seconds for agents to leave on their own, then kill them."""
+        """Wait up to ``grace`` seconds for agents to leave on their own, then kill them.
+
+        They stay listed, so that ``reap`` then reports how each one ended.
+        """
         deadline = time.monotonic() + grace
         for handle in self.processes.values():
             try:
@@ -116,8 +119,6 @@ class LocalExecutor:
             except subprocess.TimeoutExpired:
                 handle.process.kill()
                 handle.process.wait()
-            _close(handle)
-        self.processes.clear()
 
 
 def _close(handle: AgentProcess) -> None:
