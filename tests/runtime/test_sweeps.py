@@ -285,3 +285,16 @@ def test_views_and_analysis_read_the_sweep(sqlite_store: str) -> None:
     assert repr(sweep).startswith(f"<nbsweep.Sweep {sweep.id}")
     assert sweep.bands() == []  # no early_terminate
     assert sweep.method == "random" and sweep.created_at.tzinfo is not None
+
+
+def test_crashed_runs_that_logged_nothing_do_not_count_against_run_cap(
+    sqlite_store: str,
+) -> None:
+    config = grid([1, 2, 3, 4, 5])
+    config["run_cap"] = 3
+    sweep = nbsweep.sweep(config, trainfns.sigkills, workers=1, store=sqlite_store)
+    assert sweep.wait() == "finished"
+    runs = sweep.runs
+    assert list(runs["config/x"]) == [1, 2, 3, 4]
+    assert list(runs["state"]) == ["crashed", "finished", "finished", "finished"]
+    assert "run_cap 3 reached" in sweep.message
