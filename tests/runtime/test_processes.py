@@ -191,3 +191,44 @@ def test_a_killed_controller_takes_its_agents_along_and_resume_completes(
     assert set(runs.dropna(subset=["requeued_from"])["requeued_from"]) == set(rows_before)
     for run_id, count in rows_before.items():
         assert len(sweep.get_run(run_id).history()) == count
+
+
+def test_a_second_process_watches_and_adds_agents_but_never_a_controller(
+    tmp_path: Path,
+) -> None:
+    script = _script(
+        tmp_path,
+        """
+        import nbsweep
+        from tests.runtime import trainfns
+
+        config = {
+            "method": "grid",
+            "parameters": {"x": {"values": [1, 2, 3, 4, 5, 6]}, "epochs": {"value": 10}},
+        }
+        sweep = nbsweep.sweep(config, trainfns.slow, workers=1, store=sys.argv[1])
+        print(sweep.id, flush=True)
+        sweep.wait()
+        """,
+    )
+    store = str(tmp_path / "store.db")
+    process = subprocess.Popen(
+        [sys.executable, str(script), store], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        sweep_id = process.stdout.readline().strip()
+        sweep = nbsweep.load(sweep_id, store=store)
+        owner = sweep.store.lease_owner(sweep_id)
+        assert owner is not None and f":{process.pid}:" in owner
+        assert sweep.resume() is sweep  # only un-pauses: the other process keeps control
+        with pytest.raises(SweepError, match="already run by controller"):
+            sweep._start(tmp_path / "unused.json", [])
+        assert nbsweep.agent(sweep_id, trainfns.slow, count=1, store=store) == 1
+        assert sweep.store.lease_owner(sweep_id) == owner
+        assert process.wait(timeout=100) == 0
+    finally:
+        process.kill()
+    runs = sweep.runs
+    assert sweep.state == "finished" and set(runs["state"]) == {"finished"}
+    assert (runs["agent"] == 1).sum() == 1  # the run this process's agent executed
