@@ -44,10 +44,14 @@ def agent(
     if opened.sweep(sweep_id) is None:
         raise SweepError(f"sweep {sweep_id!r} is not in store {opened.url}")
     if function is None:
+        # The importable train function the sweep was started with, else its program.
         from nbsweep._command import script_function
+        from nbsweep.agents._shipping import resolve
         from nbsweep.store._store import loads
 
-        function = script_function(loads(opened.sweep(sweep_id)["config"]))
+        row = opened.sweep(sweep_id) or {}
+        ref = row.get("train_ref")
+        function = resolve(ref) if ref else script_function(loads(row.get("config")))
     controller = None
     if opened.lease_owner(sweep_id) is None:
         controller = Controller(opened, sweep_id)

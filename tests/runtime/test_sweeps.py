@@ -249,7 +249,8 @@ def test_agent_runs_trials_in_this_process(sqlite_store: str) -> None:
     assert nbsweep.agent(sweep.id, trainfns.quadratic, count=2, store=sqlite_store) == 2
     runs = sweep.runs
     assert list(runs.query("state == 'finished'")["config/x"]) == [1, 2]
-    assert nbsweep.agent(sweep.id, trainfns.quadratic, store=sqlite_store) == 1
+    # Without a function: the importable one the sweep was started with.
+    assert nbsweep.agent(sweep.id, store=sqlite_store) == 1
     assert sweep.wait() == "finished"
     agents = sweep.agents
     assert list(agents["pid"]) == [os.getpid(), os.getpid()]
