@@ -323,6 +323,8 @@ class Sweep:
 
         Runs cut short by the death of the previous controller stay ``crashed`` (their rows
         kept) and their configs are queued again, so a grid still completes exactly once.
+        New agents get GPUs as the sweep first did (same ``gpus_per_run``; NVML, or the one
+        given to ``nbsweep.agents.set_nvml``); ``workers`` overrides their number.
         """
         row = self._row()
         if self._controller() is not None or self._store.lease_owner(self.id) is not None:
@@ -365,7 +367,7 @@ class Sweep:
             message="",
             event=f"resumed here; {ended} orphaned and {len(again)} requeued runs",
         )
-        self._start(spec, _slots(self.config, workers, 1, None))
+        self._start(spec, _slots(self.config, workers, self._row()["gpus_per_run"], None))
 
     def _spec(self, train: Callable[..., Any] | None) -> Path:
         directory = self._store.root / "sweeps" / self.id
@@ -589,6 +591,7 @@ def sweep(
         reference(train),
         chosen_seed,
         SWEEP_RUNNING,
+        gpus_per_run,
     )
     handle = Sweep(opened, sweep_id)
     handle._train_spec = spec

@@ -37,6 +37,8 @@ sweeps = sa.Table(
     # "module:qualname" of an importable train function, so a restart can find it again.
     sa.Column("train_ref", sa.Text),
     sa.Column("seed", sa.BigInteger),
+    # How many GPUs each agent gets, so that a resumed sweep shares them out the same way.
+    sa.Column("gpus_per_run", sa.Integer, nullable=False, default=1),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("updated_at", sa.Double, nullable=False),
     # Armed until a run succeeds or the guard trips once, so a resume is not paused again.

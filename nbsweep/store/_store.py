@@ -231,6 +231,7 @@ class Store:
         train_ref: str | None,
         seed: int | None,
         state: str,
+        gpus_per_run: int = 1,
     ) -> None:
         now = time.time()
         with self.write() as conn:
@@ -244,6 +245,7 @@ class Store:
                     message="",
                     train_ref=train_ref,
                     seed=seed,
+                    gpus_per_run=gpus_per_run,
                     created_at=now,
                     updated_at=now,
                     failure_guard=True,
