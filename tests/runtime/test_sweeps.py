@@ -299,3 +299,12 @@ def test_crashed_runs_that_logged_nothing_do_not_count_against_run_cap(
     assert list(runs["config/x"]) == [1, 2, 3, 4]
     assert list(runs["state"]) == ["crashed", "finished", "finished", "finished"]
     assert "run_cap 3 reached" in sweep.message
+
+
+def test_scheduler_num_workers_caps_the_agents(sqlite_store: str) -> None:
+    config = grid([1, 2, 3])
+    config["scheduler"] = {"num_workers": 1}
+    sweep = nbsweep.sweep(config, trainfns.quadratic, workers=3, store=sqlite_store)
+    assert sweep.wait() == "finished"
+    assert len(sweep.agents) == 1
+    assert set(sweep.runs["agent"]) == {0}
