@@ -568,14 +568,17 @@ class Store:
     def history(
         self, sweep_id: str, run_id: str | None = None
     ) -> list[tuple[str, int, float, str]]:
-        """(run_id, step, at, data JSON) of every row, by run then step."""
-        stmt = sa.select(s.rows.c.run_id, s.rows.c.step, s.rows.c.at, s.rows.c.data).where(
-            s.rows.c.sweep_id == sweep_id
+        """(run_id, step, at, data JSON) of every row, runs in queue order, rows as logged."""
+        rows = s.rows
+        stmt = (
+            sa.select(rows.c.run_id, rows.c.step, rows.c.at, rows.c.data)
+            .join(s.runs, s.runs.c.id == rows.c.run_id)
+            .where(rows.c.sweep_id == sweep_id)
         )
         if run_id is not None:
-            stmt = stmt.where(s.rows.c.run_id == run_id)
+            stmt = stmt.where(rows.c.run_id == run_id)
         with self.read() as conn:
-            return [tuple(r) for r in conn.execute(stmt.order_by(s.rows.c.run_id, s.rows.c.id))]
+            return [tuple(r) for r in conn.execute(stmt.order_by(s.runs.c.seq, rows.c.id))]
 
     # -- events ----------------------------------------------------------------------------
 

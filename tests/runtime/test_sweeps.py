@@ -46,6 +46,8 @@ def test_grid_completes_in_order(sqlite_store: str, workers: int) -> None:
     assert sweep.progress == (5, 5)
     history = sweep.history()
     assert len(history) == 10 and {"run_id", "_step", "loss", "epoch"} <= set(history.columns)
+    assert list(history["run_id"]) == [r for r in runs["run_id"] for _ in range(2)]
+    assert list(history["_step"]) == [0, 1] * 5
     assert sweep.message.startswith("grid exhausted")
     assert set(sweep.agents["state"]) == {"dead"}
 
