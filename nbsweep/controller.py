@@ -29,6 +29,7 @@ from nbsweep._runs import (
 )
 from nbsweep.agents._gpus import Slot
 from nbsweep.agents._local import LocalExecutor, describe_exit
+from nbsweep.agents._loop import log_path, scratch_path
 from nbsweep.stopping import Stopper, make_stopper
 from nbsweep.store import Store
 from nbsweep.store._store import loads, owner_id
@@ -201,6 +202,10 @@ class Controller(threading.Thread):
             why = f"agent {handle.agent} (pid {handle.pid}) died: {describe_exit(code)}"
             running = self.store.running_ids(self.sweep_id, agent=handle.agent)
             self.store.end_runs(self.sweep_id, running, CRASHED, {r: why for r in running})
+            scratch = scratch_path(self.store, self.sweep_id, handle.agent)
+            if running and scratch.exists():
+                # What the run printed before it died is the best clue to why.
+                scratch.replace(log_path(self.store, self.sweep_id, running[-1]))
             self.store.add_event(self.sweep_id, "agent_died", why, agent=handle.agent)
             if respawn:
                 self.executor.spawn(handle.slot)

@@ -38,6 +38,11 @@ def log_path(store: Store, sweep_id: str, run_id: str) -> Path:
     return store.root / "logs" / sweep_id / f"{run_id}.log"
 
 
+def scratch_path(store: Store, sweep_id: str, agent: int) -> Path:
+    """Where an agent's output goes until it is known to belong to a run."""
+    return store.root / "logs" / sweep_id / f".agent-{agent}.out"
+
+
 class Agent:
     """One agent of a sweep: runs trials until the sweep ends, ``count`` is met or drained."""
 
@@ -155,16 +160,16 @@ class Agent:
             sys.stdout.flush()
             sys.stderr.flush()
             if os.fstat(self._scratch).st_size:
-                os.rename(self._scratch_path(), log_path(self.store, self.sweep_id, run_id))
+                os.rename(
+                    scratch_path(self.store, self.sweep_id, self.agent),
+                    log_path(self.store, self.sweep_id, run_id),
+                )
                 os.close(self._scratch)
                 self._scratch = self._open_scratch()
 
-    def _scratch_path(self) -> Path:
-        return self.store.root / "logs" / self.sweep_id / f".agent-{self.agent}.out"
-
     def _open_scratch(self) -> int:
         """An empty private file on this process's stdout and stderr."""
-        path = self._scratch_path()
+        path = scratch_path(self.store, self.sweep_id, self.agent)
         private_dir(path.parent)
         fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC | os.O_APPEND, 0o600)
         os.dup2(fd, 1)

@@ -86,6 +86,9 @@ def test_a_dead_agent_crashes_its_run_and_is_replaced(
     agents = sweep.agents
     assert len(agents) == 2  # the one that died and its replacement
     assert runs.loc[3, "agent"] == 1
+    if function is trainfns.exits:  # what the run printed before it died is its log
+        crashed = sweep.get_run(runs.loc[1, "run_id"])
+        assert crashed.log_path.read_text() == "about to exit\n"
     assert "agent_died" in set(sweep.events()["kind"])
 
 
