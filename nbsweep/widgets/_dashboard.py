@@ -144,11 +144,18 @@ class Dashboard:
         display(self.root)
         self.start()
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        # ipywidgets 8 displays through this; 7 only through ``_ipython_display_``.
-        bundle = getattr(self.root, "_repr_mimebundle_", None)
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        # For front ends that format rather than call _ipython_display_. ipywidgets 7 widgets
+        # have no _repr_mimebundle_: write the same view reference they display.
         self.start()
-        return bundle(**kwargs) if bundle is not None else None
+        bundle = getattr(self.root, "_repr_mimebundle_", None)
+        if bundle is not None:
+            return bundle(**kwargs)
+        view = {"version_major": 2, "version_minor": 0, "model_id": self.root.model_id}
+        return {
+            "text/plain": f"Dashboard of sweep {self.sweep.id}",
+            "application/vnd.jupyter.widget-view+json": view,
+        }
 
     def start(self) -> None:
         """Start the refresher thread (once); it ends by itself when the sweep ends."""
