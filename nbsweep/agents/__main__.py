@@ -9,7 +9,7 @@ import sys
 import threading
 
 from nbsweep._runs import CRASHED
-from nbsweep.agents._loop import CONTROLLER_DIED, Agent
+from nbsweep.agents._loop import CONTROLLER_DIED, Agent, log_path, scratch_path
 from nbsweep.agents._shipping import load
 from nbsweep.store import open_store
 
@@ -27,6 +27,9 @@ def _watch_parent(agent: Agent) -> None:
         agent.store.end_runs(
             agent.sweep_id, running, CRASHED, {r: CONTROLLER_DIED for r in running}
         )
+        scratch = scratch_path(agent.store, agent.sweep_id, agent.agent)
+        if running and scratch.exists():
+            scratch.replace(log_path(agent.store, agent.sweep_id, running[-1]))
         agent.store.update_agent(agent.sweep_id, agent.agent, state="dead")
     finally:
         os._exit(3)
