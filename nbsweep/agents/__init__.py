@@ -34,7 +34,8 @@ def agent(
     """Run trials of a sweep in this process, as ``wandb.agent`` does; returns runs executed.
 
     Stops after ``count`` runs, or when the sweep ends. When no controller runs the sweep,
-    this process runs one for as long as the agent works.
+    this process runs one for as long as the agent works. Without ``function`` it runs the
+    sweep's importable train function, else the config's ``program``.
     """
     from nbsweep.controller import Controller
 
