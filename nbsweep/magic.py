@@ -9,11 +9,11 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-import yaml
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from nbsweep._errors import ConfigError, NbsweepError, SweepError
+from nbsweep.config import load_yaml
 
 LINE_COMMANDS = ("list", "show", "pause", "resume", "stop", "cancel", "retry")
 
@@ -58,10 +58,7 @@ class SweepMagics(Magics):
                 gpus_per_run=args.gpus_per_run,
                 seed=args.seed,
             )
-        except ConfigError as exc:
-            _report("%%sweep: " + str(exc))
-            return None
-        except SweepError as exc:
+        except (ConfigError, SweepError) as exc:
             _report(f"%%sweep: {exc}")
             return None
         self.last = sweep
@@ -170,18 +167,14 @@ class SweepMagics(Magics):
                 if value is None:
                     raise SweepError(f"the %%sweep cell names something undefined: {exc}") from None
             return _checked(value)
-        try:
-            value = yaml.safe_load(cell)
-        except yaml.YAMLError as exc:
-            message = f"the %%sweep cell is neither YAML nor a Python expression: {exc}"
-            raise ConfigError(message) from None
-        return _checked(value)
+        # The same YAML reading as config files: YAML 1.2 floats (1e-5), errors with places.
+        return _checked(load_yaml(cell))
 
 
 def _yaml_mapping(text: str) -> dict[str, Any] | None:
     try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
+        value = load_yaml(text)
+    except ConfigError:
         return None
     return value if isinstance(value, dict) else None
 

@@ -66,6 +66,14 @@ def test_body_can_be_a_python_dict_or_a_yaml_path(ip, tmp_path):
     assert list(from_flow.runs["config/x"]) == [7]
 
 
+def test_yaml_body_reads_exponents_as_numbers(ip):
+    ip.run_cell(TRAIN)
+    body = "method: random\nrun_cap: 2\nparameters:\n  x: {min: 1e-5, max: 1e-3}\n"
+    sweep = ip.run_cell_magic("sweep", "train --workers 1 --wait", body)
+    assert sweep.state == "finished"
+    assert all(1e-5 <= x <= 1e-3 for x in sweep.runs["config/x"])
+
+
 def test_config_error_prints_key_paths_not_a_traceback(ip, capsys):
     ip.run_cell(TRAIN)
     body = textwrap.dedent(
@@ -90,6 +98,7 @@ def test_config_error_prints_key_paths_not_a_traceback(ip, capsys):
         ("train", "\n  \n", "the %%sweep cell is empty"),
         ("train", "[1, 2]", "the %%sweep cell gave a list"),
         ("train", "undefined_name", "names something undefined"),
+        ("train", "method: grid\nparameters:\n  x: {values: [1, 2}\n", "YAML: line 3, column 20"),
     ],
 )
 def test_user_mistakes_print_what_to_change(ip, capsys, line, body, message):
