@@ -70,7 +70,7 @@ FULL = Plan(
 )
 
 # A few minutes on two idle cores: 2 seeds × 15 trials, the SGD search left out (a curve costs
-# 0.3 s), and only a couple of 1,000-trial latency samples, for the two bayes methods.
+# 0.3 s), and only a couple of 1,000-trial latency samples, for nbsweep's bayes alone.
 QUICK = dataclasses.replace(
     FULL,
     mode="quick",
@@ -78,8 +78,8 @@ QUICK = dataclasses.replace(
     budget=15,
     target_trials=50,
     tasks=tuple(t for t in TASKS if t != "sgd_digits"),
-    latency={10: 3, 100: 2, 1000: 2},
-    latency_1000_methods=("nbsweep-bayes", "wandb-bayes"),
+    latency={10: 2, 100: 2, 1000: 2},
+    latency_1000_methods=("nbsweep-bayes",),
     stop_seeds=2,
     stop_configs=27,
 )
