@@ -350,22 +350,13 @@ class Sweep:
         """Become the sweep's controller in this process, with new local agents."""
         spec = self._spec(train)
         ended = self._crash_orphans()
-        runs = self._store.runs(self.id)
-        replaced = {r["requeued_from"] for r in runs if r["requeued_from"]}
-        again = [
-            r
-            for r in runs
-            if r["state"] == CRASHED
-            and (r["error"] or "").startswith(CONTROLLER_DIED)
-            and r["id"] not in replaced
-        ]
-        self._store.add_runs(self.id, [loads(r["config"]) for r in again], [r["id"] for r in again])
+        # The new controller queues the cut runs again (and any its agents still report).
         self._store.update_sweep(
             self.id,
             only_from=[*SWEEP_ACTIVE, SWEEP_FINISHED, "pending"],
             state=SWEEP_RUNNING,
             message="",
-            event=f"resumed here; {ended} orphaned and {len(again)} requeued runs",
+            event=f"resumed here; {ended} orphaned runs",
         )
         self._start(spec, _slots(self.config, workers, self._row()["gpus_per_run"], None))
 

@@ -29,7 +29,7 @@ from nbsweep._runs import (
 )
 from nbsweep.agents._gpus import Slot
 from nbsweep.agents._local import LocalExecutor, describe_exit
-from nbsweep.agents._loop import log_path, scratch_path
+from nbsweep.agents._loop import CONTROLLER_DIED, log_path, scratch_path
 from nbsweep.stopping import Stopper, make_stopper
 from nbsweep.store import Store
 from nbsweep.store._store import loads, owner_id
@@ -169,6 +169,8 @@ class Controller(threading.Thread):
         state = sweep["state"]
         busy = self._reap(respawn=state in SWEEP_ACTIVE)
         self._observed = self._refresh()
+        if state in SWEEP_ACTIVE:
+            busy |= self._requeue_cut_runs()
         if state == CANCELLED:
             self._cancel()
             return True, True
@@ -267,6 +269,25 @@ class Controller(threading.Thread):
         self._window = min(seqs) if seqs else self._top + 1
         self._stale_runs(rows)
         return bool(gone or refresh)
+
+    def _requeue_cut_runs(self) -> bool:
+        """Queue again the runs a dead controller's agents had to abandon (once each).
+
+        Their rows stay with the crashed run; the engine sees only the new one, so a grid
+        point is neither lost nor run twice.
+        """
+        cut = [
+            r
+            for r in self._changed
+            if r["state"] == CRASHED
+            and (r["error"] or "").startswith(CONTROLLER_DIED)
+            and r["id"] not in self._replaced
+        ]
+        if not cut:
+            return False
+        self.store.add_runs(self.sweep_id, [r["config"] for r in cut], [r["id"] for r in cut])
+        self._replaced.update(r["id"] for r in cut)
+        return True
 
     def _stale_runs(self, rows: list[dict[str, Any]]) -> None:
         """Crash runs whose (foreign) agent stopped sending heartbeats long ago."""
