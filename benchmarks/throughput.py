@@ -141,7 +141,12 @@ def _optuna_worker(kind: str, path: str, trials: int, times: Any) -> None:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.load_study(study_name="bench", storage=_optuna_storage(kind, path))
+    # Random sampling, as nbsweep's side: the comparison is of the machinery, not of TPE.
+    study = optuna.load_study(
+        study_name="bench",
+        storage=_optuna_storage(kind, path),
+        sampler=optuna.samplers.RandomSampler(),
+    )
     started = time.time()
     study.optimize(lambda trial: trial.suggest_float("x", 0.0, 1.0), n_trials=trials)
     times.put((started, time.time()))
@@ -219,7 +224,7 @@ def main() -> None:
         f" Python {platform.python_version()}, SQLite store files in a temp directory;"
         f" load average {load:.1f} at the end (other work shared the cores). {WORKERS} workers:"
         " nbsweep agents are spawned processes; Optuna runs one process per worker on the"
-        " same storage.",
+        " same storage. Both sample at random (Optuna's RandomSampler).",
         "",
         "| what | trials | seconds | trials/s |",
         "|---|---:|---:|---:|",
