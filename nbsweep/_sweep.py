@@ -321,18 +321,22 @@ class Sweep:
     def resume(self, train: Callable[..., Any] | None = None, workers: int | None = None) -> Sweep:
         """Un-pause; or, when no controller runs the sweep any more, restart it here.
 
+        ``train`` replaces the train function for agents started from now on (after a fix).
         Runs cut short by the death of the previous controller stay ``crashed`` (their rows
         kept) and their configs are queued again, so a grid still completes exactly once.
         New agents get GPUs as the sweep first did (same ``gpus_per_run``; NVML, or the one
         given to ``nbsweep.agents.set_nvml``); ``workers`` overrides their number.
         """
         row = self._row()
-        if self._controller() is not None or self._store.lease_owner(self.id) is not None:
-            if train is not None:
+        here = self._controller() is not None
+        if here or self._store.lease_owner(self.id) is not None:
+            if train is not None and not here:
                 raise SweepError(
-                    f"sweep {self.id} is still controlled by a live process; train= only"
-                    " applies when restarting a sweep whose controller died"
+                    f"sweep {self.id} is controlled by another live process; train= only"
+                    " applies to a sweep controlled here, or whose controller died"
                 )
+            if train is not None:
+                self._spec(train)  # agents started from now on load the new function
             self._store.update_sweep(
                 self.id, only_from=[PAUSED], state=SWEEP_RUNNING, message="", event="resumed"
             )

@@ -96,6 +96,8 @@ class Controller(threading.Thread):
         self._changed: list[dict[str, Any]] = []
         self._observed = False
         self._cancelled = False
+        self._dead_at_start = 0
+        self._missing: list[Slot] = []  # slots whose agent is not replaced while paused
         # Kept per change so that a tick does not walk every run of a long sweep.
         self._alive: dict[str, str] = {}
         self._uncounted: set[str] = set()
@@ -176,6 +178,11 @@ class Controller(threading.Thread):
             return True, True
         if state == SWEEP_FINISHED:
             return True, True
+        if state == SWEEP_RUNNING and self._missing and self.executor is not None:
+            for slot in self._missing:
+                self.executor.spawn(slot)
+            self._missing = []
+            busy = True
         if state == SWEEP_RUNNING:
             busy |= self._early_terminate()
             state = self._checks(sweep)
@@ -209,9 +216,36 @@ class Controller(threading.Thread):
                 # What the run printed before it died is the best clue to why.
                 scratch.replace(log_path(self.store, self.sweep_id, running[-1]))
             self.store.add_event(self.sweep_id, "agent_died", why, agent=handle.agent)
-            if respawn:
+            ran = bool(running) or any(r["agent"] == handle.agent for r in self._runs.values())
+            self._dead_at_start = 0 if ran else self._dead_at_start + 1
+            if self._dead_at_start >= INITIAL_FAILURES:
+                # Agents that die before running anything (an import or unpickling error in
+                # the train function) would be replaced forever: pause and say why.
+                self._pause_dead_at_start(why, handle.agent)
+                self._missing.append(handle.slot)
+            elif respawn:
                 self.executor.spawn(handle.slot)
+            else:
+                self._missing.append(handle.slot)
         return bool(gone)
+
+    def _pause_dead_at_start(self, why: str, agent: int) -> None:
+        path = self.store.root / "logs" / self.sweep_id / f"agent-{agent}.log"
+        tail = (
+            "\n".join(path.read_text(errors="replace").splitlines()[-15:]) if path.exists() else ""
+        )
+        self._dead_at_start = 0
+        self.store.update_sweep(
+            self.sweep_id,
+            only_from=[SWEEP_RUNNING],
+            state=PAUSED,
+            message=(
+                f"paused: {INITIAL_FAILURES} agents in a row died before running anything"
+                f" (last: {why}); fix the train function, then sweep.resume(train=...)."
+                f" Output of the last one ({path}):\n{tail}"
+            ),
+            event="paused: agents die at start",
+        )
 
     def _refresh(self) -> bool:
         """Read the runs that may have changed: those from the oldest alive run on."""

@@ -232,3 +232,24 @@ def test_a_second_process_watches_and_adds_agents_but_never_a_controller(
     runs = sweep.runs
     assert sweep.state == "finished" and set(runs["state"]) == {"finished"}
     assert (runs["agent"] == 1).sum() == 1  # the run this process's agent executed
+
+
+def test_agents_dying_at_start_pause_the_sweep_and_a_fixed_function_resumes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A module the kernel imports but agents will not find: every agent dies at start.
+    (tmp_path / "vanishing.py").write_text("def train(config):\n    return {'ok': 1}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import vanishing  # type: ignore[import-not-found]
+
+    config = {"method": "grid", "parameters": {"x": {"values": [1, 2]}}}
+    store = str(tmp_path / "store.db")
+    (tmp_path / "vanishing.py").unlink()
+    sweep = nbsweep.sweep(config, vanishing.train, workers=1, store=store)
+    assert sweep.wait(timeout=90) == "paused"
+    assert "3 agents in a row died before running anything" in sweep.message
+    assert "vanishing" in sweep.message  # the import error from the agent's output
+    assert sweep.runs["state"].tolist() in (["pending"], ["pending", "pending"])
+    sweep.resume(train=trainfns.quadratic)
+    assert sweep.wait(timeout=60) == "finished"
+    assert set(sweep.runs["state"]) == {"finished"}
