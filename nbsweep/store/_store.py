@@ -346,14 +346,10 @@ class Store:
                 continue  # a concurrent writer took the same seq (PostgreSQL): try again
         raise StoreError(f"sweep {sweep_id}: could not queue runs after 5 tries")
 
-    def runs(
-        self, sweep_id: str, min_seq: int = 0, run_ids: Sequence[str] | None = None
-    ) -> list[dict[str, Any]]:
-        """Runs of a sweep from position ``min_seq`` on (or the given ids), in order."""
+    def runs(self, sweep_id: str, min_seq: int = 0) -> list[dict[str, Any]]:
+        """Runs of a sweep from position ``min_seq`` on, in queue order."""
         stmt = s.runs.select().where(s.runs.c.sweep_id == sweep_id)
-        if run_ids is not None:
-            stmt = stmt.where(s.runs.c.id.in_(list(run_ids)))
-        elif min_seq:
+        if min_seq:
             stmt = stmt.where(s.runs.c.seq >= min_seq)
         with self.read() as conn:
             return [dict(r._mapping) for r in conn.execute(stmt.order_by(s.runs.c.seq))]
