@@ -429,14 +429,18 @@ def _plots(
 
     if stop:
         fig, ax = plt.subplots(figsize=(6, 4))
-        for method, s in stop.items():
-            ax.scatter(s["epoch_share_mean"], s["kept_best_share"], s=50)
-            ax.annotate(
-                method,
-                (s["epoch_share_mean"], s["kept_best_share"]),
-                fontsize=8,
-                xytext=(4, 4),
-                textcoords="offset points",
+        # Rules often land on the same point (W&B's and nbsweep's hyperband must): a legend
+        # with distinct markers keeps each visible.
+        for i, ((method, s), marker) in enumerate(zip(stop.items(), "osD^vP", strict=False)):
+            ax.scatter(
+                s["epoch_share_mean"],
+                s["kept_best_share"],
+                s=60,
+                marker=marker,
+                facecolors="none",
+                edgecolors=f"C{i}",
+                linewidths=1.5,
+                label=method,
             )
         ax.axvline(0.3, color="grey", ls=":", lw=1)
         ax.axhline(0.9, color="grey", ls=":", lw=1)
@@ -445,6 +449,7 @@ def _plots(
         ax.set_xlabel("share of full training's epochs used")
         ax.set_ylabel("share of seeds keeping the best")
         ax.set_title("early termination on the same SGD learning curves")
+        ax.legend(fontsize=8, loc="lower left")
         ax.grid(alpha=0.3)
         fig.tight_layout()
         fig.savefig(img / "bench_early_termination.png", dpi=90)
@@ -495,7 +500,9 @@ def write_report(plan: Plan, data: Mapping[str, Any], env: Mapping[str, Any], ou
             "; ".join(
                 f"`{m['nbsweep_commit'][:12]}`"
                 + (" + uncommitted changes under nbsweep/" if m["nbsweep_dirty"] else "")
-                + f" (run started {m['started']})"
+                + f" (run started {m['started']}"
+                + (f", load average {m['loadavg']:.1f}" if "loadavg" in m else "")
+                + ")"
                 for m in data.get("meta", [])
             )
             or "unknown"
@@ -545,7 +552,8 @@ def write_report(plan: Plan, data: Mapping[str, Any], env: Mapping[str, Any], ou
         "a JSON-lines ask/tell protocol, so every method sees the same objective. nbsweep-grid "
         "uses cell centres of a grid that fits the budget and is the same for every seed. The "
         f"×{plan.agents} row keeps {plan.agents} trials in flight: each suggestion is made with "
-        "the other runs pending.",
+        "the other runs pending. Optuna's TPE and GP samplers draw the same first 10 (random) "
+        "trials for a seed, so their best@10 columns agree.",
         "",
     ]
     lines += search_tables(analysis)
@@ -558,7 +566,8 @@ def write_report(plan: Plan, data: Mapping[str, Any], env: Mapping[str, Any], ou
         "",
         f"Seconds for one suggestion on {plan.latency_task} once the method holds N finished "
         "trials (uniform random configs with their true values), measured inside the method's "
-        "process (no IPC), after one untimed warm-up suggestion.",
+        "process (no IPC), after one untimed warm-up suggestion. Timings move with the load of "
+        "the machine (its cores are shared): compare rows of one report, not across reports.",
         "",
         *lat_lines,
         "",

@@ -214,6 +214,7 @@ def code_state() -> dict[str, Any]:
         "nbsweep_commit": _git("rev-parse", "HEAD"),
         "nbsweep_dirty": bool(_git("status", "--porcelain", "--", "nbsweep")),
         "nbsweep_sources": digest.hexdigest(),
+        "loadavg": os.getloadavg()[1],
     }
 
 
