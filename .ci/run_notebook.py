@@ -11,8 +11,12 @@ from nbclient import NotebookClient
 
 def main(path: str) -> None:
     notebook = nbformat.read(path, as_version=4)
-    NotebookClient(notebook, timeout=900, kernel_name="python3",
-                   resources={"metadata": {"path": str(Path(path).parent)}}).execute()
+    NotebookClient(
+        notebook,
+        timeout=900,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(Path(path).parent)}},
+    ).execute()
     last = [cell for cell in notebook.cells if cell.cell_type == "code"][-1]
     for output in last.get("outputs", []):
         if output.output_type == "stream":
