@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 BAYES = "nbsweep-bayes"
 THROUGHPUT = "## Throughput"
+# Headings this report writes itself (prefixes); every other section is kept as it stands.
+OWN_SECTIONS = ("## Targets", "## Search:", "## Suggestion latency", "## Early termination")
 
 
 def _fmt(value: float) -> str:
@@ -461,16 +463,24 @@ def _plots(
 # --- the page ------------------------------------------------------------------------------
 
 
-def _throughput_section(out: Path) -> list[str]:
-    """The runtime helper's section, as it stands in the current file (or its bare heading)."""
-    if not out.exists():
-        return [THROUGHPUT, "", "_Written by `benchmarks/throughput.py`._", ""]
-    lines = out.read_text().splitlines()
-    if THROUGHPUT not in lines:
-        return [THROUGHPUT, "", "_Written by `benchmarks/throughput.py`._", ""]
-    start = lines.index(THROUGHPUT)
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    return lines[start:end] + ([""] if lines[end - 1].strip() else [])
+def _kept_sections(out: Path) -> list[str]:
+    """Sections other scripts write (throughput, schedulers, refine), as they stand in the file.
+
+    The report regenerates only its own sections; every other ``## `` section is carried
+    over untouched, and the Throughput heading is kept even before its script has run.
+    """
+    lines = out.read_text().splitlines() if out.exists() else []
+    kept: list[str] = []
+    starts = [i for i, line in enumerate(lines) if line.startswith("## ")]
+    for n, start in enumerate(starts):
+        if lines[start].startswith(OWN_SECTIONS):
+            continue
+        end = starts[n + 1] if n + 1 < len(starts) else len(lines)
+        block = lines[start:end]
+        kept += block + ([""] if block[-1].strip() else [])
+    if THROUGHPUT not in kept:
+        kept = [THROUGHPUT, "", "_Written by `benchmarks/throughput.py`._", "", *kept]
+    return kept
 
 
 def write_report(plan: Plan, data: Mapping[str, Any], env: Mapping[str, Any], out: Path) -> None:
@@ -492,8 +502,9 @@ def write_report(plan: Plan, data: Mapping[str, Any], env: Mapping[str, Any], ou
         + (" --quick" if plan.mode == "quick" else "")
         + "` (`make bench"
         + ("-quick" if plan.mode == "quick" else "")
-        + "`); do not edit by hand, except the Throughput section. Everything runs offline on "
-        "data shipped inside scikit-learn.",
+        + "`); do not edit by hand: the sections after Early termination are written by their "
+        "own scripts and kept as they stand. Everything runs offline on data shipped inside "
+        "scikit-learn.",
         "",
         "- nbsweep measured at "
         + (
@@ -593,7 +604,7 @@ def write_report(plan: Plan, data: Mapping[str, Any], env: Mapping[str, Any], ou
         else "",
         "",
     ]
-    lines += _throughput_section(out)
+    lines += _kept_sections(out)
     text = "\n".join(lines).rstrip() + "\n"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
