@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-# Bumped on any incompatible change; a store with another version is refused on open.
-SCHEMA_VERSION = 1
+# Bumped on any change. A store of an older version gets the tables and nullable columns
+# added since when it is opened (``Store._upgrade``); any other difference is refused on open.
+# 2: GPU pool tables, GPU figures of runs.
+SCHEMA_VERSION = 2
 
 metadata = sa.MetaData()
 
@@ -64,6 +66,10 @@ runs = sa.Table(
     sa.Column("metric_count", sa.Integer, nullable=False, default=0),
     sa.Column("error", sa.Text),
     sa.Column("requeued_from", sa.String(32)),
+    # Sampled from NVML by a GPU agent while the run is live (NULL for a CPU run).
+    sa.Column("gpu_util", sa.Double),  # mean utilisation, percent
+    sa.Column("gpu_mem_mb", sa.Double),  # peak memory used, MiB
+    sa.Column("gpu_seconds", sa.Double),  # runtime x GPUs held
     sa.UniqueConstraint("sweep_id", "seq", name="uq_nbsweep_runs_seq"),
     sa.Index("ix_nbsweep_runs_claim", "sweep_id", "state", "seq"),
 )
@@ -118,5 +124,33 @@ leases = sa.Table(
     metadata,
     sa.Column("sweep_id", sa.String(32), primary_key=True),
     sa.Column("owner", sa.Text, nullable=False),
+    sa.Column("expires_at", sa.Double, nullable=False),
+)
+
+# The GPUs of a host shared by every sweep of the store: a GPU is held by one sweep at a
+# time, as long as its controller renews the row (``owner`` is the controller's lease owner).
+gpu_leases = sa.Table(
+    "nbsweep_gpu_leases",
+    metadata,
+    sa.Column("host", sa.String(255), primary_key=True),
+    sa.Column("gpu", sa.String(128), primary_key=True),
+    sa.Column("sweep_id", sa.String(32), nullable=False),
+    sa.Column("owner", sa.Text, nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("since", sa.Double, nullable=False),
+    sa.Column("expires_at", sa.Double, nullable=False),
+)
+
+# A sweep that wants more GPUs of a host than it holds: free GPUs go to the highest
+# ``priority``, then to the sweep waiting ``since`` the longest.
+gpu_waits = sa.Table(
+    "nbsweep_gpu_waits",
+    metadata,
+    sa.Column("sweep_id", sa.String(32), primary_key=True),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("owner", sa.Text, nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("wanted", sa.Integer, nullable=False),  # GPUs
+    sa.Column("since", sa.Double, nullable=False),
     sa.Column("expires_at", sa.Double, nullable=False),
 )

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import sqlalchemy as sa
 
@@ -94,6 +95,15 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class GpuUse:
+    """What a run used of its GPUs, sampled from NVML (None where NVML gave nothing)."""
+
+    util: float | None  # mean utilisation, percent
+    mem_mb: float | None  # peak memory used, MiB
+    seconds: float  # runtime x GPUs held
+
+
+@dataclass(frozen=True)
 class Finish:
     """How an agent's run ended, written in the same transaction as the next claim."""
 
@@ -101,12 +111,13 @@ class Finish:
     state: str
     summary: dict[str, Any]
     error: str | None = None
+    gpu: GpuUse | None = None  # None for a run on CPU
 
 
 class Store:
     """One process's connection pool to one store; use :func:`open_store` to share it."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, create: bool = True) -> None:
         self.url = url
         try:
             parsed = sa.engine.make_url(url)
@@ -122,11 +133,23 @@ class Store:
                 )
             self.path: Path | None = Path(database).resolve()
             self.root = self.path.parent
+            if not create and not self.path.exists():
+                raise StoreError(
+                    f"store {self.path} does not exist: pass the store= the sweep was started"
+                    f" with (or set {ENV_VAR}); nothing was created"
+                )
             private_dir(self.root)
             if not self.path.exists():
                 os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+            self._file = _file_id(self.path)
+            # Connections never create the file (mode=rw): a store removed while in use is
+            # an error, never a new empty store in its place.
+            rw = parsed.set(
+                database=f"file:{quote(str(self.path))}",
+                query={**parsed.query, "mode": "rw", "uri": "true"},
+            )
             # Named parameters: the precompiled hot statements take dicts on both drivers.
-            self.engine = sa.create_engine(url, pool_size=4, max_overflow=8, paramstyle="named")
+            self.engine = sa.create_engine(rw, pool_size=4, max_overflow=8, paramstyle="named")
             sa.event.listen(self.engine, "connect", _sqlite_connect)
             sa.event.listen(self.engine, "begin", _sqlite_begin)
         else:
@@ -167,6 +190,9 @@ class Store:
                 version = conn.execute(
                     sa.select(s.meta.c.value).where(s.meta.c.key == "schema_version")
                 ).scalar()
+            if version is not None and version.isdigit() and int(version) < s.SCHEMA_VERSION:
+                self._upgrade(version)
+                version = str(s.SCHEMA_VERSION)
         except StoreError:
             raise
         except sa.exc.SQLAlchemyError as exc:
@@ -179,12 +205,62 @@ class Store:
                 f"{s.SCHEMA_VERSION}: {hint}, or pass another store="
             )
 
+    def _upgrade(self, version: str) -> None:
+        """Add the tables and nullable columns of later versions to a store of ``version``.
+
+        One transaction that reads the version again, so that processes opening the same old
+        store at once upgrade it once; a change that is not additive is refused.
+        """
+        with self.write() as conn:
+            pick = sa.select(s.meta.c.value).where(s.meta.c.key == "schema_version")
+            if conn.execute(pick if self.is_sqlite else pick.with_for_update()).scalar() != version:
+                return  # another process upgraded it meanwhile
+            inspector = sa.inspect(conn)
+            names = set(inspector.get_table_names())
+            new = [t for t in s.metadata.sorted_tables if t.name not in names]
+            s.metadata.create_all(conn, tables=new)
+            for table in s.metadata.sorted_tables:
+                if table in new:
+                    continue
+                have = {c["name"] for c in inspector.get_columns(table.name)}
+                for column in table.columns:
+                    if column.name in have:
+                        continue
+                    if not column.nullable:
+                        raise StoreError(
+                            f"store {self._where()} has schema version {version}, which this"
+                            f" nbsweep (version {s.SCHEMA_VERSION}) cannot upgrade: open it with"
+                            " the nbsweep that wrote it, or pass another store="
+                        )
+                    kind = column.type.compile(dialect=conn.dialect)
+                    conn.exec_driver_sql(
+                        f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"
+                    )
+            conn.execute(
+                s.meta.update()
+                .where(s.meta.c.key == "schema_version")
+                .values(value=str(s.SCHEMA_VERSION))
+            )
+
     def _where(self) -> str:
         return str(self.path) if self.path else self.engine.url.render_as_string()
+
+    def _check_file(self) -> None:
+        """Refuse to go on when the SQLite file was removed or replaced while in use.
+
+        Open connections would go on writing into the removed file, where nothing is kept.
+        """
+        if self.path is not None and _file_id(self.path) != self._file:
+            raise StoreError(
+                f"store {self.path} was removed or replaced while in use: nbsweep stops here"
+                " rather than write where nothing is kept. Put the file back, or start again"
+                " with another store="
+            )
 
     @contextmanager
     def write(self) -> Iterator[sa.Connection]:
         """A write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on exit."""
+        self._check_file()
         with self.engine.connect() as conn:
             conn.execution_options(nbsweep_write=True)
             with conn.begin():
@@ -214,6 +290,7 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[sa.Connection]:
+        self._check_file()
         with self.engine.connect() as conn:
             yield conn
 
@@ -465,6 +542,7 @@ class Store:
             "now": now,
             "summary": dumps(finish.summary),
             "error": finish.error,
+            **_gpu_params(finish.gpu),
         }
         cursor.execute(self._sql.finish, params)
         if not cursor.rowcount:
@@ -537,15 +615,21 @@ class Store:
         with self.read() as conn:
             return conn.execute(sa.select(s.runs.c.state).where(s.runs.c.id == run_id)).scalar()
 
-    def heartbeat(self, sweep_id: str, agent: int, run_id: str | None) -> bool:
-        """Mark the agent (and its run) alive; False when the agent was told to drain."""
+    def heartbeat(
+        self, sweep_id: str, agent: int, run_id: str | None, gpu: GpuUse | None = None
+    ) -> bool:
+        """Mark the agent (and its run) alive; False when the agent was told to drain.
+
+        ``gpu``: the run's GPU figures so far, so that a run that crashes keeps them.
+        """
         now = time.time()
         with self.write() as conn:
             if run_id is not None:
+                figures = _gpu_params(gpu) if gpu is not None else {}
                 conn.execute(
                     s.runs.update()
                     .where(s.runs.c.id == run_id, s.runs.c.state == RUNNING)
-                    .values(heartbeat_at=now)
+                    .values(heartbeat_at=now, **figures)
                 )
             conn.execute(
                 s.agents.update()
@@ -661,6 +745,183 @@ class Store:
             row["run_id"] = busy.get(row["agent"])
         return found
 
+    # -- GPU pool ---------------------------------------------------------------------------
+
+    def pool_request(
+        self,
+        host: str,
+        sweep_id: str,
+        owner: str,
+        priority: int,
+        groups: Sequence[Sequence[str]],
+        count: int,
+        ttl: float,
+    ) -> list[int]:
+        """Lease up to ``count`` of the GPU ``groups`` that are wholly free; returns their indices.
+
+        Free GPUs go first to the sweeps waiting ahead (higher priority, then waiting longer).
+        What this sweep still lacks is written as its wait row, or the row is dropped.
+        """
+        now = time.time()
+        leases, waits = s.gpu_leases, s.gpu_waits
+        with self.write() as conn:
+            if not self.is_sqlite:  # SQLite's BEGIN IMMEDIATE already serialises this
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7319)")
+            _pool_expire(conn, host, now)
+            held = set(conn.execute(sa.select(leases.c.gpu).where(leases.c.host == host)).scalars())
+            waiting = conn.execute(sa.select(waits).where(waits.c.host == host)).all()
+            mine = next((w for w in waiting if w.sweep_id == sweep_id), None)
+            since = mine.since if mine is not None else now
+            ahead = sum(
+                max(0, w.wanted)
+                for w in waiting
+                if w.sweep_id != sweep_id and (w.priority, -w.since) > (priority, -since)
+            )
+            free = [i for i, group in enumerate(groups) if not held.intersection(group)]
+            spare = len({gpu for i in free for gpu in groups[i]}) - ahead
+            granted: list[int] = []
+            taken: set[str] = set()
+            for i in free:
+                if len(granted) == count or len(taken) + len(groups[i]) > spare:
+                    break
+                if not taken.intersection(groups[i]):
+                    granted.append(i)
+                    taken.update(groups[i])
+            if taken:
+                conn.execute(
+                    leases.insert(),
+                    [
+                        {
+                            "host": host,
+                            "gpu": gpu,
+                            "sweep_id": sweep_id,
+                            "owner": owner,
+                            "priority": priority,
+                            "since": now,
+                            "expires_at": now + ttl,
+                        }
+                        for gpu in sorted(taken)
+                    ],
+                )
+            lacking = (count - len(granted)) * max((len(g) for g in groups), default=0)
+            if lacking > 0 and mine is None:
+                conn.execute(
+                    waits.insert().values(
+                        sweep_id=sweep_id,
+                        host=host,
+                        owner=owner,
+                        priority=priority,
+                        wanted=lacking,
+                        since=now,
+                        expires_at=now + ttl,
+                    )
+                )
+            elif lacking > 0:
+                conn.execute(
+                    waits.update()
+                    .where(waits.c.sweep_id == sweep_id)
+                    .values(owner=owner, priority=priority, wanted=lacking, expires_at=now + ttl)
+                )
+            elif mine is not None:
+                conn.execute(waits.delete().where(waits.c.sweep_id == sweep_id))
+        return granted
+
+    def pool_release(self, host: str, gpus: Iterable[str], owner: str) -> None:
+        """Give GPUs back to the pool."""
+        leases = s.gpu_leases
+        with self.write() as conn:
+            conn.execute(
+                leases.delete().where(
+                    leases.c.host == host, leases.c.gpu.in_(list(gpus)), leases.c.owner == owner
+                )
+            )
+
+    def pool_renew(self, owner: str, priority: int, ttl: float) -> None:
+        """Keep the owner's GPUs and wait alive for ``ttl`` more seconds, at ``priority``."""
+        values = {"priority": priority, "expires_at": time.time() + ttl}
+        with self.write() as conn:
+            for table in (s.gpu_leases, s.gpu_waits):
+                conn.execute(table.update().where(table.c.owner == owner).values(**values))
+
+    def pool_leave(self, owner: str) -> None:
+        """Drop the owner's GPUs and wait (its controller is ending)."""
+        with self.write() as conn:
+            for table in (s.gpu_leases, s.gpu_waits):
+                conn.execute(table.delete().where(table.c.owner == owner))
+
+    def pool_set_priority(self, sweep_id: str, priority: int) -> None:
+        with self.write() as conn:
+            for table in (s.gpu_leases, s.gpu_waits):
+                conn.execute(
+                    table.update().where(table.c.sweep_id == sweep_id).values(priority=priority)
+                )
+
+    def pool_yield(self, host: str, sweep_id: str, gpus: Sequence[str], busy: bool) -> bool:
+        """Whether an agent of ``sweep_id`` on ``gpus`` gives them to a waiting sweep now.
+
+        After a run (``busy``) it gives way to a higher priority only; an idle agent to any
+        sweep that waits. The waiter's want is lowered at once, so one freed GPU does not send
+        several agents away.
+        """
+        leases, waits = s.gpu_leases, s.gpu_waits
+        now = time.time()
+        anyone = (
+            sa.select(waits.c.sweep_id)
+            .where(
+                waits.c.host == host,
+                waits.c.sweep_id != sweep_id,
+                waits.c.wanted > 0,
+                waits.c.expires_at > now,
+            )
+            .limit(1)
+        )
+        with self.read() as conn:
+            if conn.execute(anyone).first() is None:
+                return False  # the usual case, answered without a write
+        with self.write() as conn:
+            mine = conn.execute(
+                sa.select(sa.func.max(leases.c.priority)).where(
+                    leases.c.host == host,
+                    leases.c.gpu.in_(list(gpus)),
+                    leases.c.sweep_id == sweep_id,
+                )
+            ).scalar()
+            if mine is None:
+                return False  # not a pooled agent (or its lease expired): nothing to give
+            pick = sa.select(waits.c.sweep_id).where(
+                waits.c.host == host,
+                waits.c.sweep_id != sweep_id,
+                waits.c.wanted > 0,
+                waits.c.expires_at > now,
+                waits.c.priority > (mine if busy else -1),
+            )
+            waiter = conn.execute(
+                pick.order_by(waits.c.priority.desc(), waits.c.since).limit(1)
+            ).scalar()
+            if waiter is None:
+                return False
+            conn.execute(
+                waits.update()
+                .where(waits.c.sweep_id == waiter)
+                .values(wanted=waits.c.wanted - len(gpus))
+            )
+        return True
+
+    def pool(self, host: str | None = None) -> list[dict[str, Any]]:
+        """The live GPU leases and waits (of ``host``, else of every host), oldest first."""
+        leases, waits = s.gpu_leases, s.gpu_waits
+        now = time.time()
+        out = []
+        with self.read() as conn:
+            for table, kind in ((leases, "holds"), (waits, "waits")):
+                stmt = sa.select(table).where(table.c.expires_at > now)
+                if host is not None:
+                    stmt = stmt.where(table.c.host == host)
+                out += [dict(r._mapping, state=kind) for r in conn.execute(stmt)]
+        return sorted(
+            (r for r in out if owner_alive(r["owner"])), key=lambda r: (r["host"], r["since"])
+        )
+
     # -- controller lease ------------------------------------------------------------------
 
     def acquire_lease(self, sweep_id: str, owner: str, ttl: float) -> str | None:
@@ -730,6 +991,15 @@ def owner_alive(owner: str) -> bool:
     return pid_alive(int(pid_text))
 
 
+def _file_id(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of a file, None when it is missing: tells a replaced file apart."""
+    try:
+        found = path.stat()
+    except FileNotFoundError:
+        return None
+    return found.st_dev, found.st_ino
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -761,6 +1031,20 @@ def _event(
     )
 
 
+def _pool_expire(conn: sa.Connection, host: str, now: float) -> None:
+    """Drop the GPU leases and waits of controllers that stopped renewing them or died."""
+    for table in (s.gpu_leases, s.gpu_waits):
+        owners = conn.execute(
+            sa.select(table.c.owner).where(table.c.host == host).distinct()
+        ).scalars()
+        dead = [o for o in owners if not owner_alive(o)]
+        conn.execute(
+            table.delete().where(
+                table.c.host == host, sa.or_(table.c.expires_at < now, table.c.owner.in_(dead))
+            )
+        )
+
+
 def _band_histories(
     conn: sa.Connection, sweep_id: str, band: int, exclude: str
 ) -> dict[str, list[float]]:
@@ -787,6 +1071,12 @@ def _band_histories(
     for run_id, value in found:
         out.setdefault(run_id, []).append(value)
     return out
+
+
+def _gpu_params(gpu: GpuUse | None) -> dict[str, float | None]:
+    if gpu is None:
+        return {"gpu_util": None, "gpu_mem_mb": None, "gpu_seconds": None}
+    return {"gpu_util": gpu.util, "gpu_mem_mb": gpu.mem_mb, "gpu_seconds": gpu.seconds}
 
 
 def _driver(conn: sa.Connection, sql: str, params: Mapping[str, Any]) -> Any:
@@ -842,13 +1132,16 @@ class _HotStatements:
             )
             .returning(runs.c.id, runs.c.seq, runs.c.config)
         )
+        gpu = {name: p(name) for name in ("gpu_util", "gpu_mem_mb", "gpu_seconds")}
         self.finish = sql(
             runs.update()
             .where(runs.c.id == p("run_id"), is_running)
-            .values(state=p("state"), ended_at=p("now"), summary=p("summary"), error=p("error"))
+            .values(
+                state=p("state"), ended_at=p("now"), summary=p("summary"), error=p("error"), **gpu
+            )
         )
         self.set_summary = sql(
-            runs.update().where(runs.c.id == p("run_id")).values(summary=p("summary"))
+            runs.update().where(runs.c.id == p("run_id")).values(summary=p("summary"), **gpu)
         )
         touch = {"steps": p("steps"), "summary": p("summary"), "heartbeat_at": p("now")}
         self.touch_run = sql(
@@ -895,13 +1188,16 @@ _stores: dict[str, Store] = {}
 _stores_lock = threading.Lock()
 
 
-def open_store(store: str | os.PathLike[str] | Store | None = None) -> Store:
-    """The process's one :class:`Store` for ``store`` (URL, path, or None for the default)."""
+def open_store(store: str | os.PathLike[str] | Store | None = None, create: bool = True) -> Store:
+    """The process's one :class:`Store` for ``store`` (URL, path, or None for the default).
+
+    Without ``create`` a SQLite file that does not exist is an error, not a new store.
+    """
     if isinstance(store, Store):
         return store
     url = resolve_url(store)
     with _stores_lock:
         found = _stores.get(url)
         if found is None:
-            found = _stores[url] = Store(url)
+            found = _stores[url] = Store(url, create=create)
         return found
