@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -517,6 +518,20 @@ class Sweep:
 
         return write_report(self, path)
 
+    @property
+    def warm_start(self) -> Any:
+        """The earlier runs bayes learned from first (``None`` without ``warm_start=``).
+
+        A ``WarmStart``: ``sources`` (sweep ids), ``used`` (how many runs), ``ignored`` (why
+        others were not used: not finished, outside the new space, ...), ``note``.
+        """
+        sources = loads(self._row()["warm_start"])
+        if not sources:
+            return None
+        from nbsweep._warm_start import load
+
+        return load(self._store, sources, self.config)
+
     def importance(self) -> pd.DataFrame:
         """W&B's parameter importance of ``metric.name`` over the runs so far."""
         from nbsweep.analysis import importance
@@ -550,12 +565,15 @@ def sweep(
     gpus_per_run: int = 1,
     seed: int | None = None,
     nvml: Any = None,
+    warm_start: Any = None,
 ) -> Sweep:
     """Start a sweep of ``train`` over ``config`` on local agents; returns at once.
 
     ``workers`` defaults to one agent per GPU (one per core without GPUs);
     ``scheduler.num_workers`` in the config caps it. ``store`` is a SQLAlchemy URL or a path
-    (default ``$NBSWEEP_STORE``, else ``./.nbsweep/nbsweep.db``).
+    (default ``$NBSWEEP_STORE``, else ``./.nbsweep/nbsweep.db``). ``warm_start`` (a Sweep,
+    a sweep id or a list of them, in the same store; bayes only) lets bayes learn from their
+    finished runs first; see ``Sweep.warm_start``.
     """
     from nbsweep._command import script_function
     from nbsweep.config import validate
@@ -575,6 +593,7 @@ def sweep(
     make_stopper(normalised)
     slots = _slots(normalised, workers, gpus_per_run, nvml)
     opened = open_store(store)
+    sources = _warm_sources(warm_start, normalised, opened)
     sweep_id = new_id()
     spec = ship(train, opened.root / "sweeps" / sweep_id)
     chosen_seed = seed if seed is not None else normalised.get("seed")
@@ -587,11 +606,30 @@ def sweep(
         chosen_seed,
         SWEEP_RUNNING,
         gpus_per_run,
+        warm_start=sources,
     )
     handle = Sweep(opened, sweep_id)
     handle._train_spec = spec
     handle._start(spec, slots)
     return handle
+
+
+def _warm_sources(warm_start: Any, config: Mapping[str, Any], store: Store) -> list[str]:
+    """The sweeps to warm-start from, checked; warns when some of their runs do not fit."""
+    if warm_start is None:
+        return []
+    if config.get("method") != "bayes":
+        raise SweepError(
+            f"warm_start: method {config.get('method')!r} does not learn from earlier runs;"
+            " use method: bayes, or leave warm_start out"
+        )
+    from nbsweep._warm_start import load, source_ids
+
+    sources = source_ids(warm_start, store)
+    warm = load(store, sources, config)
+    if warm.ignored or not warm.used:
+        warnings.warn(warm.note, stacklevel=3)
+    return sources
 
 
 def load(sweep_id: str, store: StoreArg = None) -> Sweep:

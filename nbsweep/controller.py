@@ -86,6 +86,8 @@ class Controller(threading.Thread):
         self.run_cap: int | None = self.config.get("run_cap")
         self.stopper: Stopper | None = make_stopper(self.config)
         self._searcher: Any = None
+        self._warm: tuple[RunRecord, ...] | None = None
+        self._warm_sources: list[str] = loads(sweep["warm_start"]) or []
         self._wake = threading.Event()
         self._quit = False
         self.error: str | None = None
@@ -338,15 +340,31 @@ class Controller(threading.Thread):
             why = f"no heartbeat from its agent for {STALE_RUN_S:.0f} s"
             self.store.end_runs(self.sweep_id, stale, CRASHED, {r: why for r in stale})
 
-    def records(self, engine: bool = True) -> list[RunRecord]:
+    def records(self, engine: bool = True, warm: bool = False) -> list[RunRecord]:
         """The runs as the engine sees them; with ``engine``, without requeued originals.
 
         Records are built once per change (in queue order), so a tick costs little more
-        than the runs that changed, even in a sweep of many thousand runs.
+        than the runs that changed, even in a sweep of many thousand runs. With ``warm``,
+        the warm-start runs of earlier sweeps come first (for the searcher only).
         """
         if not (engine and self._replaced):
-            return list(self._records.values())
-        return [r for run_id, r in self._records.items() if run_id not in self._replaced]
+            own = list(self._records.values())
+        else:
+            own = [r for run_id, r in self._records.items() if run_id not in self._replaced]
+        return [*self.warm_records, *own] if warm else own
+
+    @property
+    def warm_records(self) -> tuple[RunRecord, ...]:
+        """Earlier sweeps' finished runs, read once per controller (so at each resume)."""
+        if self._warm is None:
+            self._warm = ()
+            if self._warm_sources:
+                from nbsweep._warm_start import load
+
+                warm = load(self.store, self._warm_sources, self.config)
+                self.store.add_event(self.sweep_id, "warm_start", warm.note)
+                self._warm = warm.records
+        return self._warm
 
     def _early_terminate(self) -> bool:
         if self.stopper is None:
@@ -438,7 +456,7 @@ class Controller(threading.Thread):
         need = want - pending
         if need <= 0:
             return False
-        configs = self.searcher.suggest(self.records(), need)
+        configs = self.searcher.suggest(self.records(warm=True), need)
         if len(configs) < need:
             self._exhausted = True
         return bool(configs) and bool(

@@ -45,6 +45,8 @@ sweeps = sa.Table(
     sa.Column("updated_at", sa.Double, nullable=False),
     # Armed until a run succeeds or the guard trips once, so a resume is not paused again.
     sa.Column("failure_guard", sa.Boolean, nullable=False, default=True),
+    # JSON list of the sweeps whose finished runs bayes observes first (``warm_start=``).
+    sa.Column("warm_start", sa.Text),
 )
 
 runs = sa.Table(

@@ -309,6 +309,7 @@ class Store:
         seed: int | None,
         state: str,
         gpus_per_run: int = 1,
+        warm_start: Sequence[str] = (),
     ) -> None:
         now = time.time()
         with self.write() as conn:
@@ -326,6 +327,7 @@ class Store:
                     created_at=now,
                     updated_at=now,
                     failure_guard=True,
+                    warm_start=dumps(list(warm_start)) if warm_start else None,
                 )
             )
             _event(conn, sweep_id, "created", message=f"sweep {name} created ({method})")
