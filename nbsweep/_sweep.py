@@ -547,6 +547,25 @@ class Sweep:
 
         return refine(self.config, self.runs, top=top, margin=margin)
 
+    def confirm(
+        self,
+        seeds: int | list[int] = 5,
+        train: Callable[..., Any] | None = None,
+        workers: int | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """Run the best config again under ``seeds`` (a count or a list); mean ± std of the metric.
+
+        A grid sweep named ``<name>-confirm`` in the same store, over ``config.seed``, with
+        every other parameter fixed at the best run's value; before each run Python's
+        ``random``, NumPy and PyTorch are seeded and ``NBSWEEP_SEED``/``PYTHONHASHSEED`` set
+        from it. Blocks until it is done; returns a ``Confirmation`` (``mean``, ``std``,
+        ``n``, ``values``, ``seeds``, ``sweep``). ``train`` replaces the sweep's function.
+        """
+        from nbsweep._confirm import confirm
+
+        return confirm(self, seeds, train, workers, timeout)
+
 
 def _slots(
     config: Mapping[str, Any], workers: int | None, gpus_per_run: int, nvml: Any
