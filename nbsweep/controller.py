@@ -30,7 +30,7 @@ from nbsweep._runs import (
 from nbsweep.agents._gpus import Slot
 from nbsweep.agents._local import LocalExecutor, describe_exit
 from nbsweep.agents._loop import CONTROLLER_DIED, log_path, scratch_path
-from nbsweep.stopping import Stopper, make_stopper
+from nbsweep.schedulers import Scheduler, make_scheduler
 from nbsweep.store import Store
 from nbsweep.store._store import loads, owner_id
 
@@ -77,15 +77,14 @@ class Controller(threading.Thread):
         sweep = store.sweep(sweep_id)
         assert sweep is not None
         self.config: dict[str, Any] = loads(sweep["config"])
-        self.method = sweep["method"]
         self.seed = sweep["seed"]
         metric = self.config.get("metric") or {}
         self.metric: str | None = metric.get("name")
         self.goal = metric.get("goal", "minimize")
         self.target = metric.get("target")
         self.run_cap: int | None = self.config.get("run_cap")
-        self.stopper: Stopper | None = make_stopper(self.config)
-        self._searcher: Any = None
+        self._scheduler: Scheduler | None = None
+        self._new_slots: list[Slot] | None = None  # handed over by Sweep.resume(config=...)
         self._warm: tuple[RunRecord, ...] | None = None
         self._warm_sources: list[str] = loads(sweep["warm_start"]) or []
         self._wake = threading.Event()
@@ -171,6 +170,8 @@ class Controller(threading.Thread):
         if sweep is None:
             return False, True
         state = sweep["state"]
+        if self._new_slots is not None:
+            self._reconfigured()
         busy = self._reap(respawn=state in SWEEP_ACTIVE)
         self._observed = self._refresh()
         if state in SWEEP_ACTIVE:
@@ -284,7 +285,7 @@ class Controller(threading.Thread):
             if row["requeued_from"]:
                 self._replaced.add(row["requeued_from"])
         refresh = {r["id"] for r in self._changed}
-        if self.stopper is not None or self.method == "bayes":
+        if self.scheduler.reads_histories:
             stale = [
                 r["id"] for r in rows if r["metric_count"] != len(self._histories.get(r["id"], ()))
             ]
@@ -367,21 +368,18 @@ class Controller(threading.Thread):
         return self._warm
 
     def _early_terminate(self) -> bool:
-        if self.stopper is None:
+        if not self.scheduler.reads_histories:
             return False
         running = [run_id for run_id, state in self._alive.items() if state == RUNNING]
         key = (sum(len(h) for h in self._histories.values()), len(running))
         if not running or key == self._decided_at:
             return False
         self._decided_at = key
-        decision = self.stopper.decide(self.records())
-        if not decision.stop:
+        reasons = self.scheduler.stop(self.records())
+        stop = [run_id for run_id in reasons if self._alive.get(run_id) == RUNNING]
+        if not stop:
             return False
-        reasons = {
-            run_id: f"early_terminate: stopped at {len(self._histories.get(run_id, ()))} iterations"
-            for run_id in decision.stop
-        }
-        self.store.end_runs(self.sweep_id, decision.stop, STOPPED, reasons)
+        self.store.end_runs(self.sweep_id, stop, STOPPED, reasons)
         return True
 
     def _checks(self, sweep: Mapping[str, Any]) -> str:
@@ -440,8 +438,8 @@ class Controller(threading.Thread):
         pending = states.count(PENDING)
         running = states.count(RUNNING)
         agents = max(1, self.executor.alive() if self.executor is not None else 0)
-        if self.method == "bayes":
-            # Each bayes suggestion should see as many results as possible: no queue.
+        if not self.scheduler.queue_ahead:
+            # Each suggestion of a learning search should see as many results as possible.
             want = max(1, agents - running)
         elif guarded:
             # Until a run succeeds, one run waits per agent: a train function that fails at
@@ -456,7 +454,7 @@ class Controller(threading.Thread):
         need = want - pending
         if need <= 0:
             return False
-        configs = self.searcher.suggest(self.records(warm=True), need)
+        configs = self.scheduler.suggest(self.records(warm=True), need)
         if len(configs) < need:
             self._exhausted = True
         return bool(configs) and bool(
@@ -464,12 +462,40 @@ class Controller(threading.Thread):
         )
 
     @property
-    def searcher(self) -> Any:
-        if self._searcher is None:
-            from nbsweep.search import make_searcher
+    def scheduler(self) -> Scheduler:
+        """What suggests runs and stops them (nbsweep's own, Optuna's, or a registered one)."""
+        if self._scheduler is None:
+            self._scheduler = make_scheduler(self.config, seed=self.seed)
+        return self._scheduler
 
-            self._searcher = make_searcher(self.config, seed=self.seed)
-        return self._searcher
+    def reconfigure(self, slots: list[Slot]) -> None:
+        """Take the sweep's changed config from the store, with these agents (next tick)."""
+        self._new_slots = list(slots)
+        self.wake()
+
+    def _reconfigured(self) -> None:
+        """Apply a config changed on resume: limits, a new scheduler, the agents it allows.
+
+        Agents on a slot the new plan keeps go on; the others finish their run and leave.
+        """
+        slots, self._new_slots = self._new_slots or [], None
+        sweep = self.store.sweep(self.sweep_id) or {}
+        self.config = loads(sweep.get("config"))
+        self.run_cap = self.config.get("run_cap")
+        self._scheduler = None
+        self._exhausted = False
+        self._decided_at = (-1, -1)
+        self.slots, self._missing = slots, []
+        if self.executor is None:
+            return
+        spare = list(slots)
+        for agent, handle in list(self.executor.processes.items()):
+            if handle.slot in spare:
+                spare.remove(handle.slot)
+            else:
+                self.store.update_agent(self.sweep_id, agent, drain=True, state="draining")
+        for slot in spare:
+            self.executor.spawn(slot)
 
     def _over(self, state: str) -> bool:
         """No run alive and no new one will come."""
