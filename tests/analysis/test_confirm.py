@@ -9,7 +9,7 @@ import pytest
 
 import nbsweep
 from nbsweep import SweepError
-from tests.analysis import seeded
+from tests.analysis import trainers
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -30,14 +30,14 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> nbsweep.Sweep:
     store = str(tmp_path_factory.mktemp("confirm") / ".nbsweep" / "nbsweep.db")
     # Without metric.target (the first run, x=1, would reach it and end the sweep).
     config = {**CONFIG, "metric": {"name": "loss", "goal": "minimize"}}
-    sweep = nbsweep.sweep(config, seeded.noisy, workers=1, store=store)
+    sweep = nbsweep.sweep(config, trainers.noisy, workers=1, store=store)
     assert sweep.wait() == "finished"
     return sweep
 
 
 def test_confirm_reruns_the_best_config_under_each_seed(finished: nbsweep.Sweep) -> None:
     result = finished.confirm(seeds=3, workers=2)
-    values = [seeded.expected(3, seed) for seed in range(3)]
+    values = [trainers.expected(3, seed) for seed in range(3)]
     assert result.seeds == (0, 1, 2)
     assert result.values == pytest.approx(values)  # each run seeded from its config.seed
     assert result.n == 3 and result.failed == 0
@@ -67,10 +67,10 @@ def test_confirm_config_keeps_every_seed_running_to_the_end() -> None:
 
 def test_confirm_with_a_seed_list_and_another_function(finished: nbsweep.Sweep) -> None:
     with pytest.raises(SweepError, match="no confirmation run of sweep .* logged a valid loss"):
-        finished.confirm(seeds=[7, 8], train=seeded.unseeded, workers=1)
+        finished.confirm(seeds=[7, 8], train=trainers.unseeded, workers=1)
     result = finished.confirm(seeds=(11, 12), workers=1)
     assert result.seeds == (11, 12)
-    assert result.values == pytest.approx([seeded.expected(3, 11), seeded.expected(3, 12)])
+    assert result.values == pytest.approx([trainers.expected(3, 11), trainers.expected(3, 12)])
 
 
 @pytest.mark.parametrize(

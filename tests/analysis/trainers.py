@@ -1,4 +1,4 @@
-"""Train functions for the confirmation tests; importable, so agents load them by name."""
+"""Train functions of the analysis tests; importable, so agents load them by name."""
 
 from __future__ import annotations
 
@@ -30,3 +30,9 @@ def expected(x: float, seed: int) -> float:
 def unseeded(config: Any) -> None:
     """The same measurement, logged under another name the confirmation does not know."""
     nbsweep.log({"other": 1.0})
+
+
+def bowl(config: Any) -> None:
+    """A 3-parameter objective: best at lr=1e-2, depth=4, opt='adam'."""
+    loss = (np.log10(config.lr) + 2) ** 2 + 0.1 * (config.depth - 4) ** 2
+    nbsweep.log({"loss": loss + (0.0 if config.opt == "adam" else 0.5)})
