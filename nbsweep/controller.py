@@ -9,12 +9,15 @@ lease row with a heartbeat makes sure only one controller runs a sweep.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
+from nbsweep._errors import StoreError
 from nbsweep._runs import (
     ALIVE,
     CRASHED,
@@ -108,6 +111,7 @@ class Controller(threading.Thread):
         self._exhausted = False
         self._ahead = 4
         self._decided_at: tuple[int, int] = (-1, -1)
+        self._metric_checked = self.metric is None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -149,18 +153,22 @@ class Controller(threading.Thread):
                 self._wake.clear()
         except BaseException:
             self.error = traceback.format_exc()
-            self.store.update_sweep(
-                self.sweep_id,
-                only_from=[SWEEP_RUNNING, STOPPING],
-                state=PAUSED,
-                message=f"paused: the controller failed:\n{self.error}",
-                event="paused: the controller failed",
-            )
+            # A store removed under us takes no more writes; the agents still go below.
+            with contextlib.suppress(StoreError):
+                self.store.update_sweep(
+                    self.sweep_id,
+                    only_from=[SWEEP_RUNNING, STOPPING],
+                    state=PAUSED,
+                    message=f"paused: the controller failed:\n{self.error}",
+                    event="paused: the controller failed",
+                )
         finally:
             if self.executor is not None:
                 self.executor.shutdown()
-                self._reap(respawn=False)  # the runs of agents it had to kill are crashed
-            self.store.release_lease(self.sweep_id, self.owner)
+                with contextlib.suppress(StoreError):
+                    self._reap(respawn=False)  # the runs of agents it had to kill are crashed
+            with contextlib.suppress(StoreError):
+                self.store.release_lease(self.sweep_id, self.owner)
 
     # -- one tick --------------------------------------------------------------------------
 
@@ -174,6 +182,8 @@ class Controller(threading.Thread):
             self._reconfigured()
         busy = self._reap(respawn=state in SWEEP_ACTIVE)
         self._observed = self._refresh()
+        if not self._metric_checked:
+            self._check_metric_logged()
         if state in SWEEP_ACTIVE:
             busy |= self._requeue_cut_runs()
         if state == CANCELLED:
@@ -306,6 +316,33 @@ class Controller(threading.Thread):
         self._window = min(seqs) if seqs else self._top + 1
         self._stale_runs(rows)
         return bool(gone or refresh)
+
+    def _check_metric_logged(self) -> None:
+        """Warn once, at the first finished run, when it has no valid value of the metric.
+
+        A typo in ``metric.name`` otherwise goes unnoticed: every run finishes, and search,
+        stopping and the best run silently see nothing. The warning names what was logged.
+        """
+        run = next((r for r in self._changed if r["state"] == FINISHED), None)
+        if run is None:
+            return
+        self._metric_checked = True
+        summary = run["summary"]
+        if run["metric_count"] or is_valid_metric(summary.get(self.metric)):
+            return
+        logged = ", ".join(sorted(k for k in summary if not k.startswith("_"))) or "nothing"
+        how = (
+            f"was logged only as {summary[self.metric]!r} (not a finite number)"
+            if self.metric in summary
+            else "was never logged"
+        )
+        message = (
+            f"metric.name {self.metric!r} {how} by run {run['id']}, the first run to finish;"
+            f" it logged: {logged}. Fix metric.name in the config, or log {self.metric!r}"
+            " as a number from the train function"
+        )
+        self.store.add_event(self.sweep_id, "warning", message, run_id=run["id"])
+        warnings.warn(message, stacklevel=1)
 
     def _requeue_cut_runs(self) -> bool:
         """Queue again the runs a dead controller's agents had to abandon (once each).
