@@ -653,7 +653,7 @@ def _warm_sources(warm_start: Any, config: Mapping[str, Any], store: Store) -> l
 
 def load(sweep_id: str, store: StoreArg = None) -> Sweep:
     """Reopen a sweep from the store (after a kernel restart, or from another notebook)."""
-    opened = open_store(store)
+    opened = open_store(store, create=False)
     if opened.sweep(sweep_id) is None:
         known = ", ".join(s["id"] for s in opened.sweeps()[-5:]) or "none"
         raise SweepError(

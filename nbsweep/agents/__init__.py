@@ -41,7 +41,7 @@ def agent(
 
     if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
         raise SweepError(f"count={count!r} must be a positive number of runs")
-    opened = open_store(store)
+    opened = open_store(store, create=False)
     if opened.sweep(sweep_id) is None:
         raise SweepError(f"sweep {sweep_id!r} is not in store {opened.url}")
     if function is None:
