@@ -7,6 +7,7 @@ the kernel dies the pipe closes and the agent stops its run and exits.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -51,6 +52,8 @@ class LocalExecutor:
         self.sweep_id = sweep_id
         self.train_spec = train_spec
         self.processes: dict[int, AgentProcess] = {}
+        # Programs of killed agents: one that ignores its SIGTERM is killed at shutdown.
+        self._programs: list[int] = []
 
     def spawn(self, slot: Slot) -> AgentProcess:
         agent = self.store.add_agent(self.sweep_id, None, gpu=slot.gpu, gpu_name=slot.gpu_name)
@@ -105,7 +108,13 @@ class LocalExecutor:
     def kill(self, agent: int) -> None:
         handle = self.processes.get(agent)
         if handle is not None and handle.process.poll() is None:
-            handle.process.kill()
+            self._kill(handle)
+
+    def _kill(self, handle: AgentProcess) -> None:
+        # The programs of a ``program:`` sweep run in their own sessions, out of reach of the
+        # agent's death but for the SIGTERM Linux sends them then: note them first.
+        self._programs.extend(children(handle.pid))
+        handle.process.kill()
 
     def shutdown(self, grace: float = 5.0) -> None:
         """Wait up to ``grace`` seconds for agents to leave on their own, then kill them.
@@ -117,8 +126,39 @@ class LocalExecutor:
             try:
                 handle.process.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                handle.process.kill()
+                self._kill(handle)
                 handle.process.wait()
+        while any(_group_alive(pid) for pid in self._programs):
+            if time.monotonic() >= deadline:
+                for pid in self._programs:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(pid, signal.SIGKILL)
+                break
+            time.sleep(0.05)
+        self._programs = []
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc; [] where there is none)."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = entry.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # it ended meanwhile
+        if int(fields[1]) == pid:
+            found.append(int(entry.parent.name))
+    return found
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _close(handle: AgentProcess) -> None:
