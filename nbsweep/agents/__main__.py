@@ -10,11 +10,12 @@ import threading
 
 from nbsweep._runs import CRASHED
 from nbsweep.agents._loop import CONTROLLER_DIED, Agent, log_path, scratch_path
+from nbsweep.agents._pool import YIELDED
 from nbsweep.agents._shipping import load
 from nbsweep.store import open_store
 
 
-def _watch_parent(agent: Agent) -> None:
+def _watch_parent(agent: Agent, why: str) -> None:
     """Exit when the process that started us dies: its end of our stdin pipe closes."""
     try:
         while sys.stdin.buffer.read(4096):
@@ -24,9 +25,7 @@ def _watch_parent(agent: Agent) -> None:
     try:
         # Every run of ours still running: also one whose end is not yet written.
         running = agent.store.running_ids(agent.sweep_id, agent=agent.agent)
-        agent.store.end_runs(
-            agent.sweep_id, running, CRASHED, {r: CONTROLLER_DIED for r in running}
-        )
+        agent.store.end_runs(agent.sweep_id, running, CRASHED, {r: why for r in running})
         scratch = scratch_path(agent.store, agent.sweep_id, agent.agent)
         if running and scratch.exists():
             scratch.replace(log_path(agent.store, agent.sweep_id, running[-1]))
@@ -43,15 +42,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train", required=True, help="spec file written by the kernel")
     parser.add_argument("--gpu", default="")
     parser.add_argument("--watch-parent", action="store_true")
+    parser.add_argument(
+        "--parent-died", default=CONTROLLER_DIED, help="the error of a run cut by that death"
+    )
     args = parser.parse_args(argv)
     # Ctrl-C in the notebook interrupts the kernel, not its trials.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     store = open_store(args.store)
     agent = Agent(store, args.sweep, load(args.train), args.agent, gpu=args.gpu)
     if args.watch_parent:
-        threading.Thread(target=_watch_parent, args=(agent,), daemon=True).start()
+        threading.Thread(target=_watch_parent, args=(agent, args.parent_died), daemon=True).start()
     agent.run()
-    return 0
+    return YIELDED if agent.yielded else 0
 
 
 if __name__ == "__main__":

@@ -4,20 +4,31 @@ NVML is the only source: it sees every GPU without initialising CUDA in the kern
 would poison forked children and hold memory). Agents get their GPUs by UUID in
 ``CUDA_VISIBLE_DEVICES`` with ``CUDA_DEVICE_ORDER=PCI_BUS_ID``, so a renumbering can never
 put two agents on one GPU. NVML is injectable (``set_nvml``, ``nvml=``) and ``FakeNVML``
-presents made-up GPUs, for tests and to rehearse a GPU sweep on a laptop.
+presents made-up GPUs, for tests and to rehearse a GPU sweep on a laptop; agents spawned on
+fake GPUs get the same fake (through ``NBSWEEP_FAKE_NVML``). ``GpuMeter`` samples what a run
+uses of its GPUs.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
 from nbsweep._errors import SweepError
+from nbsweep.store._store import GpuUse
 
 _nvml: Any = None
+# The FakeNVML an agent process gets from the kernel that spawned it (JSON of its GPUs).
+FAKE_ENV = "NBSWEEP_FAKE_NVML"
+# Seconds between two samples of a run's GPUs.
+SAMPLE_ENV = "NBSWEEP_GPU_SAMPLE_S"
+SAMPLE_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -50,7 +61,9 @@ class FakeNVML:
     """Made-up GPUs behind the pynvml functions nbsweep calls.
 
     ``gpus`` is a count, or a list of names or of dicts with ``name``, ``uuid``, ``memory``
-    (bytes), ``used`` (bytes) and ``util`` (percent).
+    (bytes), ``used`` (bytes) and ``util`` (percent). ``used`` and ``util`` may be lists: one
+    value per reading, the last one repeated. A train function scripts its own GPU's load
+    with ``get_nvml().set(uuid, util=..., used=...)`` (each process has its own fake).
     """
 
     def __init__(self, gpus: int | Sequence[str | Mapping[str, Any]] = 1) -> None:
@@ -65,10 +78,30 @@ class FakeNVML:
                     "name": given.get("name", "Fake GPU"),
                     "uuid": given.get("uuid", f"GPU-00000000-0000-0000-0000-{index:012d}"),
                     "memory": int(given.get("memory", 16 * 2**30)),
-                    "used": int(given.get("used", 0)),
-                    "util": int(given.get("util", 0)),
+                    "used": given.get("used", 0),
+                    "util": given.get("util", 0),
                 }
             )
+        self._reads: dict[tuple[int, str], int] = {}
+
+    def set(self, gpu: int | str, **values: Any) -> None:
+        """Change a GPU (by index or UUID): ``util``, ``used``, ``name``, ``memory``."""
+        index = gpu if isinstance(gpu, int) else [g["uuid"] for g in self.gpus].index(gpu)
+        self.gpus[index].update(values)
+        for key in values:
+            self._reads.pop((index, key), None)
+
+    def to_env(self) -> str:
+        """This fake as JSON, for ``NBSWEEP_FAKE_NVML`` in the agents' environment."""
+        return json.dumps(self.gpus)
+
+    def _read(self, index: int, key: str) -> int:
+        value = self.gpus[index][key]
+        if not isinstance(value, (list, tuple)):
+            return int(value)
+        count = self._reads.get((index, key), 0)
+        self._reads[(index, key)] = count + 1
+        return int(value[min(count, len(value) - 1)])
 
     def nvmlInit(self) -> None:  # noqa: N802 - pynvml's names
         return None
@@ -92,12 +125,11 @@ class FakeNVML:
 
     def nvmlDeviceGetMemoryInfo(self, handle: int) -> SimpleNamespace:  # noqa: N802
         gpu = self.gpus[handle]
-        return SimpleNamespace(
-            total=gpu["memory"], used=gpu["used"], free=gpu["memory"] - gpu["used"]
-        )
+        used = self._read(handle, "used")
+        return SimpleNamespace(total=gpu["memory"], used=used, free=gpu["memory"] - used)
 
     def nvmlDeviceGetUtilizationRates(self, handle: int) -> SimpleNamespace:  # noqa: N802
-        return SimpleNamespace(gpu=self.gpus[handle]["util"], memory=0)
+        return SimpleNamespace(gpu=self._read(handle, "util"), memory=0)
 
 
 def set_nvml(nvml: Any) -> None:
@@ -107,9 +139,15 @@ def set_nvml(nvml: Any) -> None:
 
 
 def get_nvml(nvml: Any = None) -> Any:
-    """The NVML to ask: the argument, else the one set, else ``pynvml`` (None if absent)."""
+    """The NVML to ask: the argument, else the one set, else ``pynvml`` (None if absent).
+
+    An agent spawned on fake GPUs finds its kernel's fake in ``NBSWEEP_FAKE_NVML``.
+    """
+    global _nvml
     if nvml is not None:
         return nvml
+    if _nvml is None and os.environ.get(FAKE_ENV):
+        _nvml = FakeNVML(json.loads(os.environ[FAKE_ENV]))
     if _nvml is not None:
         return _nvml
     try:
@@ -121,6 +159,11 @@ def get_nvml(nvml: Any = None) -> Any:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _nvml_error(exc: Exception) -> bool:
+    """pynvml raises NVMLError_* (no driver, no library, GPU lost)."""
+    return type(exc).__name__.startswith("NVMLError")
 
 
 def detect_gpus(nvml: Any = None) -> list[GPU]:
@@ -142,8 +185,8 @@ def detect_gpus(nvml: Any = None) -> list[GPU]:
                 )
             )
         return found
-    except Exception as exc:  # pynvml raises NVMLError_* (no driver, no library) here
-        if type(exc).__name__.startswith("NVMLError"):
+    except Exception as exc:
+        if _nvml_error(exc):
             return []
         raise
 
@@ -183,12 +226,22 @@ def plan_slots(workers: int | None = None, gpus_per_run: int = 1, nvml: Any = No
     """
     if workers is not None and (isinstance(workers, bool) or workers < 0):
         raise SweepError(f"workers={workers!r} must be a count of agents (0 or more)")
-    if isinstance(gpus_per_run, bool) or not isinstance(gpus_per_run, int) or gpus_per_run < 0:
-        raise SweepError(f"gpus_per_run={gpus_per_run!r} must be a whole number of GPUs")
-    gpus = visible_gpus(detect_gpus(nvml)) if gpus_per_run else []
-    if not gpus:
+    groups = gpu_groups(gpus_per_run, nvml)
+    if not groups:
         count = (os.cpu_count() or 1) if workers is None else workers
         return [Slot() for _ in range(count)]
+    count = len(groups) if workers is None else workers
+    return [groups[i % len(groups)] for i in range(count)]
+
+
+def gpu_groups(gpus_per_run: int = 1, nvml: Any = None) -> list[Slot]:
+    """Every group of ``gpus_per_run`` visible GPUs, as one slot each ([] without GPUs)."""
+    if isinstance(gpus_per_run, bool) or not isinstance(gpus_per_run, int) or gpus_per_run < 0:
+        raise SweepError(f"gpus_per_run={gpus_per_run!r} must be a whole number of GPUs")
+    lib = get_nvml(nvml)
+    gpus = visible_gpus(detect_gpus(lib)) if gpus_per_run else []
+    if not gpus:
+        return []
     groups = [tuple(gpus[i : i + gpus_per_run]) for i in range(0, len(gpus), gpus_per_run)]
     groups = [g for g in groups if len(g) == gpus_per_run]
     if not groups:
@@ -196,13 +249,76 @@ def plan_slots(workers: int | None = None, gpus_per_run: int = 1, nvml: Any = No
             f"gpus_per_run={gpus_per_run} but only {len(gpus)} GPU(s) are visible;"
             " lower gpus_per_run"
         )
-    count = len(groups) if workers is None else workers
-    slots = []
-    for i in range(count):
-        group = groups[i % len(groups)]
-        env = {
-            "CUDA_DEVICE_ORDER": "PCI_BUS_ID",
-            "CUDA_VISIBLE_DEVICES": ",".join(g.uuid for g in group),
-        }
-        slots.append(Slot(gpus=group, env=env))
-    return slots
+    fake = {FAKE_ENV: lib.to_env()} if isinstance(lib, FakeNVML) else {}
+    return [
+        Slot(
+            gpus=group,
+            env={
+                "CUDA_DEVICE_ORDER": "PCI_BUS_ID",
+                "CUDA_VISIBLE_DEVICES": ",".join(g.uuid for g in group),
+                **fake,
+            },
+        )
+        for group in groups
+    ]
+
+
+class GpuMeter:
+    """What one run uses of the agent's GPUs: mean utilisation, peak memory, GPU-seconds.
+
+    ``sample`` is called every ``SAMPLE_S`` while the run is live (from the heartbeat
+    thread); ``start`` begins a new run. GPU-seconds count the GPUs held, busy or not.
+    """
+
+    def __init__(self, uuids: Sequence[str], nvml: Any = None) -> None:
+        self.count = len(uuids)
+        self._lib = get_nvml(nvml)
+        self._handles: list[Any] = []
+        self._lock = threading.Lock()
+        if self._lib is not None and uuids:
+            try:
+                self._lib.nvmlInit()
+                for index in range(self._lib.nvmlDeviceGetCount()):
+                    handle = self._lib.nvmlDeviceGetHandleByIndex(index)
+                    if _text(self._lib.nvmlDeviceGetUUID(handle)) in uuids:
+                        self._handles.append(handle)
+            except Exception as exc:
+                if not _nvml_error(exc):
+                    raise
+                self._handles = []  # no readings: GPU-seconds still count
+        self.start()
+
+    @staticmethod
+    def interval() -> float:
+        return float(os.environ.get(SAMPLE_ENV) or SAMPLE_S)
+
+    def start(self) -> None:
+        with self._lock:
+            self._began = time.monotonic()
+            self._utils: list[float] = []
+            self._peak: float | None = None
+
+    def sample(self) -> None:
+        if not self._handles:
+            return
+        try:
+            util = [self._lib.nvmlDeviceGetUtilizationRates(h).gpu for h in self._handles]
+            used = [self._lib.nvmlDeviceGetMemoryInfo(h).used for h in self._handles]
+        except Exception as exc:
+            if _nvml_error(exc):
+                return  # a GPU that fell off the bus: the run's other figures still stand
+            raise
+        with self._lock:
+            self._utils.append(sum(util) / len(util))
+            self._peak = max(self._peak or 0.0, float(sum(used)))
+
+    def use(self) -> GpuUse:
+        """The figures of the run so far (a run shorter than one interval gets one reading)."""
+        if not self._utils:
+            self.sample()
+        with self._lock:
+            return GpuUse(
+                util=sum(self._utils) / len(self._utils) if self._utils else None,
+                mem_mb=None if self._peak is None else self._peak / 2**20,
+                seconds=(time.monotonic() - self._began) * self.count,
+            )

@@ -2,12 +2,15 @@
 
 The same loop runs in spawned agent processes and in ``nbsweep.agent()`` (in the caller's
 process). Finishing a run and claiming the next one is one transaction, so an agent goes
-from one run to the next with a single commit. Waiting for work backs off to 50 ms.
+from one run to the next with a single commit. Waiting for work backs off to 50 ms. An agent
+on GPUs samples them while a run is live, and between runs gives its GPUs to a sweep of
+higher priority that waits for them (see ``_pool``).
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import threading
 import time
@@ -20,6 +23,8 @@ from typing import Any
 from nbsweep import _train
 from nbsweep._errors import RunStopped, SweepError
 from nbsweep._runs import FAILED, FINISHED, KILLED, STOPPED
+from nbsweep.agents._gpus import GpuMeter
+from nbsweep.agents._pool import IDLE_YIELD_S
 from nbsweep.stopping import make_stopper
 from nbsweep.store import Claim, Finish, Store
 from nbsweep.store._store import loads, private_dir
@@ -72,6 +77,9 @@ class Agent:
         self.stopper = make_stopper(config)
         self.current: str | None = None
         self.draining = False
+        self.yielded = False  # gave its GPUs to a sweep of higher priority
+        self.gpus = [u for u in gpu.split(",") if u]
+        self.meter = GpuMeter(self.gpus) if self.gpus else None
         self._halt = threading.Event()
         self._scratch: int | None = None
 
@@ -83,9 +91,12 @@ class Agent:
         done = 0
         finish: Finish | None = None
         wait = 0.001
+        idle_since = time.monotonic()
         try:
             while True:
                 if self.draining or (self.count is not None and done >= self.count):
+                    break
+                if finish is not None and self._give_way(busy=True):
                     break
                 claim = self.store.claim(self.sweep_id, self.agent, self.gpu, finish)
                 finish = None
@@ -93,11 +104,16 @@ class Agent:
                     sweep = self.store.sweep(self.sweep_id)
                     if sweep is None or sweep["state"] in DONE_STATES:
                         break
+                    if time.monotonic() - idle_since >= IDLE_YIELD_S:
+                        idle_since = time.monotonic()  # asked again after as long
+                        if self._give_way(busy=False):
+                            break
                     time.sleep(wait)
                     wait = min(wait * 2, MAX_WAIT_S)
                     continue
                 wait = 0.001
                 finish = self.execute(claim)
+                idle_since = time.monotonic()
                 done += 1
         finally:
             if finish is not None:
@@ -106,8 +122,19 @@ class Agent:
             self.store.update_agent(self.sweep_id, self.agent, state="dead")
         return done
 
+    def _give_way(self, busy: bool) -> bool:
+        """Whether to leave now so that a waiting sweep gets this agent's GPUs."""
+        if not self.gpus:
+            return False
+        self.yielded = self.store.pool_yield(
+            socket.gethostname(), self.sweep_id, self.gpus, busy=busy
+        )
+        return self.yielded
+
     def execute(self, claim: Claim) -> Finish:
         """Run the train function on one claimed run; returns how it ended (not yet written)."""
+        if self.meter is not None:
+            self.meter.start()
         self.current = claim.run_id
         context = _train.RunContext(
             self.store, self.sweep_id, claim.run_id, self.metric, self.stopper
@@ -137,10 +164,10 @@ class Agent:
             self.current = None
         return self._finish(context, state, error)
 
-    @staticmethod
-    def _finish(context: _train.RunContext, state: str, error: str | None) -> Finish:
+    def _finish(self, context: _train.RunContext, state: str, error: str | None) -> Finish:
         summary = {**context.summary, "_runtime": time.time() - context.started}
-        return Finish(context.run_id, state, summary, error)
+        gpu = self.meter.use() if self.meter is not None else None
+        return Finish(context.run_id, state, summary, error, gpu)
 
     @contextmanager
     def _output(self, run_id: str) -> Any:
@@ -177,9 +204,19 @@ class Agent:
         return fd
 
     def _heartbeat(self) -> None:
-        while not self._halt.wait(HEARTBEAT_S):
+        """Beat every ``HEARTBEAT_S``; on GPUs, sample them in between while a run is live."""
+        tick = min(HEARTBEAT_S, GpuMeter.interval()) if self.meter is not None else HEARTBEAT_S
+        beat_at = time.monotonic() + HEARTBEAT_S
+        while not self._halt.wait(tick):
+            run_id = self.current
+            if self.meter is not None and run_id is not None:
+                self.meter.sample()
+            if time.monotonic() < beat_at:
+                continue
+            beat_at = time.monotonic() + HEARTBEAT_S
+            gpu = self.meter.use() if self.meter is not None and run_id is not None else None
             try:
-                if not self.store.heartbeat(self.sweep_id, self.agent, self.current):
+                if not self.store.heartbeat(self.sweep_id, self.agent, run_id, gpu):
                     self.draining = True
             except Exception as exc:  # a busy store must not kill the agent's run
                 print(f"nbsweep agent {self.agent}: heartbeat failed: {exc}", file=sys.stderr)

@@ -379,9 +379,18 @@ def _scheduler_settings(ctx: _Context, path: str, value: Any) -> Any:
     return _keyed(ctx, path, value, {"pruner": _optuna_part, "sampler": _optuna_part})
 
 
+def _engine(ctx: _Context, path: str, value: Any) -> Any:
+    """W&B's engines, or the name of a scheduler registered here (``register_scheduler``)."""
+    from nbsweep.schedulers import known_names
+
+    if isinstance(value, str) and value in ("optuna", "ax", "wandb"):
+        return value
+    return _one_of("optuna", "ax", "wandb", *known_names())(ctx, path, value)
+
+
 SCHEDULER_KEYS: Mapping[str, _Check] = {
-    # W&B's engine schema (custom schedulers, `method: custom`)
-    "engine": _one_of("optuna", "ax", "wandb"),
+    # W&B's engine schema (custom schedulers, `method: custom`), or a registered scheduler
+    "engine": _engine,
     "source": _string,
     "optimizer": _string,
     "search_space": _string,
@@ -408,12 +417,12 @@ def _scheduler(ctx: _Context, path: str, value: Any) -> Any:
 
 
 def external_scheduler(scheduler: Any) -> str | None:
-    """'optuna' or 'ax' when the scheduler, not nbsweep's method, does the search."""
+    """The scheduler's name when it, not nbsweep's method, does the search (optuna, ax...)."""
     if not isinstance(scheduler, Mapping):
         return None
     engine, job = scheduler.get("engine"), scheduler.get("job")
-    if engine in ("optuna", "ax"):
-        return str(engine)
+    if isinstance(engine, str) and engine not in ("wandb", "nbsweep"):
+        return engine
     if isinstance(job, str) and "optuna" in job.lower():
         return "optuna"
     return None
@@ -751,8 +760,8 @@ def _cross(ctx: _Context, raw: Mapping[str, Any], out: dict[str, Any]) -> None:
     scheduler = out.get("scheduler")
     external = external_scheduler(scheduler)
     if "method" not in raw:
-        if external == "optuna":
-            out["method"] = "custom"  # the Optuna scheduler searches; nbsweep's method is moot
+        if external is not None:
+            out["method"] = "custom"  # the scheduler searches; nbsweep's method is moot
         else:
             ctx.problem("method", f"required: one of {_join(METHODS)}")
     search_space = scheduler.get("search_space") if isinstance(scheduler, Mapping) else None
