@@ -22,7 +22,6 @@ import pandas as pd
 
 from nbsweep._errors import SweepError
 from nbsweep._runs import CRASHED, FAILED, RUNNING, TERMINAL, RunRecord, is_valid_metric
-from nbsweep.agents._gpus import plan_slots
 from nbsweep.agents._local import LocalExecutor
 from nbsweep.agents._loop import CONTROLLER_DIED, log_path
 from nbsweep.agents._shipping import reference, ship
@@ -36,8 +35,9 @@ from nbsweep.controller import (
     SWEEP_RUNNING,
     Controller,
 )
+from nbsweep.schedulers._launch import launch_note, plan, resume_config
 from nbsweep.store import Store, open_store
-from nbsweep.store._store import loads, new_id, owner_alive
+from nbsweep.store._store import dumps, loads, new_id, owner_alive
 
 StoreArg = str | os.PathLike[str] | Store | None
 
@@ -319,7 +319,12 @@ class Sweep:
         )
         self._wake()
 
-    def resume(self, train: Callable[..., Any] | None = None, workers: int | None = None) -> Sweep:
+    def resume(
+        self,
+        train: Callable[..., Any] | None = None,
+        workers: int | None = None,
+        config: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+    ) -> Sweep:
         """Un-pause; or, when no controller runs the sweep any more, restart it here.
 
         ``train`` replaces the train function for agents started from now on (after a fix).
@@ -327,9 +332,18 @@ class Sweep:
         kept) and their configs are queued again, so a grid still completes exactly once.
         New agents get GPUs as the sweep first did (same ``gpus_per_run``; NVML, or the one
         given to ``nbsweep.agents.set_nvml``); ``workers`` overrides their number.
+
+        ``config`` (a dict, YAML text or file; its keys replace the sweep's, its ``scheduler``
+        keys update the sweep's one by one) changes what W&B lets ``wandb launch-sweep
+        --resume_id`` change: ``scheduler`` settings (``num_workers``, Optuna's sampler and
+        pruner, ...), ``queue``, ``run_cap`` and names. The agents follow at once: those the
+        new plan has no room for finish their run and leave. Parameters, method, metric,
+        early_terminate, job and program cannot change (a ``SweepError`` says so).
         """
         row = self._row()
         here = self._controller() is not None
+        if config is not None:
+            self._change_config(row, config, here)
         if here or self._store.lease_owner(self.id) is not None:
             if train is not None and not here:
                 raise SweepError(
@@ -338,6 +352,10 @@ class Sweep:
                 )
             if train is not None:
                 self._spec(train)  # agents started from now on load the new function
+            controller = self._controller()
+            if config is not None and controller is not None:
+                slots = _slots(self.config, workers, row["gpus_per_run"], None)
+                controller.reconfigure(slots)
             self._store.update_sweep(
                 self.id, only_from=[PAUSED], state=SWEEP_RUNNING, message="", event="resumed"
             )
@@ -350,6 +368,25 @@ class Sweep:
             )
         self._take_over(train, workers)
         return self
+
+    def _change_config(
+        self, row: Mapping[str, Any], given: Mapping[str, Any] | str | os.PathLike[str], here: bool
+    ) -> None:
+        """Store the config ``resume(config=...)`` asks for, or say why it cannot be."""
+        old = loads(row["config"])
+        new = resume_config(old, given)
+        if not here and self._store.lease_owner(self.id) is not None:
+            raise SweepError(
+                f"sweep {self.id} is controlled by another live process: resume it with"
+                " config= there, or stop that process first"
+            )
+        if not here and row["state"] in SWEEP_DONE:
+            raise SweepError(f"sweep {self.id} is {row['state']}: nothing to resume")
+        changed = sorted(k for k in {*old, *new} if old.get(k) != new.get(k))
+        if changed:
+            self._store.update_sweep(
+                self.id, config=dumps(new), event=f"config changed on resume: {', '.join(changed)}"
+            )
 
     def _take_over(self, train: Callable[..., Any] | None, workers: int | None) -> None:
         """Become the sweep's controller in this process, with new local agents."""
@@ -570,7 +607,7 @@ class Sweep:
 def _slots(
     config: Mapping[str, Any], workers: int | None, gpus_per_run: int, nvml: Any
 ) -> list[Any]:
-    slots = plan_slots(workers, gpus_per_run, nvml)
+    slots = plan(config, workers, gpus_per_run, nvml)
     cap = (config.get("scheduler") or {}).get("num_workers")
     return slots[:cap] if isinstance(cap, int) else slots
 
@@ -595,21 +632,14 @@ def sweep(
     finished runs first; see ``Sweep.warm_start``.
     """
     from nbsweep._command import script_function
-    from nbsweep.config import validate
-    from nbsweep.search import make_searcher
-    from nbsweep.stopping import make_stopper
+    from nbsweep.config import ConfigWarning, validate
+    from nbsweep.schedulers import make_scheduler, scheduler_name
 
     normalised = validate(config)
     if train is None:
         # A ``program:`` sweep runs its script per run, as ``wandb agent`` does.
         train = script_function(normalised)
-    if normalised.get("method") == "custom":
-        raise SweepError(
-            "method: 'custom' needs a scheduler and none is available yet;"
-            " use method grid, random or bayes"
-        )
-    make_searcher(normalised, seed=seed)
-    make_stopper(normalised)
+    make_scheduler(normalised, seed=seed)  # its errors show here, not in the controller
     slots = _slots(normalised, workers, gpus_per_run, nvml)
     opened = open_store(store)
     sources = _warm_sources(warm_start, normalised, opened)
@@ -627,6 +657,10 @@ def sweep(
         gpus_per_run,
         warm_start=sources,
     )
+    note = launch_note(normalised, scheduler_name(normalised))
+    if note is not None:
+        opened.add_event(sweep_id, "launch", note)
+        warnings.warn(ConfigWarning(note), stacklevel=2)
     handle = Sweep(opened, sweep_id)
     handle._train_spec = spec
     handle._start(spec, slots)
