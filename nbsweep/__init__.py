@@ -22,6 +22,8 @@ _LAZY = {
     "Sweep": "nbsweep._sweep",
     "Run": "nbsweep._sweep",
     "agent": "nbsweep.agents",
+    "register_scheduler": "nbsweep.schedulers",
+    "register_queue": "nbsweep.schedulers._launch",
 }
 
 __all__ = [
@@ -36,6 +38,8 @@ __all__ = [
     "list_sweeps",
     "load",
     "log",
+    "register_queue",
+    "register_scheduler",
     "sweep",
     "train",
     "validate",
@@ -46,6 +50,8 @@ if TYPE_CHECKING:
     from nbsweep._train import log, train
     from nbsweep.agents import agent
     from nbsweep.config import validate
+    from nbsweep.schedulers import register_scheduler
+    from nbsweep.schedulers._launch import register_queue
 
 
 def __getattr__(name: str) -> Any:
