@@ -22,6 +22,7 @@ import pandas as pd
 
 from nbsweep._errors import SweepError
 from nbsweep._runs import CRASHED, FAILED, RUNNING, TERMINAL, RunRecord, is_valid_metric
+from nbsweep.agents._dask import DaskExecutor, dask_slots
 from nbsweep.agents._local import LocalExecutor
 from nbsweep.agents._loop import CONTROLLER_DIED, log_path
 from nbsweep.agents._shipping import reference, ship
@@ -432,8 +433,13 @@ class Sweep:
         self._store.end_runs(self.id, orphans, CRASHED, {r: CONTROLLER_DIED for r in orphans})
         return len(orphans)
 
-    def _start(self, spec: Path, slots: list[Any]) -> None:
-        executor = LocalExecutor(self._store, self.id, spec) if slots else None
+    def _start(self, spec: Path, slots: list[Any], client: Any = None) -> None:
+        executor: LocalExecutor | DaskExecutor | None = None
+        if slots and client is not None:
+            gpus = self._row()["gpus_per_run"]
+            executor = DaskExecutor(self._store, self.id, client, spec, gpus)
+        elif slots:
+            executor = LocalExecutor(self._store, self.id, spec)
         controller = Controller(self._store, self.id, executor, slots)
         holder = controller.acquire()
         if holder is not None:
@@ -605,9 +611,16 @@ class Sweep:
 
 
 def _slots(
-    config: Mapping[str, Any], workers: int | None, gpus_per_run: int, nvml: Any
+    config: Mapping[str, Any],
+    workers: int | None,
+    gpus_per_run: int,
+    nvml: Any,
+    client: Any = None,
 ) -> list[Any]:
-    slots = plan(config, workers, gpus_per_run, nvml)
+    if client is not None:
+        slots = dask_slots(client, workers, gpus_per_run)
+    else:
+        slots = plan(config, workers, gpus_per_run, nvml)
     cap = (config.get("scheduler") or {}).get("num_workers")
     return slots[:cap] if isinstance(cap, int) else slots
 
@@ -621,6 +634,7 @@ def sweep(
     gpus_per_run: int = 1,
     seed: int | None = None,
     nvml: Any = None,
+    executor: Any = None,
     warm_start: Any = None,
 ) -> Sweep:
     """Start a sweep of ``train`` over ``config`` on local agents; returns at once.
@@ -630,6 +644,10 @@ def sweep(
     (default ``$NBSWEEP_STORE``, else ``./.nbsweep/nbsweep.db``). ``warm_start`` (a Sweep,
     a sweep id or a list of them, in the same store; bayes only) lets bayes learn from their
     finished runs first; see ``Sweep.warm_start``.
+
+    ``executor`` (a ``distributed.Client``) runs the agents as tasks on its Dask cluster
+    instead, each asking for ``resources={"GPU": gpus_per_run}`` when the workers advertise
+    GPUs; ``workers`` then defaults to those GPUs (see ``nbsweep.agents.DaskExecutor``).
     """
     from nbsweep._command import script_function
     from nbsweep.config import ConfigWarning, validate
@@ -640,7 +658,7 @@ def sweep(
         # A ``program:`` sweep runs its script per run, as ``wandb agent`` does.
         train = script_function(normalised)
     make_scheduler(normalised, seed=seed)  # its errors show here, not in the controller
-    slots = _slots(normalised, workers, gpus_per_run, nvml)
+    slots = _slots(normalised, workers, gpus_per_run, nvml, executor)
     opened = open_store(store)
     sources = _warm_sources(warm_start, normalised, opened)
     sweep_id = new_id()
@@ -663,7 +681,7 @@ def sweep(
         warnings.warn(ConfigWarning(note), stacklevel=2)
     handle = Sweep(opened, sweep_id)
     handle._train_spec = spec
-    handle._start(spec, slots)
+    handle._start(spec, slots, executor)
     return handle
 
 

@@ -30,6 +30,7 @@ from nbsweep._runs import (
     RunRecord,
     is_valid_metric,
 )
+from nbsweep.agents._dask import WORKER_LOST
 from nbsweep.agents._gpus import Slot
 from nbsweep.agents._local import LocalExecutor, describe_exit
 from nbsweep.agents._loop import CONTROLLER_DIED, log_path, scratch_path
@@ -221,7 +222,9 @@ class Controller(threading.Thread):
             self.store.update_agent(self.sweep_id, handle.agent, state="dead")
             if code == 0 or self._cancelled:
                 continue  # it left on its own (drained, sweep over), or cancel killed it
-            why = f"agent {handle.agent} (pid {handle.pid}) died: {describe_exit(code)}"
+            # An executor that knows better than the exit code says why (a lost Dask worker).
+            cause = getattr(handle, "why", None) or describe_exit(code)
+            why = f"agent {handle.agent} (pid {handle.pid}) died: {cause}"
             running = self.store.running_ids(self.sweep_id, agent=handle.agent)
             self.store.end_runs(self.sweep_id, running, CRASHED, {r: why for r in running})
             scratch = scratch_path(self.store, self.sweep_id, handle.agent)
@@ -345,7 +348,7 @@ class Controller(threading.Thread):
         warnings.warn(message, stacklevel=1)
 
     def _requeue_cut_runs(self) -> bool:
-        """Queue again the runs a dead controller's agents had to abandon (once each).
+        """Queue again the runs a dead controller's agents, or lost Dask workers, abandoned.
 
         Their rows stay with the crashed run; the engine sees only the new one, so a grid
         point is neither lost nor run twice.
@@ -354,7 +357,9 @@ class Controller(threading.Thread):
             r
             for r in self._changed
             if r["state"] == CRASHED
-            and (r["error"] or "").startswith(CONTROLLER_DIED)
+            and (
+                (r["error"] or "").startswith(CONTROLLER_DIED) or WORKER_LOST in (r["error"] or "")
+            )
             and r["id"] not in self._replaced
         ]
         if not cut:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from nbsweep._errors import SweepError
-from nbsweep.agents._dask import dask_agents
+from nbsweep.agents._dask import DaskExecutor, dask_agents
 from nbsweep.agents._gpus import GPU, FakeNVML, Slot, detect_gpus, plan_slots, set_nvml
 from nbsweep.agents._loop import Agent
 from nbsweep.store import Store, open_store
@@ -15,6 +15,7 @@ from nbsweep.store import Store, open_store
 __all__ = [
     "GPU",
     "Agent",
+    "DaskExecutor",
     "FakeNVML",
     "Slot",
     "agent",

@@ -15,6 +15,7 @@ from nbsweep import SweepError
 from nbsweep.agents import dask_agents
 
 REPO = Path(__file__).resolve().parents[2]
+GRID = {"method": "grid", "parameters": {"lr": {"values": [0.1, 0.2]}}}
 
 # Run as a script, as a notebook would: ``train`` lives in ``__main__`` and must travel to the
 # Dask workers by value.
@@ -72,3 +73,138 @@ def test_one_agent_per_dask_worker_runs_a_notebook_style_function(tmp_path: Path
 def test_unknown_sweep_is_refused_before_the_cluster_is_used(tmp_path: Path) -> None:
     with pytest.raises(SweepError, match="nope1234"):
         dask_agents("nope1234", client=None, store=str(tmp_path / "s.db"))
+
+
+# ``nbsweep.sweep(..., executor=client)``: a notebook's sweep whose agents are Dask tasks. The
+# workers advertise one GPU each; the first script's workers see it through a fake NVML (set
+# by a worker plugin, so that a restarted worker has it too), the second's only as a resource.
+EXECUTOR_SCRIPT = """\
+import json, os, sys, time
+import dask, psutil
+import nbsweep
+from distributed import Client, LocalCluster, WorkerPlugin
+
+CONFIG = {"method": "grid", "metric": {"name": "loss"},
+          "parameters": {"lr": {"values": [0.1, 0.2, 0.3, 0.4]}}}
+
+def train(config):
+    for epoch in range(8):
+        nbsweep.log({"loss": config.lr * (8 - epoch)})
+        time.sleep(0.1)
+    return {"cuda": os.environ["CUDA_VISIBLE_DEVICES"], "worker_pid": os.getppid()}
+
+class FakeGPU(WorkerPlugin):
+    def setup(self, worker):
+        from nbsweep.agents import FakeNVML, set_nvml
+        set_nvml(FakeNVML([{"name": "Fake A100", "uuid": f"GPU-fake-{os.getpid()}"}]))
+
+def kill_a_worker_mid_run(sweep):
+    while True:
+        runs = sweep.runs
+        busy = runs[(runs["state"] == "running") & (runs["steps"] >= 1)]
+        if len(busy):
+            break
+        time.sleep(0.02)
+    agents = sweep.agents
+    pid = agents.set_index("agent").loc[busy["agent"].iloc[0], "pid"]
+    psutil.Process(int(pid)).parent().kill()  # the Dask worker process running that agent
+
+if __name__ == "__main__":
+    store, mode = sys.argv[1:]
+    adaptive = mode == "adapt"
+    # As docs/cluster.md advises: the scheduler counts each agent task as a long one, so an
+    # adaptive cluster asks for a worker per waiting agent at once.
+    dask.config.set({"distributed.scheduler.default-task-durations": {"nbsweep-agent": "1h"}})
+    with LocalCluster(n_workers=0 if adaptive else 2, threads_per_worker=1,
+                      resources={"GPU": 1}, dashboard_address=None) as cluster, \\
+            Client(cluster) as client:
+        most = 0
+        if adaptive:
+            cluster.adapt(minimum=0, maximum=2, interval="100ms")
+            sweep = nbsweep.sweep(CONFIG, train, store=store, executor=client, workers=2)
+            while sweep.state != "finished":
+                most = max(most, len(client.scheduler_info()["workers"]))
+                time.sleep(0.05)
+            deadline = time.monotonic() + 60
+            while client.scheduler_info()["workers"] and time.monotonic() < deadline:
+                time.sleep(0.1)
+        else:
+            client.register_plugin(FakeGPU())
+            sweep = nbsweep.sweep(CONFIG, train, store=store, executor=client)
+            kill_a_worker_mid_run(sweep)
+            sweep.wait(timeout=120)
+        left = len(client.scheduler_info()["workers"])
+    print(json.dumps({"id": sweep.id, "state": sweep.state, "most": most, "left": left}))
+"""
+
+
+def _executor_script(tmp_path: Path, mode: str) -> tuple[dict, nbsweep.Sweep]:
+    (tmp_path / "run.py").write_text(EXECUTOR_SCRIPT)
+    store = str(tmp_path / ".nbsweep" / "nbsweep.db")
+    result = subprocess.run(
+        [sys.executable, "run.py", store, mode],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=200,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = json.loads(result.stdout.splitlines()[-1])
+    return out, nbsweep.load(out["id"], store=store)
+
+
+@pytest.mark.timeout(240)
+def test_a_lost_worker_crashes_its_run_which_is_queued_again_and_finished_elsewhere(
+    tmp_path: Path,
+) -> None:
+    out, sweep = _executor_script(tmp_path, "kill")
+    assert out["state"] == "finished"
+    runs = sweep.runs.set_index("run_id")
+    (crashed,) = runs.index[runs["state"] == "crashed"]
+    assert runs.loc[crashed, "error"].startswith("Dask worker lost (tcp://")
+    again = runs[runs["requeued_from"] == crashed]
+    assert len(again) == 1 and again["state"].iloc[0] == "finished"
+    assert again["config/lr"].iloc[0] == runs.loc[crashed, "config/lr"]
+    assert again["agent"].iloc[0] != runs.loc[crashed, "agent"]
+    # Every grid point finished exactly once.
+    finished = runs[runs["state"] == "finished"]
+    assert sorted(finished["config/lr"]) == [0.1, 0.2, 0.3, 0.4]
+    # Each agent had its worker's (fake) GPU, by UUID, in CUDA_VISIBLE_DEVICES and the store.
+    assert list(finished["summary/cuda"]) == list(finished["gpu"])
+    for cuda, pid in zip(finished["summary/cuda"], finished["summary/worker_pid"], strict=True):
+        assert cuda == f"GPU-fake-{pid:.0f}"
+    died = sweep.events().query("kind == 'agent_died'")
+    assert list(died["message"].str.contains("Dask worker lost")) == [True]
+
+
+@pytest.mark.timeout(240)
+def test_an_adaptive_cluster_starts_workers_for_the_agents_and_retires_them(
+    tmp_path: Path,
+) -> None:
+    out, sweep = _executor_script(tmp_path, "adapt")
+    assert out["state"] == "finished"
+    assert out["most"] == 2  # one worker per agent task waiting for a GPU
+    assert out["left"] == 0  # the agents left with the sweep; the idle workers were retired
+    runs = sweep.runs
+    assert sorted(runs["config/lr"]) == [0.1, 0.2, 0.3, 0.4]
+    assert set(runs["state"]) == {"finished"}
+    # Without NVML on the workers, an agent's GPU is its worker's GPU resource, by position.
+    assert set(runs["summary/cuda"]) == {"0"}
+
+
+def test_executor_must_be_a_dask_client(tmp_path: Path) -> None:
+    with pytest.raises(SweepError, match="executor=str: pass a distributed.Client"):
+        nbsweep.sweep(GRID, os.getpid, store=str(tmp_path / "s.db"), executor="tcp://x:8786")
+    assert nbsweep.list_sweeps(str(tmp_path / "s.db")).empty
+
+
+def test_a_cluster_without_workers_needs_a_count_of_agents(tmp_path: Path) -> None:
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+        pytest.raises(SweepError, match="no workers yet: pass workers=N"),
+    ):
+        nbsweep.sweep(GRID, os.getpid, store=str(tmp_path / "s.db"), executor=client)
