@@ -36,7 +36,7 @@ from nbsweep.controller import (
     SWEEP_RUNNING,
     Controller,
 )
-from nbsweep.schedulers._launch import launch_note, plan, resume_config
+from nbsweep.schedulers._launch import launch_note, plan, queue_client, resume_config
 from nbsweep.store import Store, open_store
 from nbsweep.store._store import dumps, loads, new_id, owner_alive
 
@@ -645,9 +645,10 @@ def sweep(
     a sweep id or a list of them, in the same store; bayes only) lets bayes learn from their
     finished runs first; see ``Sweep.warm_start``.
 
-    ``executor`` (a ``distributed.Client``) runs the agents as tasks on its Dask cluster
-    instead, each asking for ``resources={"GPU": gpus_per_run}`` when the workers advertise
-    GPUs; ``workers`` then defaults to those GPUs (see ``nbsweep.agents.DaskExecutor``).
+    ``executor`` (a ``distributed.Client``, or the one ``nbsweep.register_queue`` bound to
+    the config's ``queue``) runs the agents as tasks on its Dask cluster instead, each
+    asking for ``resources={"GPU": gpus_per_run}`` when the workers advertise GPUs;
+    ``workers`` then defaults to those GPUs (see ``nbsweep.agents.DaskExecutor``).
     """
     from nbsweep._command import script_function
     from nbsweep.config import ConfigWarning, validate
@@ -658,6 +659,8 @@ def sweep(
         # A ``program:`` sweep runs its script per run, as ``wandb agent`` does.
         train = script_function(normalised)
     make_scheduler(normalised, seed=seed)  # its errors show here, not in the controller
+    if executor is None:
+        executor = queue_client(normalised)  # a queue registered with a Dask cluster
     slots = _slots(normalised, workers, gpus_per_run, nvml, executor)
     opened = open_store(store)
     sources = _warm_sources(warm_start, normalised, opened)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nbsweep._errors import SweepError
-from nbsweep.agents._gpus import GPU, Slot, detect_gpus, plan_slots, visible_gpus
+from nbsweep.agents._gpus import Slot, detect_gpus, get_nvml, gpu_groups, plan_slots, visible_gpus
 from nbsweep.schedulers import OWN, OWN_ALIASES, _job_name, scheduler_name
 
 
@@ -72,59 +72,57 @@ def queue_of(config: Mapping[str, Any]) -> Queue | None:
     return _queues.get(name) if isinstance(name, str) else None
 
 
+def queue_client(config: Mapping[str, Any]) -> Any:
+    """The Dask client of the config's queue, if it was registered with one."""
+    queue = queue_of(config)
+    return queue.client if queue is not None else None
+
+
 def forwarded_env(config: Mapping[str, Any]) -> dict[str, str]:
     """``scheduler.resource_args.env``: the named variables, with their values here."""
     names = ((config.get("scheduler") or {}).get("resource_args") or {}).get("env") or []
     return {name: os.environ[name] for name in names if name in os.environ}
 
 
-def plan(
-    config: Mapping[str, Any], workers: int | None, gpus_per_run: int, nvml: Any
-) -> list[Slot]:
-    """The local agents' slots: the queue's GPUs (all by default), forwarded variables set."""
-    queue = queue_of(config)
-    if queue is None or not queue.gpus or not gpus_per_run:
-        slots = plan_slots(workers, gpus_per_run, nvml)
-    else:
-        slots = _gpu_slots(_queue_gpus(queue, nvml), workers, gpus_per_run, queue.name)
-    env = forwarded_env(config)
+def _with_env(slots: list[Slot], env: Mapping[str, str]) -> list[Slot]:
     return [Slot(slot.gpus, {**env, **slot.env}) for slot in slots] if env else slots
 
 
-def _queue_gpus(queue: Queue, nvml: Any) -> list[GPU]:
-    gpus = visible_gpus(detect_gpus(nvml))
-    chosen = []
-    for wanted in queue.gpus:
-        match = [g for g in gpus if g.index == wanted or g.uuid == wanted]
-        if not match:
-            seen = ", ".join(f"{g.index} ({g.uuid})" for g in gpus) or "none"
+def queue_groups(config: Mapping[str, Any], gpus_per_run: int, nvml: Any) -> list[Slot]:
+    """The GPU groups the sweep's agents may use: the queue's, else every one of the machine."""
+    groups = gpu_groups(gpus_per_run, nvml)
+    queue = queue_of(config)
+    if queue is not None and queue.gpus and gpus_per_run:
+        gpus = visible_gpus(detect_gpus(get_nvml(nvml)))
+        wanted = set()
+        for token in queue.gpus:
+            match = [g.uuid for g in gpus if g.index == token or g.uuid == token]
+            if not match:
+                seen = ", ".join(f"{g.index} ({g.uuid})" for g in gpus) or "none"
+                raise SweepError(
+                    f"queue {queue.name!r} names GPU {token!r}, which is not visible here"
+                    f" (GPUs: {seen}); register the queue again with gpus=[...] that exist"
+                )
+            wanted.update(match)
+        groups = [g for g in groups if all(gpu.uuid in wanted for gpu in g.gpus)]
+        if not groups:
             raise SweepError(
-                f"queue {queue.name!r} names GPU {wanted!r}, which is not visible here"
-                f" (GPUs: {seen}); register the queue again with gpus=[...] that exist"
+                f"queue {queue.name!r} holds no group of gpus_per_run={gpus_per_run} GPUs"
+                " (groups are consecutive GPUs); lower gpus_per_run or register more GPUs"
             )
-        chosen.append(match[0])
-    return chosen
+    return _with_env(groups, forwarded_env(config))
 
 
-def _gpu_slots(gpus: list[GPU], workers: int | None, per_run: int, queue: str) -> list[Slot]:
-    """One slot per agent, ``per_run`` of the queue's GPUs each (more agents share in turn)."""
-    groups = [tuple(gpus[i : i + per_run]) for i in range(0, len(gpus) - per_run + 1, per_run)]
-    if not groups:
-        raise SweepError(
-            f"gpus_per_run={per_run} but queue {queue!r} has {len(gpus)} GPU(s);"
-            " lower gpus_per_run or register more GPUs"
-        )
+def plan(
+    config: Mapping[str, Any], workers: int | None, gpus_per_run: int, nvml: Any
+) -> list[Slot]:
+    """The local agents' slots: on the queue's GPUs (all by default), variables forwarded."""
+    queue = queue_of(config)
+    if queue is None or not queue.gpus or not gpus_per_run:
+        return _with_env(plan_slots(workers, gpus_per_run, nvml), forwarded_env(config))
+    groups = queue_groups(config, gpus_per_run, nvml)
     count = len(groups) if workers is None else workers
-    return [
-        Slot(
-            gpus=group,
-            env={
-                "CUDA_DEVICE_ORDER": "PCI_BUS_ID",
-                "CUDA_VISIBLE_DEVICES": ",".join(g.uuid for g in group),
-            },
-        )
-        for group in (groups[i % len(groups)] for i in range(count))
-    ]
+    return [groups[i % len(groups)] for i in range(count)]
 
 
 # -- reported once, when the sweep starts -----------------------------------------------------
