@@ -196,7 +196,11 @@ class Store:
         except StoreError:
             raise
         except sa.exc.SQLAlchemyError as exc:
-            raise StoreError(f"store {self._where()} cannot be opened: {exc}") from exc
+            why = getattr(exc, "orig", None) or exc  # the driver's words, without SQLAlchemy's
+            raise StoreError(
+                f"store {self._where()} cannot be opened: {why}\nPass another store= (or"
+                f" {ENV_VAR}); nbsweep left this one as it was"
+            ) from exc
         if version != str(s.SCHEMA_VERSION):
             newer = version is not None and version.isdigit() and int(version) > s.SCHEMA_VERSION
             hint = "upgrade nbsweep" if newer else "it was written by another nbsweep version"
@@ -252,9 +256,9 @@ class Store:
         """
         if self.path is not None and _file_id(self.path) != self._file:
             raise StoreError(
-                f"store {self.path} was removed or replaced while in use: nbsweep stops here"
-                " rather than write where nothing is kept. Put the file back, or start again"
-                " with another store="
+                f"store {self.path} was removed or replaced while in use: nbsweep stops"
+                " rather than write where nothing is kept. Once the file is back, load the"
+                " sweep in a new kernel; or start again with another store="
             )
 
     @contextmanager
