@@ -23,6 +23,7 @@ import pandas as pd
 from nbsweep._errors import SweepError
 from nbsweep._runs import CRASHED, FAILED, RUNNING, TERMINAL, RunRecord, is_valid_metric
 from nbsweep.agents._dask import DaskExecutor, dask_slots
+from nbsweep.agents._gpus import gpu_groups
 from nbsweep.agents._local import LocalExecutor
 from nbsweep.agents._loop import CONTROLLER_DIED, log_path
 from nbsweep.agents._shipping import reference, ship
@@ -176,7 +177,11 @@ class Sweep:
 
     @property
     def runs(self) -> pd.DataFrame:
-        """One row per run: state, times, agent, GPU, ``config/<name>``, ``summary/<key>``."""
+        """One row per run: state, times, agent, GPU, ``config/<name>``, ``summary/<key>``.
+
+        ``gpu_util`` (mean %), ``gpu_mem_mb`` (peak MiB) and ``gpu_seconds`` (runtime x GPUs)
+        are sampled from NVML while the run is live; empty for a run on CPU.
+        """
         now = time.time()
         records = []
         for r in self._store.runs(self.id):
@@ -190,6 +195,9 @@ class Sweep:
                 "runtime_s": None if started is None else (ended or now) - started,
                 "agent": r["agent"],
                 "gpu": r["gpu"],
+                "gpu_util": r["gpu_util"],
+                "gpu_mem_mb": r["gpu_mem_mb"],
+                "gpu_seconds": r["gpu_seconds"],
                 "steps": r["steps"],
                 "error": r["error"],
                 "requeued_from": r["requeued_from"],
@@ -207,6 +215,9 @@ class Sweep:
             "runtime_s",
             "agent",
             "gpu",
+            "gpu_util",
+            "gpu_mem_mb",
+            "gpu_seconds",
             "steps",
             "error",
             "requeued_from",
@@ -277,6 +288,53 @@ class Sweep:
         if not any(a["agent"] == agent for a in self._store.agents(self.id)):
             raise SweepError(f"sweep {self.id} has no agent {agent!r}")
         self._store.update_agent(self.id, agent, drain=True, state="draining")
+
+    def set_priority(self, priority: str) -> None:
+        """Change ``scheduler.priority`` (low, medium, high) for the GPUs freed from now on.
+
+        When a GPU frees, the waiting sweep of highest priority gets it; an agent of a lower
+        priority sweep gives its GPU to a waiting higher one after its current run.
+        """
+        from nbsweep.agents._pool import PRIORITIES, check_priority
+        from nbsweep.store._store import dumps
+
+        level = check_priority(priority)
+        config = self.config
+        config["scheduler"] = {**(config.get("scheduler") or {}), "priority": level}
+        self._store.update_sweep(self.id, config=dumps(config), event=f"priority {level}")
+        self._store.pool_set_priority(self.id, PRIORITIES[level])
+        self._wake()
+
+    @property
+    def gpu_pool(self) -> pd.DataFrame:
+        """Which sweep holds which GPU of the machines this store's sweeps share, and which
+        sweeps wait for one (``state`` holds/waits, ``wanted`` GPUs, ``priority``)."""
+        from nbsweep.agents._pool import PRIORITIES
+
+        names = {v: k for k, v in PRIORITIES.items()}
+        rows = self._store.pool()
+        sweeps = {r["sweep_id"]: self._store.sweep(r["sweep_id"]) or {} for r in rows}
+        records = [
+            {
+                "host": r["host"],
+                "gpu": r.get("gpu"),
+                "sweep_id": r["sweep_id"],
+                "sweep": sweeps[r["sweep_id"]].get("name"),
+                "priority": names.get(r["priority"], r["priority"]),
+                "state": r["state"],
+                "wanted": r.get("wanted"),
+                "since": _time(r["since"]),
+            }
+            for r in rows
+        ]
+        columns = ["host", "gpu", "sweep_id", "sweep", "priority", "state", "wanted", "since"]
+        return pd.DataFrame.from_records(records, columns=columns)
+
+    def cost(self) -> Any:
+        """GPU-hours used and GPU-hours early termination saved (a ``Cost``; see ``_cost``)."""
+        from nbsweep._cost import sweep_cost
+
+        return sweep_cost(self.config, self._store.runs(self.id))
 
     def bands(self) -> list[Any]:
         """The early-termination bands as they stand ([] without ``early_terminate``)."""
@@ -401,7 +459,8 @@ class Sweep:
             message="",
             event=f"resumed here; {ended} orphaned runs",
         )
-        self._start(spec, _slots(self.config, workers, self._row()["gpus_per_run"], None))
+        gpus = self._row()["gpus_per_run"]
+        self._start(spec, _slots(self.config, workers, gpus, None), gpu_groups=gpu_groups(gpus))
 
     def _spec(self, train: Callable[..., Any] | None) -> Path:
         directory = self._store.root / "sweeps" / self.id
@@ -433,14 +492,19 @@ class Sweep:
         self._store.end_runs(self.id, orphans, CRASHED, {r: CONTROLLER_DIED for r in orphans})
         return len(orphans)
 
-    def _start(self, spec: Path, slots: list[Any], client: Any = None) -> None:
+    def _start(
+        self, spec: Path, slots: list[Any], client: Any = None, gpu_groups: list[Any] = ()
+    ) -> None:
+        """Start the controller here; ``gpu_groups``: the local GPUs its agents share with
+        the other sweeps of the store (see ``agents._pool``)."""
         executor: LocalExecutor | DaskExecutor | None = None
         if slots and client is not None:
             gpus = self._row()["gpus_per_run"]
             executor = DaskExecutor(self._store, self.id, client, spec, gpus)
         elif slots:
             executor = LocalExecutor(self._store, self.id, spec)
-        controller = Controller(self._store, self.id, executor, slots)
+        groups = list(gpu_groups) if isinstance(executor, LocalExecutor) else []
+        controller = Controller(self._store, self.id, executor, slots, groups)
         holder = controller.acquire()
         if holder is not None:
             raise SweepError(
@@ -684,7 +748,8 @@ def sweep(
         warnings.warn(ConfigWarning(note), stacklevel=2)
     handle = Sweep(opened, sweep_id)
     handle._train_spec = spec
-    handle._start(spec, slots, executor)
+    groups = gpu_groups(gpus_per_run, nvml) if executor is None else []
+    handle._start(spec, slots, executor, groups)
     return handle
 
 

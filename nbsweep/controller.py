@@ -34,6 +34,7 @@ from nbsweep.agents._dask import WORKER_LOST
 from nbsweep.agents._gpus import Slot
 from nbsweep.agents._local import LocalExecutor, describe_exit
 from nbsweep.agents._loop import CONTROLLER_DIED, log_path, scratch_path
+from nbsweep.agents._pool import YIELDED, GpuPool, priority_of
 from nbsweep.schedulers import Scheduler, make_scheduler
 from nbsweep.store import Store
 from nbsweep.store._store import loads, owner_id
@@ -58,6 +59,8 @@ CHANGING_SLEEP_S = 0.01
 INITIAL_FAILURES = 3
 # A run on an agent this controller does not supervise is crashed after this much silence.
 STALE_RUN_S = 60.0
+# How often a sweep waiting for GPUs of the pool asks again.
+POOL_POLL_S = 0.1
 # The deepest queue of pending runs kept for grid and random (no-op trials need this many).
 MAX_AHEAD = 1024
 
@@ -71,13 +74,26 @@ class Controller(threading.Thread):
         sweep_id: str,
         executor: LocalExecutor | None = None,
         slots: list[Slot] | None = None,
+        gpu_groups: list[Slot] | None = None,
     ) -> None:
+        """``gpu_groups``: every GPU group of the machine; with them, agents get GPUs from
+        the pool shared with other sweeps, one agent per group, ``len(slots)`` at most."""
         super().__init__(name=f"nbsweep-controller-{sweep_id}", daemon=True)
         self.store = store
         self.sweep_id = sweep_id
         self.executor = executor
         self.slots = list(slots or [])
         self.owner = owner_id()
+        self.pool = (
+            GpuPool(store, sweep_id, self.owner, gpu_groups)
+            if gpu_groups and executor is not None
+            else None
+        )
+        self._want = min(len(self.slots), len(gpu_groups or ()))  # agents wanted from the pool
+        self._retiring: set[int] = set()  # agents drained because the plan shrank
+        self._priority = 0
+        self._config_text = ""
+        self._pool_at = 0.0
         sweep = store.sweep(sweep_id)
         assert sweep is not None
         self.config: dict[str, Any] = loads(sweep["config"])
@@ -130,7 +146,7 @@ class Controller(threading.Thread):
 
     def run(self) -> None:
         try:
-            if self.executor is not None:
+            if self.executor is not None and self.pool is None:
                 for slot in self.slots:
                     self.executor.spawn(slot)
             renew = time.monotonic() + LEASE_RENEW_S
@@ -142,6 +158,8 @@ class Controller(threading.Thread):
                             self.sweep_id, "controller", f"controller {self.owner} lost its lease"
                         )
                         return
+                    if self.pool is not None:
+                        self.pool.renew(self._priority, LEASE_TTL_S)
                     renew = time.monotonic() + LEASE_RENEW_S
                 busy, done = self.tick()
                 if done:
@@ -168,6 +186,9 @@ class Controller(threading.Thread):
                 self.executor.shutdown()
                 with contextlib.suppress(StoreError):
                     self._reap(respawn=False)  # the runs of agents it had to kill are crashed
+            if self.pool is not None:
+                with contextlib.suppress(StoreError):
+                    self.pool.leave()
             with contextlib.suppress(StoreError):
                 self.store.release_lease(self.sweep_id, self.owner)
 
@@ -197,6 +218,8 @@ class Controller(threading.Thread):
                 self.executor.spawn(slot)
             self._missing = []
             busy = True
+        if self.pool is not None:
+            busy |= self._share_gpus(sweep)
         if state == SWEEP_RUNNING:
             busy |= self._early_terminate()
             state = self._checks(sweep)
@@ -220,8 +243,22 @@ class Controller(threading.Thread):
         gone = self.executor.reap()
         for handle, code in gone:
             self.store.update_agent(self.sweep_id, handle.agent, state="dead")
+            if code == YIELDED and self.pool is not None:
+                self.pool.release(handle.slot)  # asked for again while the sweep has runs
+                self.store.add_event(
+                    self.sweep_id,
+                    "agent_yielded",
+                    f"agent {handle.agent} gave GPU {handle.slot.gpu} to a waiting sweep",
+                    agent=handle.agent,
+                )
+                continue
             if code == 0 or self._cancelled:
-                continue  # it left on its own (drained, sweep over), or cancel killed it
+                # It left on its own (drained, sweep over), or cancel killed it.
+                if self.pool is not None:
+                    self.pool.release(handle.slot)
+                    if code == 0 and handle.agent not in self._retiring:
+                        self._want = max(0, self._want - 1)  # a drained agent is not replaced
+                continue
             # An executor that knows better than the exit code says why (a lost Dask worker).
             cause = getattr(handle, "why", None) or describe_exit(code)
             why = f"agent {handle.agent} (pid {handle.pid}) died: {cause}"
@@ -238,12 +275,44 @@ class Controller(threading.Thread):
                 # Agents that die before running anything (an import or unpickling error in
                 # the train function) would be replaced forever: pause and say why.
                 self._pause_dead_at_start(why, handle.agent)
-                self._missing.append(handle.slot)
+                self._set_aside(handle.slot)
             elif respawn:
                 self.executor.spawn(handle.slot)
             else:
-                self._missing.append(handle.slot)
+                self._set_aside(handle.slot)
         return bool(gone)
+
+    def _set_aside(self, slot: Slot) -> None:
+        """A slot left without an agent until the sweep runs again; its GPUs go to the pool."""
+        if self.pool is not None:
+            self.pool.release(slot)
+        else:
+            self._missing.append(slot)
+
+    def _share_gpus(self, sweep: Mapping[str, Any]) -> bool:
+        """Ask the GPU pool for the agents the sweep lacks while it runs and has runs waiting.
+
+        Returns whether agents were started. Asks at once, then every ``POOL_POLL_S`` while
+        it waits; a sweep that stops wanting GPUs drops its wait.
+        """
+        assert self.pool is not None and self.executor is not None
+        if sweep["config"] != self._config_text:  # the priority may change (set_priority)
+            self._config_text = sweep["config"]
+            self._priority = priority_of(loads(sweep["config"]))
+        lacking = 0
+        if sweep["state"] == SWEEP_RUNNING:
+            pending = list(self._alive.values()).count(PENDING)
+            lacking = min(self._want - self.executor.alive(), pending)
+        if lacking <= 0 and not self.pool.waiting:
+            return False
+        now = time.monotonic()
+        if self.pool.waiting and now < self._pool_at:
+            return False
+        self._pool_at = now + POOL_POLL_S
+        granted = self.pool.request(lacking, self._priority, LEASE_TTL_S)
+        for slot in granted:
+            self.executor.spawn(slot)
+        return bool(granted)
 
     def _pause_dead_at_start(self, why: str, agent: int) -> None:
         path = self.store.root / "logs" / self.sweep_id / f"agent-{agent}.log"
@@ -479,7 +548,8 @@ class Controller(threading.Thread):
         states = list(self._alive.values())
         pending = states.count(PENDING)
         running = states.count(RUNNING)
-        agents = max(1, self.executor.alive() if self.executor is not None else 0)
+        agents = self.executor.alive() if self.executor is not None else 0
+        agents = max(1, self._want if self.pool is not None else agents)
         if not self.scheduler.queue_ahead:
             # Each suggestion of a learning search should see as many results as possible.
             want = max(1, agents - running)
@@ -529,6 +599,13 @@ class Controller(threading.Thread):
         self._decided_at = (-1, -1)
         self.slots, self._missing = slots, []
         if self.executor is None:
+            return
+        if self.pool is not None:
+            # The pool hands out GPUs for the new number of agents; the surplus ones leave.
+            self._want = min(len(slots), len(self.pool.groups))
+            for agent in list(self.executor.processes)[self._want :]:
+                self._retiring.add(agent)
+                self.store.update_agent(self.sweep_id, agent, drain=True, state="draining")
             return
         spare = list(slots)
         for agent, handle in list(self.executor.processes.items()):

@@ -18,15 +18,14 @@ def busy(config: Any) -> None:
 
 
 def loads_gpu(config: Any) -> None:
-    """Puts ``util`` % and ``mem_mb`` MiB on its (fake) GPU, then half the memory."""
+    """Fills ``mem_mb`` MiB of its (fake) GPU, then half of it, then frees it."""
     gpu = get_nvml()
     uuid = os.environ["CUDA_VISIBLE_DEVICES"]
-    gpu.set(uuid, util=config.util, used=config.mem_mb * 2**20)
-    for epoch in range(6):
-        if epoch == 3:
-            gpu.set(uuid, used=config.mem_mb * 2**19)
+    for epoch, used in enumerate([config.mem_mb] * 3 + [config.mem_mb // 2] * 3):
+        gpu.set(uuid, used=used * 2**20)
         time.sleep(0.1)
-        nbsweep.log({"loss": float(config.util), "epoch": epoch})
+        nbsweep.log({"loss": float(used), "epoch": epoch})
+    gpu.set(uuid, used=0)
 
 
 def learns(config: Any) -> None:

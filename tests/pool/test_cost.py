@@ -1,0 +1,82 @@
+"""Cost: NVML sampled while runs are live, GPU-hours used, GPU-hours early termination saved."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import nbsweep
+from nbsweep.agents import FakeNVML
+from tests.pool import trainfns
+
+
+@pytest.fixture(autouse=True)
+def quick_sampling(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NBSWEEP_GPU_SAMPLE_S", "0.05")  # the agents inherit it
+
+
+def test_runs_carry_the_utilisation_and_memory_sampled_on_their_gpu(sqlite_store: str) -> None:
+    gpus = FakeNVML([{"uuid": "GPU-busy", "util": 70}, {"uuid": "GPU-idle", "util": [5, 15]}])
+    config = {
+        "method": "grid",
+        "metric": {"name": "loss"},
+        "parameters": {"mem_mb": {"values": [1000, 2000, 3000, 4000]}},
+    }
+    sweep = nbsweep.sweep(config, trainfns.loads_gpu, store=sqlite_store, nvml=gpus)
+    assert sweep.wait(60) == "finished"
+    runs = sweep.runs.set_index("run_id")
+    assert set(runs["gpu"]) <= {"GPU-busy", "GPU-idle"} and len(runs) == 4
+    for run_id, run in runs.iterrows():
+        # Peak memory: the run filled mem_mb, then half of it.
+        assert run["gpu_mem_mb"] == run["config/mem_mb"], run_id
+        if run["gpu"] == "GPU-busy":
+            assert run["gpu_util"] == 70
+        else:  # 5 at the agent's first reading, 15 ever after
+            assert 5 <= run["gpu_util"] <= 15
+        # One GPU held for the whole run (0.6 s of work), never more than the run lasted.
+        assert 0.6 <= run["gpu_seconds"] <= run["runtime_s"]
+    cost = sweep.cost()
+    assert cost.gpu_hours == pytest.approx(runs["gpu_seconds"].sum() / 3600)
+    assert (cost.gpu_runs, cost.cpu_runs, cost.gpu_hours_saved) == (4, 0, 0.0)
+
+
+def test_cpu_runs_have_no_gpu_figures_and_say_so(sqlite_store: str) -> None:
+    config = {"method": "grid", "parameters": {"x": {"values": [1, 2]}, "epochs": {"value": 2}}}
+    sweep = nbsweep.sweep(config, trainfns.busy, workers=1, store=sqlite_store, nvml=FakeNVML(0))
+    assert sweep.wait(60) == "finished"
+    runs = sweep.runs
+    assert runs[["gpu_util", "gpu_mem_mb", "gpu_seconds"]].isna().all().all()
+    cost = sweep.cost()
+    assert (cost.gpu_hours, cost.gpu_runs, cost.cpu_runs) == (0.0, 0, 2)
+    assert "2 runs on CPU (no GPU time)" in str(cost)
+
+
+def hyperband(epochs: int, **early: Any) -> dict[str, Any]:
+    return {
+        "method": "grid",
+        "metric": {"name": "loss"},
+        "parameters": {"x": {"values": [0, 3, 1, 4, 2]}, "epochs": {"value": epochs}},
+        "early_terminate": {"type": "hyperband", "min_iter": 2, "eta": 2, **early},
+    }
+
+
+def test_hyperband_reports_the_gpu_hours_its_stopped_runs_did_not_spend(
+    sqlite_store: str,
+) -> None:
+    sweep = nbsweep.sweep(
+        hyperband(8), trainfns.learns, workers=1, store=sqlite_store, nvml=FakeNVML(1)
+    )
+    assert sweep.wait(60) == "finished"
+    runs = sweep.runs
+    stopped = runs[runs["state"] == "stopped"]
+    finished = runs[runs["state"] == "finished"]
+    assert len(stopped) and (finished["steps"] == 8).all()
+    not_run = 8 - stopped["steps"]  # one metric value per epoch
+    cost = sweep.cost()
+    assert cost.epochs_saved == not_run.sum() > 0
+    per_epoch = stopped["gpu_seconds"] / stopped["steps"]
+    assert cost.gpu_hours_saved == pytest.approx((not_run * per_epoch).sum() / 3600)
+    assert cost.gpu_hours_saved > 0
+    assert cost.gpu_hours == pytest.approx(runs["gpu_seconds"].sum() / 3600)
+    assert f"{cost.epochs_saved} epochs not run" in str(cost)
