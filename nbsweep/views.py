@@ -64,6 +64,8 @@ class Snapshot:
     bands: list[Band] = field(default_factory=list)
     history: pd.DataFrame | None = None
     taken_at: float = field(default_factory=time.time)
+    cost: Any = None  # a ``Cost``: GPU-hours used and saved
+    gpu_pool: pd.DataFrame | None = None  # which sweep holds which GPU, who waits
 
     @classmethod
     def from_sweep(cls, sweep: Any, history: bool = True) -> Snapshot:
@@ -86,6 +88,8 @@ class Snapshot:
             agents=sweep.agents,
             bands=list(sweep.bands()) if history else [],
             history=sweep.history() if history else None,
+            cost=sweep.cost() if hasattr(sweep, "cost") else None,
+            gpu_pool=getattr(sweep, "gpu_pool", None),
         )
 
     @property
@@ -221,6 +225,7 @@ class HeaderInfo:
     best_run_id: str | None
     best_config: dict[str, Any]
     counts: dict[str, int]
+    cost: Any = None  # a ``Cost``, shown when some run used a GPU
 
     @property
     def progress_text(self) -> str:
@@ -271,6 +276,7 @@ def header_info(snap: Snapshot) -> HeaderInfo:
         best_run_id=best_run_id,
         best_config=best_config,
         counts={str(k): int(v) for k, v in counts.items()},
+        cost=snap.cost,
     )
 
 
@@ -289,6 +295,9 @@ class RunRow:
     agent: str
     params: dict[str, Any]
     error: str
+    gpu_util: float | None = None  # mean %, sampled while the run was live
+    gpu_mem_mb: float | None = None  # peak
+    gpu_seconds: float | None = None  # None for a run on CPU
 
     @property
     def colour(self) -> str:
@@ -360,6 +369,9 @@ def runs_table_info(
             agent=_text(row.get("agent")),
             params={p: row.get(f"config/{p}") for p in params},
             error=_text(row.get("error")),
+            gpu_util=_float_or_none(row.get("gpu_util")),
+            gpu_mem_mb=_float_or_none(row.get("gpu_mem_mb")),
+            gpu_seconds=_float_or_none(row.get("gpu_seconds")),
         )
         for _, row in runs.iterrows()
     ]

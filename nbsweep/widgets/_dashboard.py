@@ -83,6 +83,7 @@ class Dashboard:
         )
 
         self.agent_rows: dict[str, tuple[widgets.HTML, widgets.Button]] = {}
+        self.pool_line = widgets.HTML()  # the GPUs other sweeps of the store hold
         self.agents_box = widgets.VBox()
 
         self.sort = widgets.Dropdown(
@@ -250,6 +251,10 @@ class Dashboard:
             )
             drain.disabled = str(agent.get("state")) in ("draining", "dead")
             rows.append(widgets.HBox([label, drain]))
+        pool = _html.gpu_pool_html(snap.gpu_pool, snap.id)
+        self.pool_line.value = pool
+        if pool:
+            rows.append(self.pool_line)
         if [id(w) for w in self.agents_box.children] != [id(w) for w in rows]:
             self.agents_box.children = tuple(rows)
 

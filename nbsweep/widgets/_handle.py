@@ -39,6 +39,7 @@ class HtmlDashboard:
             _html.STYLE
             + _html.header_html(header)
             + _html.agents_html(snap.agents, gpu_stats())
+            + _html.gpu_pool_html(snap.gpu_pool, snap.id)
             + _html.runs_table_html(table, limit=50)
         )
         best = (

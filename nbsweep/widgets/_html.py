@@ -89,6 +89,8 @@ def header_html(info: views.HeaderInfo) -> str:
                 f'<span class="nbs-muted">run {escape(info.best_run_id)} · {config}</span>'
             )
         lines.append(best)
+    if info.cost is not None and info.cost.gpu_runs:
+        lines.append(escape(str(info.cost)))
     return '<div class="nbsweep">' + "<br>".join(lines) + "</div>"
 
 
@@ -96,7 +98,9 @@ def runs_table_html(info: views.RunsTableInfo, limit: int = 200) -> str:
     """The runs, one coloured row each, best first unless sorted otherwise."""
     if not info.rows:
         return '<div class="nbsweep nbs-muted">no runs yet</div>'
+    gpu = any(row.gpu_seconds is not None for row in info.rows)
     heads = ["run", "state", info.metric or "metric", "runtime", "steps", "agent"]
+    heads += ["GPU util", "GPU memory", "GPU-s"] if gpu else []
     heads += info.parameters + ["error"]
     out = ['<div class="nbsweep"><table><tr>']
     out += [f"<th>{escape(h)}</th>" for h in heads]
@@ -111,6 +115,12 @@ def runs_table_html(info: views.RunsTableInfo, limit: int = 200) -> str:
             escape(views.format_value(row.steps)),
             escape(row.agent),
         ]
+        if gpu:
+            cells += [
+                "—" if row.gpu_util is None else f"{row.gpu_util:.0f}%",
+                "—" if row.gpu_mem_mb is None else f"{row.gpu_mem_mb / 1024:.1f} GiB",
+                "CPU" if row.gpu_seconds is None else f"{row.gpu_seconds:.1f}",
+            ]
         cells += [escape(views.format_value(row.params.get(p))) for p in info.parameters]
         cells.append(f'<span style="color:#e53935">{escape(error[:80])}</span>')
         tint = row.colour + "14"  # the state's colour at 8% opacity
@@ -195,6 +205,32 @@ def agents_html(agents: pd.DataFrame, gpu_stats: dict[str, dict[str, float]]) ->
 
 
 AGENT_HEADS = ("agent", "state", "GPU", "util", "memory", "run")
+
+
+def gpu_pool_html(pool: pd.DataFrame | None, sweep_id: str) -> str:
+    """Which sweep holds each GPU of the shared pool and which sweeps wait ("" when alone)."""
+    if pool is None or not len(pool) or set(pool["sweep_id"]) == {sweep_id}:
+        return ""
+
+    def who(row: Any) -> str:
+        if row["sweep_id"] == sweep_id:
+            return "<b>this sweep</b>"
+        return f"{escape(row['sweep'] or row['sweep_id'])} ({escape(row['priority'])})"
+
+    held = [
+        f"{escape(row['gpu'])} → {who(row)}"
+        for _, row in pool.iterrows()
+        if row["state"] == "holds"
+    ]
+    waits = [
+        f"{who(row)} for {int(row['wanted'])} GPU(s)"
+        for _, row in pool.iterrows()
+        if row["state"] == "waits" and row["wanted"] > 0
+    ]
+    text = "GPU pool: " + (" · ".join(held) or "no GPU held")
+    if waits:
+        text += " · waiting: " + ", ".join(waits)
+    return f'<div class="nbsweep nbs-muted">{text}</div>'
 
 
 def agent_cells(agent: Any, gpu_stats: dict[str, dict[str, float]]) -> list[str]:
