@@ -30,7 +30,8 @@ def pg_url() -> Iterator[str]:
     except sa.exc.OperationalError as exc:
         pytest.fail(f"PostgreSQL at {PG_SERVER} is needed for this test: {exc}")
     try:
-        yield f"{PG_SERVER}?options=-csearch_path%3D{schema}"
+        # Named after the schema too, so a test can find (and kill) its own connections.
+        yield f"{PG_SERVER}?options=-csearch_path%3D{schema}&application_name={schema}"
     finally:
         from nbsweep.store import _store
 

@@ -9,6 +9,7 @@ PostgreSQL lets concurrent agents pass each other instead of waiting).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -20,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import sqlalchemy as sa
@@ -36,6 +37,10 @@ _ID_ALPHABET = string.ascii_lowercase + string.digits
 # A judge gets the metric histories (up to a band) of every other run that reached it and
 # answers a stop reason, or None to let the run go on.
 Judge = Callable[[dict[str, list[float]]], "str | None"]
+T = TypeVar("T")
+# How long an agent's write waits for a lost database connection to come back (a server
+# restart, a failover) before the run fails.
+RECONNECT_S = 60.0
 
 
 def new_id(length: int = 8) -> str:
@@ -156,7 +161,8 @@ class Store:
             self.path = None
             self.root = Path.cwd().resolve() / ".nbsweep"
             try:
-                self.engine = sa.create_engine(url, pool_size=4, max_overflow=8)
+                # pool_pre_ping: a pooled connection the server dropped is replaced on checkout.
+                self.engine = sa.create_engine(url, pool_size=4, max_overflow=8, pool_pre_ping=True)
             except (sa.exc.ArgumentError, ImportError) as exc:
                 raise StoreError(f"store {url!r} cannot be opened: {exc}") from exc
         self._check_schema()
@@ -270,27 +276,60 @@ class Store:
             with conn.begin():
                 yield conn
 
-    @contextmanager
-    def _hot(self) -> Iterator[Any]:
-        """A write transaction on this thread's own driver connection, for the hot statements.
+    def _hot(self, work: Callable[[Any], T]) -> T:
+        """``work(cursor)`` as a write transaction on this thread's own driver connection.
 
         An agent claims, finishes and logs thousands of times a second at most; going around
         the pool and SQLAlchemy's events for these keeps a trial to one short transaction.
+        A connection lost before the commit (server restart, failover, a killed backend) is
+        replaced and ``work`` runs again, for up to ``RECONNECT_S``: the server rolled the
+        lost transaction back, so nothing is written twice and nothing reported is lost.
         """
-        raw = getattr(self._local, "raw", None)
-        if raw is None:
-            raw = self._local.raw = self.engine.raw_connection()
-        cursor = raw.cursor()
-        try:
-            if self.is_sqlite:
-                cursor.execute("BEGIN IMMEDIATE")
-            yield cursor
-            raw.commit()
-        except BaseException:
-            raw.rollback()
-            raise
-        finally:
-            cursor.close()
+        deadline = time.monotonic() + RECONNECT_S
+        while True:
+            raw = cursor = None
+            committing = False
+            try:
+                raw = getattr(self._local, "raw", None)
+                if raw is None:
+                    raw = self._local.raw = self.engine.raw_connection()
+                cursor = raw.cursor()
+                if self.is_sqlite:
+                    cursor.execute("BEGIN IMMEDIATE")
+                result = work(cursor)
+                committing = True
+                raw.commit()
+                return result
+            except BaseException as exc:
+                lost = self._lost(exc, raw, cursor)
+                if lost:
+                    self._local.raw = None
+                    if raw is not None:
+                        raw.invalidate()
+                elif raw is not None:
+                    raw.rollback()
+                if not lost or time.monotonic() > deadline:
+                    raise
+                if committing:
+                    raise StoreError(
+                        f"store {self._where()}: the connection was lost while committing;"
+                        " this write may or may not be kept"
+                    ) from exc
+                time.sleep(0.2)
+            finally:
+                if cursor is not None:
+                    with contextlib.suppress(Exception):
+                        cursor.close()
+
+    def _lost(self, exc: BaseException, raw: Any, cursor: Any) -> bool:
+        """Whether ``exc`` means the database connection is gone (not a failed statement)."""
+        if isinstance(exc, sa.exc.DBAPIError):  # raised while connecting
+            return exc.connection_invalidated or raw is None
+        dbapi = self.engine.dialect.loaded_dbapi
+        if self.is_sqlite or not isinstance(exc, dbapi.Error):
+            return False
+        connection = raw.dbapi_connection if raw is not None else None
+        return bool(self.engine.dialect.is_disconnect(exc, connection, cursor))
 
     @contextmanager
     def read(self) -> Iterator[sa.Connection]:
@@ -526,20 +565,23 @@ class Store:
     ) -> Claim | None:
         """Finish the agent's last run (if any) and claim the next pending one, atomically."""
         now = time.time()
-        with self._hot() as cursor:
+
+        def work(cursor: Any) -> Any:
             if finish is not None:
                 self._finish(cursor, finish, now)
             cursor.execute(
                 self._sql.claim, {"sweep_id": sweep_id, "now": now, "agent": agent, "gpu": gpu}
             )
-            row = cursor.fetchone()
+            return cursor.fetchone()
+
+        row = self._hot(work)
         if row is None:
             return None
         return Claim(run_id=row[0], seq=row[1], config=loads(row[2]))
 
     def finish(self, finish: Finish) -> None:
-        with self._hot() as cursor:
-            self._finish(cursor, finish, time.time())
+        now = time.time()
+        self._hot(lambda cursor: self._finish(cursor, finish, now))
 
     def _finish(self, cursor: Any, finish: Finish, now: float) -> None:
         params = {
@@ -591,7 +633,8 @@ class Store:
         sql = self._sql
         touch = sql.touch_run if metric_iter is None else sql.touch_run_metric
         if judge is None:
-            with self._hot() as cursor:
+
+            def work(cursor: Any) -> tuple[int | None, str | None]:
                 cursor.execute(touch, params)
                 if not cursor.rowcount:
                     return None, None
@@ -600,6 +643,8 @@ class Store:
                     return cursor.fetchone()[0], None
                 cursor.execute(sql.replace_row, params)
                 return replace_row, None
+
+            return self._hot(work)
         with self.write() as conn:
             if not _driver(conn, touch, params).rowcount:
                 return None, None
