@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import textwrap
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -36,13 +41,13 @@ def started(sweep: nbsweep.Sweep) -> pd.DataFrame:
     return runs[runs["started_at"].notna()]
 
 
-def test_num_workers_caps_the_gpus_each_sweep_holds(sqlite_store: str) -> None:
+def test_num_workers_caps_the_gpus_each_sweep_holds(store_url: str, in_tmp: Path) -> None:
     gpus = FakeNVML(4)
     one = nbsweep.sweep(
-        config(4, 3, num_workers=1), trainfns.busy, store=sqlite_store, nvml=gpus, name="one"
+        config(4, 3, num_workers=1), trainfns.busy, store=store_url, nvml=gpus, name="one"
     )
     three = nbsweep.sweep(
-        config(8, 3, num_workers=3), trainfns.busy, store=sqlite_store, nvml=gpus, name="three"
+        config(8, 3, num_workers=3), trainfns.busy, store=store_url, nvml=gpus, name="three"
     )
     most = {one.id: 0, three.id: 0}
     while one.state == "running" or three.state == "running":
@@ -104,3 +109,68 @@ def test_a_priority_must_be_low_medium_or_high(sqlite_store: str) -> None:
     with pytest.raises(SweepError, match="priority 'urgent' is not one of low, medium, high"):
         sweep.set_priority("urgent")
     assert sweep.wait(60) == "finished"
+
+
+def test_a_paused_sweep_lends_its_idle_gpu_and_gets_it_back(sqlite_store: str) -> None:
+    gpu = FakeNVML(1)
+    paused = nbsweep.sweep(config(6, 4), trainfns.busy, store=sqlite_store, nvml=gpu, name="a")
+    wait_for(lambda: len(started(paused)) >= 1)
+    paused.pause()
+    other = nbsweep.sweep(config(2, 2), trainfns.busy, store=sqlite_store, nvml=gpu, name="b")
+    # The paused sweep's agent ends its run, idles, then lets the waiting sweep have the GPU.
+    assert other.wait(60) == "finished"
+    assert paused.state == "paused"
+    assert len(paused.events().query("kind == 'agent_yielded'")) == 1
+    paused.resume()
+    assert paused.wait(60) == "finished"
+    assert (paused.runs["state"] == "finished").all() and len(paused.runs) == 6
+
+
+def test_fewer_workers_on_resume_give_gpus_back_to_the_pool(sqlite_store: str) -> None:
+    gpus = FakeNVML(3)
+    big = nbsweep.sweep(config(40, 3), trainfns.busy, store=sqlite_store, nvml=gpus, name="big")
+    wait_for(lambda: len(big.gpu_pool) == 3)
+    small = nbsweep.sweep(config(4, 2), trainfns.busy, store=sqlite_store, nvml=gpus, name="s")
+    wait_for(lambda: "waits" in set(big.gpu_pool["state"]))
+    big.resume(config={"scheduler": {"num_workers": 1}})
+    # Two of big's agents finish their run and leave; the waiting sweep gets their GPUs.
+    assert small.wait(60) == "finished"
+    assert started(small)["gpu"].nunique() == 2
+    held = big.gpu_pool.query("state == 'holds'")
+    assert list(held["sweep_id"]) == [big.id]
+    big.cancel()
+    assert big.wait(60) == "cancelled"
+
+
+def test_the_gpus_of_a_killed_kernel_go_back_to_the_pool(sqlite_store: str, tmp_path: Path) -> None:
+    script = tmp_path / "holder.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import sys
+            sys.path.insert(0, {str(Path(__file__).parents[2])!r})
+            import nbsweep
+            from nbsweep.agents import FakeNVML
+            from tests.pool import trainfns
+
+            config = {{"method": "grid", "parameters": {{"x": {{"values": list(range(50))}},
+                      "epochs": {{"value": 5}}}}}}
+            sweep = nbsweep.sweep(config, trainfns.busy, store=sys.argv[1], nvml=FakeNVML(1))
+            print(sweep.id, flush=True)
+            sweep.wait()
+            """
+        )
+    )
+    holder = subprocess.Popen(
+        [sys.executable, str(script), sqlite_store], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None
+        held = nbsweep.load(holder.stdout.readline().strip(), store=sqlite_store)
+        wait_for(lambda: len(held.gpu_pool) == 1)
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    after = nbsweep.sweep(config(1, 1), trainfns.busy, store=sqlite_store, nvml=FakeNVML(1))
+    assert after.wait(60) == "finished"
+    assert list(after.runs["gpu"]) == [FakeNVML(1).gpus[0]["uuid"]]
