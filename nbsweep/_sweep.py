@@ -23,7 +23,6 @@ import pandas as pd
 from nbsweep._errors import SweepError
 from nbsweep._runs import CRASHED, FAILED, RUNNING, TERMINAL, RunRecord, is_valid_metric
 from nbsweep.agents._dask import DaskExecutor, dask_slots
-from nbsweep.agents._gpus import gpu_groups
 from nbsweep.agents._local import LocalExecutor
 from nbsweep.agents._loop import CONTROLLER_DIED, log_path
 from nbsweep.agents._shipping import reference, ship
@@ -37,7 +36,13 @@ from nbsweep.controller import (
     SWEEP_RUNNING,
     Controller,
 )
-from nbsweep.schedulers._launch import launch_note, plan, queue_client, resume_config
+from nbsweep.schedulers._launch import (
+    launch_note,
+    plan,
+    queue_client,
+    queue_groups,
+    resume_config,
+)
 from nbsweep.store import Store, open_store
 from nbsweep.store._store import dumps, loads, new_id, owner_alive
 
@@ -413,7 +418,8 @@ class Sweep:
                 self._spec(train)  # agents started from now on load the new function
             controller = self._controller()
             if config is not None and controller is not None:
-                slots = _slots(self.config, workers, row["gpus_per_run"], None)
+                client = queue_client(self.config)
+                slots = _slots(self.config, workers, row["gpus_per_run"], None, client)
                 controller.reconfigure(slots)
             self._store.update_sweep(
                 self.id, only_from=[PAUSED], state=SWEEP_RUNNING, message="", event="resumed"
@@ -460,7 +466,10 @@ class Sweep:
             event=f"resumed here; {ended} orphaned runs",
         )
         gpus = self._row()["gpus_per_run"]
-        self._start(spec, _slots(self.config, workers, gpus, None), gpu_groups=gpu_groups(gpus))
+        client = queue_client(self.config)
+        slots = _slots(self.config, workers, gpus, None, client)
+        groups = queue_groups(self.config, gpus, None) if client is None else []
+        self._start(spec, slots, client, gpu_groups=groups)
 
     def _spec(self, train: Callable[..., Any] | None) -> Path:
         directory = self._store.root / "sweeps" / self.id
@@ -748,7 +757,7 @@ def sweep(
         warnings.warn(ConfigWarning(note), stacklevel=2)
     handle = Sweep(opened, sweep_id)
     handle._train_spec = spec
-    groups = gpu_groups(gpus_per_run, nvml) if executor is None else []
+    groups = queue_groups(normalised, gpus_per_run, nvml) if executor is None else []
     handle._start(spec, slots, executor, groups)
     return handle
 

@@ -1,0 +1,210 @@
+"""Launch keys on one machine: queues, forwarded variables, keys reported as having no effect,
+and what a resume may change (scheduler settings, num_workers, queue) or not (the search)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+import nbsweep
+from nbsweep import SweepError
+from nbsweep._sweep import _controllers
+from nbsweep.agents import FakeNVML, set_nvml
+from nbsweep.config import ConfigWarning
+from nbsweep.schedulers import _launch
+from tests.launch import trainfns
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def grid(values: int, epochs: int = 1, **extra: Any) -> dict[str, Any]:
+    return {
+        "method": "grid",
+        "metric": {"name": "loss"},
+        "parameters": {"x": {"values": list(range(values))}, "epochs": {"value": epochs}},
+        **extra,
+    }
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+@pytest.fixture(autouse=True)
+def no_queues(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_launch, "_queues", {})
+
+
+@pytest.fixture
+def four_gpus() -> Iterator[FakeNVML]:
+    gpus = FakeNVML(4)
+    set_nvml(gpus)  # resume plans agents without an nvml= argument
+    yield gpus
+    set_nvml(None)
+
+
+def uuid(gpus: FakeNVML, index: int) -> str:
+    return gpus.gpus[index]["uuid"]
+
+
+# -- queue ------------------------------------------------------------------------------------
+
+
+def test_a_queue_registered_with_gpus_runs_only_on_them(
+    sqlite_store: str, four_gpus: FakeNVML
+) -> None:
+    nbsweep.register_queue("a100", gpus=[1, 3])
+    sweep = nbsweep.sweep(grid(6, queue="a100"), trainfns.environment, store=sqlite_store)
+    assert sweep.wait(timeout=60) == "finished"
+    wanted = {uuid(four_gpus, 1), uuid(four_gpus, 3)}
+    runs = sweep.runs
+    assert set(runs["summary/cuda_visible_devices"]) == wanted
+    assert set(sweep.agents["gpu"]) == wanted
+    assert "launch" not in set(sweep.events()["kind"])  # a registered queue is no surprise
+
+
+def test_a_queue_naming_a_missing_gpu_is_refused(sqlite_store: str, four_gpus: FakeNVML) -> None:
+    nbsweep.register_queue("a100", gpus=[7])
+    with pytest.raises(SweepError, match="queue 'a100' names GPU 7, which is not visible here"):
+        nbsweep.sweep(grid(2, queue="a100"), trainfns.environment, store=sqlite_store)
+
+
+def test_register_queue_says_what_it_takes() -> None:
+    with pytest.raises(SweepError, match="either a Dask client or gpus=\\[...\\], not neither"):
+        nbsweep.register_queue("q")
+    with pytest.raises(SweepError, match="must be a distributed.Client"):
+        nbsweep.register_queue("q", "tcp://scheduler:8786")
+    with pytest.raises(SweepError, match="list GPU indices or UUIDs"):
+        nbsweep.register_queue("q", gpus=[])
+
+
+@pytest.mark.timeout(180)
+def test_a_queue_registered_with_a_dask_client_runs_the_agents_there(sqlite_store: str) -> None:
+    from distributed import Client, LocalCluster, get_task_stream
+
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=2, processes=False) as cluster,
+        Client(cluster) as client,
+        get_task_stream(client) as tasks,
+    ):
+        nbsweep.register_queue("cluster", client)
+        config = grid(3, queue="cluster")
+        sweep = nbsweep.sweep(config, trainfns.environment, workers=1, store=sqlite_store)
+        assert sweep.wait(timeout=120) == "finished"
+    assert set(sweep.runs["state"]) == {"finished"}
+    keys = {str(task["key"]) for task in tasks.data}
+    assert any(key.startswith("nbsweep-agent") and sweep.id in key for key in keys), keys
+
+
+# -- resource_args.env and the keys with no local effect ----------------------------------------
+
+
+def test_resource_args_env_reaches_the_runs_and_a_missing_one_is_named(
+    sqlite_store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NBSWEEP_TEST_TOKEN", "s3cret")
+    monkeypatch.delenv("NBSWEEP_TEST_MISSING", raising=False)
+    env = {"env": ["NBSWEEP_TEST_TOKEN", "NBSWEEP_TEST_MISSING"]}
+    config = grid(2, scheduler={"resource_args": env})
+    with pytest.warns(ConfigWarning, match="not set in this process.*: NBSWEEP_TEST_MISSING$"):
+        sweep = nbsweep.sweep(config, trainfns.environment, workers=1, store=sqlite_store)
+    assert sweep.wait(timeout=60) == "finished"
+    assert list(sweep.runs["summary/token"]) == ["s3cret", "s3cret"]
+
+
+def test_w_and_b_only_keys_are_recorded_and_reported_once(sqlite_store: str) -> None:
+    scheduler = {
+        "num_workers": 1,
+        "docker_image": "python:3.11",
+        "resource": "local-container",
+        "resource_args": {"env": [], "gpus": 1},
+        "job": "me/project/job-CustomWandbScheduler:latest",
+    }
+    config = grid(2, job="me/project/train:v1", launch={"registry": "r"}, scheduler=scheduler)
+    with pytest.warns(ConfigWarning) as caught:
+        sweep = nbsweep.sweep(config, trainfns.busy, workers=0, store=sqlite_store)
+    (note,) = [str(w.message) for w in caught]
+    for part in (
+        "job 'me/project/train:v1'",
+        "launch",
+        "scheduler.docker_image 'python:3.11'",
+        "scheduler.resource 'local-container'",
+        "scheduler.resource_args.gpus",
+        "scheduler.job 'me/project/job-CustomWandbScheduler:latest' (nbsweep's own scheduler",
+    ):
+        assert part in note
+    assert sweep.config["launch"] == {"registry": "r"}  # recorded as given
+    sweep.pause()
+    sweep.resume(config={"scheduler": {"num_workers": 1}}, workers=0)
+    nbsweep.agent(sweep.id, trainfns.busy, store=sqlite_store)
+    assert sweep.wait(timeout=60) == "finished"
+    assert list(sweep.events()["kind"]).count("launch") == 1
+
+
+# -- resume -----------------------------------------------------------------------------------
+
+
+def test_resume_raises_num_workers_and_the_agents_follow(
+    sqlite_store: str, four_gpus: FakeNVML
+) -> None:
+    def busy() -> int:
+        return int((sweep.agents["state"] == "busy").sum())
+
+    config = grid(40, epochs=3, scheduler={"num_workers": 1})
+    sweep = nbsweep.sweep(config, trainfns.busy, store=sqlite_store)
+    wait_for(lambda: busy() == 1)
+    sweep.pause()
+    sweep.resume(config={"scheduler": {"num_workers": 3}})
+    assert sweep.config["scheduler"] == {"num_workers": 3}
+    wait_for(lambda: busy() == 3)
+    sweep.stop()
+    assert sweep.wait(timeout=60) == "finished"
+    agents = sweep.agents
+    assert len(agents) == 3 and agents["gpu"].nunique() == 3
+    assert "config changed on resume: scheduler" in set(sweep.events()["message"])
+
+
+def test_resume_of_a_sweep_whose_controller_left_uses_the_new_settings(sqlite_store: str) -> None:
+    sweep = nbsweep.sweep(grid(4), trainfns.busy, workers=0, store=sqlite_store)
+    sweep.pause()
+    controller = _controllers[sweep.id]
+    controller.quit()
+    controller.join()
+    sweep.resume(config={"scheduler": {"num_workers": 2}}, workers=4)
+    assert sweep.wait(timeout=60) == "finished"
+    assert len(sweep.agents) == 2
+    assert list(sweep.runs["state"]) == ["finished"] * 4
+
+
+@pytest.mark.parametrize(
+    ("change", "refused"),
+    [
+        ({"parameters": {"x": {"values": [9]}, "epochs": {"value": 1}}}, "parameters"),
+        ({"method": "random"}, "method"),
+        ({"metric": {"name": "acc", "goal": "maximize"}}, "metric"),
+        ({"job": "other/job:latest"}, "job"),
+    ],
+)
+def test_resume_refuses_a_change_of_the_search(
+    sqlite_store: str, change: dict[str, Any], refused: str
+) -> None:
+    sweep = nbsweep.sweep(grid(3), trainfns.busy, workers=0, store=sqlite_store)
+    sweep.pause()
+    before = sweep.config
+    with pytest.raises(SweepError, match=f"resume cannot change {refused}: the search"):
+        sweep.resume(config=change)
+    assert sweep.config == before and sweep.state == "paused"
+
+
+def test_resume_refuses_to_switch_the_scheduler(sqlite_store: str) -> None:
+    config = grid(3, scheduler={"num_workers": 1})
+    sweep = nbsweep.sweep(config, trainfns.busy, workers=0, store=sqlite_store)
+    sweep.pause()
+    with pytest.raises(SweepError, match="cannot switch the scheduler \\(nbsweep -> optuna\\)"):
+        sweep.resume(config={"scheduler": {"engine": "optuna"}})
