@@ -327,3 +327,64 @@ def test_bayes_beats_random_search_on_branin() -> None:
     # Branin's minimum is 0.397887; the median run of bayes must beat random's median.
     assert np.median(bayes_best) < np.median(random_best)
     assert np.median(bayes_best) < 0.6
+
+
+# -- the model's parts --
+
+
+def test_a_first_batch_covers_the_cube() -> None:
+    """Before there is anything to model, a batch of 4 lands one point in each quadrant."""
+    for seed in range(5):
+        batch = unit(BayesSearch(XY, seed=seed).suggest([], 4))
+        quadrants = {(int(x >= 0.5), int(y >= 0.5)) for x, y in batch}
+        assert quadrants == {(0, 0), (0, 1), (1, 0), (1, 1)}
+
+
+def test_answers_depend_on_the_runs_not_on_earlier_calls() -> None:
+    """Past 100 runs the kernel is refitted every tenth; a searcher that served earlier
+    calls still answers exactly as a fresh one (after a controller restart)."""
+    runs = bowl_runs(135)
+    served = BayesSearch(XY, seed=2)
+    for count in (101, 118, 125, 135):
+        served.suggest(runs[:count], 1)
+    assert served.suggest(runs, 2) == BayesSearch(XY, seed=2).suggest(runs, 2)
+
+
+def test_kernel_fit_gradient_matches_finite_differences() -> None:
+    from scipy.optimize import approx_fprime
+
+    from nbsweep.search._bayes import _neg_log_posterior, _prior
+
+    rng = np.random.default_rng(0)
+    x = rng.random((30, 3))
+    y = np.sin(5 * x[:, 0]) + x[:, 1] ** 2
+    y = (y - y.mean()) / y.std()
+    mean, spread, _ = _prior(3)
+    theta = mean + rng.normal(size=5) * 0.3
+    value, grad = _neg_log_posterior(theta, x, y, mean, spread)
+    numeric = approx_fprime(theta, lambda t: _neg_log_posterior(t, x, y, mean, spread)[0], 1e-6)
+    assert np.allclose(grad, numeric, rtol=1e-4, atol=1e-4)
+
+
+def test_log_expected_improvement_ranks_where_ei_underflows() -> None:
+    from scipy.stats import norm
+
+    from nbsweep.search._bayes import _log_expected_improvement
+
+    mean = np.array([-1.0, 0.0, 1.0, 5.0, 20.0, 40.0])
+    sd = np.ones_like(mean)
+    z = -mean
+    ei = z * norm.cdf(z) + norm.pdf(z)
+    log_ei = _log_expected_improvement(mean, sd, 0.0)
+    assert np.allclose(log_ei[:4], np.log(ei[:4]), rtol=1e-3)
+    assert np.all(np.isfinite(log_ei)) and np.all(np.diff(log_ei) < 0)
+
+
+def test_categories_are_unordered_columns() -> None:
+    """A category is a 0/1 column of its own: the middle value is as far from the first
+    as the last is, so bayes does not assume an order the values do not have."""
+    config = bayes({"c": {"distribution": "categorical", "values": ["a", "b", "c"]}, "x": U})
+    search = BayesSearch(config, seed=0)
+    points = np.array([search.space.to_unit({"c": v, "x": 0.5}) for v in "abc"])
+    features = search._features(points)
+    assert features.tolist() == [[1, 0, 0, 0.5], [0, 1, 0, 0.5], [0, 0, 1, 0.5]]
