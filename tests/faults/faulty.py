@@ -1,0 +1,109 @@
+"""Train functions that fail in every way a real one does; importable, so agents find them.
+
+Each logs two rows and then, for the run whose ``x`` equals ``config.fault_at``, stops at a
+gate (``config.gate``: a directory) until the test has noted the rows logged so far, and only
+then meets its fault.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import nbsweep
+
+
+def _rows(config: Any) -> None:
+    for step in range(2):
+        nbsweep.log({"loss": float(config.x) + step / 10, "epoch": step})
+
+
+def _at_fault(config: Any) -> bool:
+    """True for the faulty run, once the test let it through the gate."""
+    if config.x != config.get("fault_at"):
+        return False
+    gate = Path(config.gate)
+    (gate / "ready").touch()
+    deadline = time.monotonic() + 60
+    while not (gate / "go").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return True
+
+
+def raises(config: Any) -> None:
+    _rows(config)
+    if _at_fault(config):
+        raise ValueError(f"x={config.x} is cursed")
+
+
+def exits(config: Any) -> None:
+    """Ends its agent as a segfaulting library would."""
+    _rows(config)
+    if _at_fault(config):
+        print("about to exit", flush=True)
+        os._exit(7)
+
+
+def sigkills(config: Any) -> None:
+    """Ends its agent as the OOM killer would."""
+    _rows(config)
+    if _at_fault(config):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def hangs(config: Any) -> None:
+    """Hangs for good: ignores SIGTERM, swallows RunStopped, never logs again."""
+    _rows(config)
+    if _at_fault(config):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        while True:
+            try:
+                time.sleep(3600)
+            except BaseException:  # noqa: B036 - the point: nothing stops it but SIGKILL
+                continue
+
+
+def eats_memory(config: Any) -> None:
+    """Runs out of address space: the run gets 256 MiB more than the agent already uses."""
+    _rows(config)
+    if _at_fault(config):
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        in_use = int(Path("/proc/self/statm").read_text().split()[0]) * os.sysconf("SC_PAGESIZE")
+        resource.setrlimit(resource.RLIMIT_AS, (in_use + 256 * 2**20, hard))
+        try:
+            weights = bytearray(8 * 2**30)  # an 8 GiB model
+        finally:
+            resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+        nbsweep.log({"loss": float(len(weights))})
+
+
+def odd_metrics(config: Any) -> None:
+    """``loss`` as NaN, inf, a string, never, or a number, by ``config.kind``."""
+    kind = config.kind
+    values = {"nan": float("nan"), "inf": float("inf"), "text": "high", "number": 0.25}
+    for step in range(3):
+        row: dict[str, Any] = {"acc": 0.5 + step / 10, "epoch": step}
+        if kind in values:
+            row["loss"] = values[kind]
+        nbsweep.log(row)
+
+
+def held(config: Any) -> None:
+    """``config.epochs`` rows; after the third it waits until the test opens ``config.gate``.
+
+    So the test acts (kills, restarts, opens the sweep elsewhere) while runs are mid-way.
+    """
+    go = Path(config.gate) / "go"
+    deadline = time.monotonic() + 120
+    for epoch in range(int(config.epochs)):
+        nbsweep.log({"loss": float(config.x), "epoch": epoch})
+        while epoch == 2 and not go.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+
+def noop(config: Any) -> None:
+    """Does nothing: the sweep machinery alone."""
