@@ -1,9 +1,11 @@
 """``python -m benchmarks.throughput [--quick]``: how fast the runtime moves trials.
 
 Measured, never asserted: no-op trials per second with 2 workers (nbsweep against Optuna on
-SQLite and on a journal file, one process per worker, every trial in the store), worker busy
-time on 1 s and 10 ms trials, and how long after the row that reaches a hyperband band the
-run is told to stop. Writes the ``## Throughput`` section of ``docs/benchmarks.md``.
+SQLite, on a journal file and on PostgreSQL, one process per worker, every trial in the
+store; nbsweep also with its agents on a 2-worker Dask cluster), worker busy time on 1 s and
+10 ms trials, and how long after the row that reaches a hyperband band the run is told to
+stop. Writes the ``## Throughput`` section of ``docs/benchmarks.md``. PostgreSQL is the
+server at ``$NBSWEEP_TEST_PG`` (the tests' one); each measurement gets its own schema.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import platform
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
 HEADING = "## Throughput"
 WORKERS = 2
+PG_SERVER = os.environ.get("NBSWEEP_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 # -- train functions (importable, so agents get them by reference) -----------------------------
@@ -69,10 +74,29 @@ def _random(trials: int, **constants: Any) -> dict[str, Any]:
     return {"method": "random", "run_cap": trials, "parameters": parameters}
 
 
-def nbsweep_rate(function: Callable[..., Any], trials: int, work: Path) -> dict[str, float]:
+@contextmanager
+def pg_schema() -> Iterator[str]:
+    """A store URL on a fresh PostgreSQL schema of the tests' server, dropped afterwards."""
+    import sqlalchemy as sa
+
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    engine = sa.create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{PG_SERVER}?options=-csearch_path%3D{schema}"
+    finally:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        engine.dispose()
+
+
+def nbsweep_rate(
+    function: Callable[..., Any], trials: int, store: Any, executor: Any = None
+) -> dict[str, float]:
     """Trials per second from the first run's start to the last run's end, all in the store."""
     sweep = nbsweep.sweep(
-        _random(trials), function, workers=WORKERS, store=work / f"{function.__name__}.db"
+        _random(trials), function, workers=WORKERS, store=store, executor=executor
     )
     sweep.wait()
     runs = sweep.runs
@@ -80,6 +104,17 @@ def nbsweep_rate(function: Callable[..., Any], trials: int, work: Path) -> dict[
     span = (runs["ended_at"].max() - runs["started_at"].min()).total_seconds()
     rows = len(sweep.history())
     return {"trials": trials, "seconds": span, "rate": trials / span, "rows": rows}
+
+
+def dask_rate(function: Callable[..., Any], trials: int, store: str) -> dict[str, float]:
+    """``nbsweep_rate`` with the agents as tasks on a local Dask cluster of WORKERS workers."""
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(n_workers=WORKERS, threads_per_worker=1, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        return nbsweep_rate(function, trials, store, executor=client)
 
 
 def busy_time(seconds: float, trials: int, work: Path) -> dict[str, float]:
@@ -132,6 +167,8 @@ def _optuna_storage(kind: str, path: str) -> Any:
 
     if kind == "sqlite":
         return optuna.storages.RDBStorage(f"sqlite:///{path}")
+    if kind == "postgresql":
+        return optuna.storages.RDBStorage(path)  # the URL of a fresh schema
     from optuna.storages.journal import JournalFileBackend
 
     return optuna.storages.JournalStorage(JournalFileBackend(path))
@@ -152,12 +189,12 @@ def _optuna_worker(kind: str, path: str, trials: int, times: Any) -> None:
     times.put((started, time.time()))
 
 
-def optuna_rate(kind: str, trials: int, work: Path) -> dict[str, float]:
+def optuna_rate(kind: str, trials: int, work: Path, url: str = "") -> dict[str, float]:
     """Optuna with one process per worker on a shared storage, timed inside the workers."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    path = str(work / f"optuna-{kind}.{'db' if kind == 'sqlite' else 'log'}")
+    path = url or str(work / f"optuna-{kind}.{'db' if kind == 'sqlite' else 'log'}")
     optuna.create_study(study_name="bench", storage=_optuna_storage(kind, path))
     context = multiprocessing.get_context("spawn")
     times = context.Queue()
@@ -194,6 +231,10 @@ def write_section(lines: list[str]) -> None:
     DOC.write_text("\n".join(text).rstrip("\n") + "\n")
 
 
+def _ratio(results: dict[str, dict[str, float]], ours: str, theirs: str) -> str:
+    return f"{results[ours]['rate'] / results[theirs]['rate']:.0f}x"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.throughput")
     parser.add_argument("--quick", action="store_true", help="fewer trials (a smoke run)")
@@ -205,11 +246,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="nbsweep-throughput-") as tmp:
         work = Path(tmp)
         results = {
-            "nbsweep no-op": nbsweep_rate(me.noop, 2500 * scale, work),
-            "nbsweep one row": nbsweep_rate(me.one_row, 2500 * scale, work),
+            "nbsweep no-op": nbsweep_rate(me.noop, 2500 * scale, work / "noop.db"),
+            "nbsweep one row": nbsweep_rate(me.one_row, 2500 * scale, work / "one_row.db"),
             "optuna sqlite": optuna_rate("sqlite", 200 if args.quick else 400, work),
             "optuna journal": optuna_rate("journal", 400 if args.quick else 1000, work),
         }
+        with pg_schema() as url:
+            results["nbsweep no-op, PostgreSQL"] = nbsweep_rate(me.noop, 1000 * scale, url)
+        with pg_schema() as url:
+            results["nbsweep no-op, Dask, PostgreSQL"] = dask_rate(me.noop, 1000 * scale, url)
+        with pg_schema() as url:
+            trials = 200 if args.quick else 400
+            results["optuna PostgreSQL"] = optuna_rate("postgresql", trials, work, url)
         busy_1s = busy_time(1.0, 10 if args.quick else 30, work)
         busy_10ms = busy_time(0.01, 200 * scale, work)
         stops = stop_latency(work, 8 if args.quick else 20)
@@ -221,10 +269,13 @@ def main() -> None:
         "_Written by `python -m benchmarks.throughput`; measured, never asserted in tests._",
         "",
         f"Machine: {os.cpu_count()} cores ({platform.processor() or platform.machine()}),"
-        f" Python {platform.python_version()}, SQLite store files in a temp directory;"
+        f" Python {platform.python_version()}, SQLite store files in a temp directory,"
+        " PostgreSQL on the same machine (a fresh schema per row of the table);"
         f" load average {load:.1f} at the end (other work shared the cores). {WORKERS} workers:"
-        " nbsweep agents are spawned processes; Optuna runs one process per worker on the"
-        " same storage. Both sample at random (Optuna's RandomSampler).",
+        " nbsweep agents are spawned processes (with Dask: tasks of a `LocalCluster` of"
+        f" {WORKERS} worker processes, each starting its agent process); Optuna runs one"
+        " process per worker on the same storage. Both sample at random (Optuna's"
+        " RandomSampler).",
         "",
         "| what | trials | seconds | trials/s |",
         "|---|---:|---:|---:|",
@@ -241,7 +292,12 @@ def main() -> None:
         f" {results['nbsweep no-op']['rate'] / results['optuna sqlite']['rate']:.0f}x as many"
         " no-op trials per second as Optuna on SQLite and"
         f" {results['nbsweep no-op']['rate'] / results['optuna journal']['rate']:.0f}x as many"
-        " as Optuna on a journal file.",
+        " as Optuna on a journal file; on PostgreSQL"
+        f" {_ratio(results, 'nbsweep no-op, PostgreSQL', 'optuna PostgreSQL')} as many as"
+        " Optuna on PostgreSQL, and through Dask"
+        f" {_ratio(results, 'nbsweep no-op, Dask, PostgreSQL', 'optuna PostgreSQL')}. The"
+        " Dask row counts from the first run's start too, so it leaves out the cluster's and"
+        " the agents' start-up.",
         "",
         "| worker busy time | trials | worst agent | mean |",
         "|---|---:|---:|---:|",
