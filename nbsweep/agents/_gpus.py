@@ -301,20 +301,27 @@ class GpuMeter:
     def sample(self) -> None:
         if not self._handles:
             return
+        # Each reading on its own: a MIG slice has memory figures but no utilisation.
+        util = self._read(lambda h: self._lib.nvmlDeviceGetUtilizationRates(h).gpu)
+        used = self._read(lambda h: self._lib.nvmlDeviceGetMemoryInfo(h).used)
+        with self._lock:
+            if util is not None:
+                self._utils.append(util / len(self._handles))
+            if used is not None:
+                self._peak = max(self._peak or 0.0, used)
+
+    def _read(self, reading: Any) -> float | None:
+        """The sum of ``reading`` over the run's GPUs; None when NVML cannot give it."""
         try:
-            util = [self._lib.nvmlDeviceGetUtilizationRates(h).gpu for h in self._handles]
-            used = [self._lib.nvmlDeviceGetMemoryInfo(h).used for h in self._handles]
+            return float(sum(reading(h) for h in self._handles))
         except Exception as exc:
             if _nvml_error(exc):
-                return  # a GPU that fell off the bus: the run's other figures still stand
+                return None
             raise
-        with self._lock:
-            self._utils.append(sum(util) / len(util))
-            self._peak = max(self._peak or 0.0, float(sum(used)))
 
     def use(self) -> GpuUse:
         """The figures of the run so far (a run shorter than one interval gets one reading)."""
-        if not self._utils:
+        if not self._utils and self._peak is None:
             self.sample()
         with self._lock:
             return GpuUse(

@@ -8,6 +8,7 @@ import pytest
 
 import nbsweep
 from nbsweep.agents import FakeNVML
+from nbsweep.agents._gpus import GpuMeter
 from tests.pool import trainfns
 
 
@@ -80,3 +81,25 @@ def test_hyperband_reports_the_gpu_hours_its_stopped_runs_did_not_spend(
     assert cost.gpu_hours_saved > 0
     assert cost.gpu_hours == pytest.approx(runs["gpu_seconds"].sum() / 3600)
     assert f"{cost.epochs_saved} epochs not run" in str(cost)
+
+
+class NVMLError_NotSupported(Exception):  # noqa: N801 - the name pynvml gives it
+    pass
+
+
+class MigSlice(FakeNVML):
+    """A GPU that reports memory but no utilisation, as a MIG slice does."""
+
+    def nvmlDeviceGetUtilizationRates(self, handle: int) -> Any:  # noqa: N802
+        raise NVMLError_NotSupported()
+
+
+def test_a_gpu_without_utilisation_still_gives_memory_and_gpu_seconds() -> None:
+    gpus = MigSlice([{"uuid": "MIG-1", "used": [2**30, 3 * 2**30, 2**30]}])
+    meter = GpuMeter(["MIG-1"], nvml=gpus)
+    for _ in range(3):
+        meter.sample()
+    use = meter.use()
+    assert use.util is None and use.mem_mb == 3 * 1024 and use.seconds >= 0
+    meter.start()  # the next run starts from nothing
+    assert meter.use().mem_mb == 1024  # one reading taken at the end, the last value held
