@@ -3,12 +3,16 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 COLAB := .venv-colab
+TORCH ?= 2.13.0
 
 .PHONY: demo test lint test-colab bench bench-quick clean services
 
 $(VENV)/.stamp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	# The CPU build of PyTorch first (a file on this kind of machine, 0.2 GB): the frameworks'
+	# ranges then take it instead of a CUDA build of several GB that tests cannot use.
+	$(PY) -m pip install -q torch==$(TORCH)
 	$(PY) -m pip install -q -e '.[test,notebooks]'
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
