@@ -37,6 +37,7 @@ from nbsweep.controller import (
     Controller,
 )
 from nbsweep.schedulers._launch import (
+    forward_env,
     launch_note,
     plan,
     queue_client,
@@ -691,7 +692,7 @@ def _slots(
     client: Any = None,
 ) -> list[Any]:
     if client is not None:
-        slots = dask_slots(client, workers, gpus_per_run)
+        slots = forward_env(config, dask_slots(client, workers, gpus_per_run))
     else:
         slots = plan(config, workers, gpus_per_run, nvml)
     cap = (config.get("scheduler") or {}).get("num_workers")

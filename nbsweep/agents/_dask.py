@@ -190,6 +190,7 @@ class DaskExecutor:
             agent,
             self.train,
             self.gpus_per_run,
+            dict(slot.env),
             key=f"nbsweep-agent-{agent}-{self.sweep_id}",
             resources=self.resources,
             pure=False,
@@ -292,9 +293,12 @@ def _unpack(train: dict[str, Any], directory: Path) -> Path:
 
 
 def _agent_on_worker(
-    url: str, sweep_id: str, agent: int, train: dict[str, Any], gpus: int
+    url: str, sweep_id: str, agent: int, train: dict[str, Any], gpus: int, extra: dict[str, str]
 ) -> tuple[int, str | None]:
-    """What runs on a Dask worker: one agent process, with its GPUs; returns its exit code."""
+    """What runs on a Dask worker: one agent process, with its GPUs; returns its exit code.
+
+    ``extra``: variables the kernel forwards to the runs (``scheduler.resource_args.env``).
+    """
     from distributed import get_worker
 
     worker = get_worker()
@@ -309,7 +313,7 @@ def _agent_on_worker(
     store.update_agent(sweep_id, agent, pid=os.getpid(), host=socket.gethostname())
     chosen = _take_gpus(worker, gpus)
     try:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, **extra, "PYTHONUNBUFFERED": "1"}
         if gpus:
             env.update(CUDA_DEVICE_ORDER="PCI_BUS_ID", CUDA_VISIBLE_DEVICES=",".join(chosen))
         spec = _unpack(train, store.root / "sweeps" / sweep_id)

@@ -84,7 +84,9 @@ def forwarded_env(config: Mapping[str, Any]) -> dict[str, str]:
     return {name: os.environ[name] for name in names if name in os.environ}
 
 
-def _with_env(slots: list[Slot], env: Mapping[str, str]) -> list[Slot]:
+def forward_env(config: Mapping[str, Any], slots: list[Slot]) -> list[Slot]:
+    """The slots with the variables ``scheduler.resource_args.env`` forwards added."""
+    env = forwarded_env(config)
     return [Slot(slot.gpus, {**env, **slot.env}) for slot in slots] if env else slots
 
 
@@ -110,7 +112,7 @@ def queue_groups(config: Mapping[str, Any], gpus_per_run: int, nvml: Any) -> lis
                 f"queue {queue.name!r} holds no group of gpus_per_run={gpus_per_run} GPUs"
                 " (groups are consecutive GPUs); lower gpus_per_run or register more GPUs"
             )
-    return _with_env(groups, forwarded_env(config))
+    return forward_env(config, groups)
 
 
 def plan(
@@ -119,7 +121,7 @@ def plan(
     """The local agents' slots: on the queue's GPUs (all by default), variables forwarded."""
     queue = queue_of(config)
     if queue is None or not queue.gpus or not gpus_per_run:
-        return _with_env(plan_slots(workers, gpus_per_run, nvml), forwarded_env(config))
+        return forward_env(config, plan_slots(workers, gpus_per_run, nvml))
     groups = queue_groups(config, gpus_per_run, nvml)
     count = len(groups) if workers is None else workers
     return [groups[i % len(groups)] for i in range(count)]

@@ -3,6 +3,7 @@ and what a resume may change (scheduler settings, num_workers, queue) or not (th
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -85,19 +86,26 @@ def test_register_queue_says_what_it_takes() -> None:
 
 
 @pytest.mark.timeout(180)
-def test_a_queue_registered_with_a_dask_client_runs_the_agents_there(sqlite_store: str) -> None:
+def test_a_queue_registered_with_a_dask_client_runs_the_agents_there(
+    sqlite_store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from distributed import Client, LocalCluster, get_task_stream
 
     with (
-        LocalCluster(n_workers=1, threads_per_worker=2, processes=False) as cluster,
+        LocalCluster(n_workers=1, threads_per_worker=1, processes=True) as cluster,
         Client(cluster) as client,
         get_task_stream(client) as tasks,
     ):
+        # Set after the worker started: only forwarding brings it to the runs.
+        monkeypatch.setenv("NBSWEEP_TEST_TOKEN", "from-the-kernel")
         nbsweep.register_queue("cluster", client)
-        config = grid(3, queue="cluster")
+        scheduler = {"resource_args": {"env": ["NBSWEEP_TEST_TOKEN"]}}
+        config = grid(3, queue="cluster", scheduler=scheduler)
         sweep = nbsweep.sweep(config, trainfns.environment, workers=1, store=sqlite_store)
         assert sweep.wait(timeout=120) == "finished"
-    assert set(sweep.runs["state"]) == {"finished"}
+        on_worker = client.run(lambda: os.environ.get("NBSWEEP_TEST_TOKEN", "<unset>"))
+    assert list(on_worker.values()) == ["<unset>"]
+    assert list(sweep.runs["summary/token"]) == ["from-the-kernel"] * 3
     keys = {str(task["key"]) for task in tasks.data}
     assert any(key.startswith("nbsweep-agent") and sweep.id in key for key in keys), keys
 
