@@ -136,7 +136,7 @@ def test_fewer_workers_on_resume_give_gpus_back_to_the_pool(sqlite_store: str) -
     big.resume(config={"scheduler": {"num_workers": 1}})
     # Two of big's agents finish their run and leave; the waiting sweep gets their GPUs.
     assert small.wait(60) == "finished"
-    assert started(small)["gpu"].nunique() == 2
+    assert small.agents["gpu"].nunique() == 2
     held = big.gpu_pool.query("state == 'holds'")
     assert list(held["sweep_id"]) == [big.id]
     big.cancel()
