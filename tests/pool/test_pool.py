@@ -61,7 +61,7 @@ def test_num_workers_caps_the_gpus_each_sweep_holds(store_url: str, in_tmp: Path
         time.sleep(0.05)
     assert one.wait(60) == three.wait(60) == "finished"
     assert most == {one.id: 1, three.id: 3}
-    assert one.runs["gpu"].nunique() == 1 and three.runs["gpu"].nunique() == 3
+    assert one.runs["gpu"].nunique() == 1 and three.agents["gpu"].nunique() == 3
     assert one.gpu_pool.empty  # both over: every GPU is back in the pool
 
 
