@@ -626,7 +626,8 @@ class Controller(threading.Thread):
 
     def _end_reason(self) -> str:
         if self._exhausted:
-            return f"grid exhausted: {len(self._runs)} runs"
+            search = "grid" if self.config.get("method") == "grid" else "search"
+            return f"{search} exhausted: {len(self._runs)} runs"
         if self.run_cap is not None and self._counted() >= self.run_cap:
             return f"run_cap {self.run_cap} reached"
         return "stopped"

@@ -206,6 +206,7 @@ def test_method_custom_runs_the_registered_scheduler(sqlite_store: str) -> None:
     assert list(runs["config/x"]) == [1, 2, 3]
     assert list(runs["state"]) == ["finished", "stopped", "finished"]
     assert list(runs["steps"])[::2] == [5, 5]
+    assert sweep.message == "search exhausted: 3 runs"
     events = sweep.events()
     assert list(events.loc[events["kind"] == "stopped", "message"]) == ["countdown: x is 2"]
 
