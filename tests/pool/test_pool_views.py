@@ -27,7 +27,7 @@ def test_dashboard_names_the_sweep_on_each_gpu_and_what_runs_cost(
 ) -> None:
     monkeypatch.setenv("NBSWEEP_GPU_SAMPLE_S", "0.05")
     gpus = FakeNVML([{"uuid": "GPU-a", "util": 60}, {"uuid": "GPU-b", "util": 60}])
-    mine = nbsweep.sweep(grid(2, 4), trainfns.busy, store=sqlite_store, nvml=gpus, name="mine")
+    mine = nbsweep.sweep(grid(30, 4), trainfns.busy, store=sqlite_store, nvml=gpus, name="mine")
     other = nbsweep.sweep(grid(30, 4), trainfns.busy, store=sqlite_store, nvml=gpus, name="other")
     deadline = time.monotonic() + 60
     while len(mine.gpu_pool.query("state == 'holds'")) < 2:
@@ -39,9 +39,13 @@ def test_dashboard_names_the_sweep_on_each_gpu_and_what_runs_cost(
     other_gpu = next(g for g, s in held.items() if s == other.id)
     assert f"{mine_gpu} → <b>this sweep</b>" in line
     assert f"{other_gpu} → other (medium)" in line
-    assert mine.wait(60) == "finished"
-    other.cancel()
-    assert other.wait(60) == "cancelled"
+    deadline = time.monotonic() + 60
+    while (mine.runs["state"] == "finished").sum() < 2:
+        assert time.monotonic() < deadline, mine.runs
+        time.sleep(0.05)
+    for sweep in (mine, other):
+        sweep.cancel()
+        assert sweep.wait(60) == "cancelled"
 
     snap = views.Snapshot.from_sweep(mine, history=False)
     table = _html.runs_table_html(views.runs_table_info(snap))
