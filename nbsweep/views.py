@@ -373,7 +373,7 @@ def runs_table_info(
             gpu_mem_mb=_float_or_none(row.get("gpu_mem_mb")),
             gpu_seconds=_float_or_none(row.get("gpu_seconds")),
         )
-        for _, row in runs.iterrows()
+        for row in runs.to_dict("records")  # iterrows builds a Series per row: 10x slower
     ]
     return RunsTableInfo(snap.metric, params, rows, sort_by, bool(ascending), hidden)
 
@@ -494,13 +494,19 @@ def bands_info(snap: Snapshot) -> BandsInfo:
     metric = snap.metric
     if history is not None and metric is not None and metric in history.columns:
         states = _states(snap)
-        for run_id, rows in history.groupby("run_id", sort=False):
-            if "_step" in rows.columns:
-                rows = rows.sort_values("_step")
-            values = [float(v) for v in rows[metric] if is_valid_metric(v)]
+        # One sort and one pass: a groupby per run costs seconds at 10,000 runs.
+        order = [str(run_id) for run_id in pd.unique(history["run_id"])]
+        if "_step" in history.columns:
+            history = history.sort_values("_step", kind="stable")
+        found: dict[str, list[float]] = {run_id: [] for run_id in order}
+        for run_id, value in zip(history["run_id"], history[metric], strict=True):
+            if is_valid_metric(value):
+                found[str(run_id)].append(float(value))
+        for run_id in order:
+            values = found[run_id]
             if values:
                 x = [float(i) for i in range(1, len(values) + 1)]
-                curves.append(Curve(str(run_id), states.get(str(run_id), ""), x, values))
+                curves.append(Curve(run_id, states.get(run_id, ""), x, values))
     return BandsInfo(metric, snap.goal, early.get("type") == "hyperband", snap.bands, curves)
 
 
