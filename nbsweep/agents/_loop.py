@@ -33,6 +33,8 @@ from nbsweep.store._store import loads, private_dir
 DONE_STATES = frozenset({"finished", "cancelled"})
 HEARTBEAT_S = 1.0
 MAX_WAIT_S = 0.05
+# An agent on GPUs asks whether a waiting sweep should have them at most this often.
+GIVE_WAY_S = 0.25
 # The error of a run cut short because the kernel (or script) running the sweep died;
 # ``Sweep.resume`` queues such runs again.
 CONTROLLER_DIED = "controller process died"
@@ -78,6 +80,7 @@ class Agent:
         self.current: str | None = None
         self.draining = False
         self.yielded = False  # gave its GPUs to a sweep of higher priority
+        self._asked_at = -GIVE_WAY_S
         self.gpus = [u for u in gpu.split(",") if u]
         self.meter = GpuMeter(self.gpus) if self.gpus else None
         self._halt = threading.Event()
@@ -96,7 +99,7 @@ class Agent:
             while True:
                 if self.draining or (self.count is not None and done >= self.count):
                     break
-                if finish is not None and self._give_way(busy=True):
+                if finish is not None and self._give_way(busy=True, every=GIVE_WAY_S):
                     break
                 claim = self.store.claim(self.sweep_id, self.agent, self.gpu, finish)
                 finish = None
@@ -106,7 +109,7 @@ class Agent:
                         break
                     if time.monotonic() - idle_since >= IDLE_YIELD_S:
                         idle_since = time.monotonic()  # asked again after as long
-                        if self._give_way(busy=False):
+                        if self._give_way(busy=False, every=0.0):
                             break
                     time.sleep(wait)
                     wait = min(wait * 2, MAX_WAIT_S)
@@ -122,10 +125,14 @@ class Agent:
             self.store.update_agent(self.sweep_id, self.agent, state="dead")
         return done
 
-    def _give_way(self, busy: bool) -> bool:
-        """Whether to leave now so that a waiting sweep gets this agent's GPUs."""
-        if not self.gpus:
+    def _give_way(self, busy: bool, every: float) -> bool:
+        """Whether to leave now so that a waiting sweep gets this agent's GPUs.
+
+        Asked at most once per ``every`` seconds, so that short runs pay no query each.
+        """
+        if not self.gpus or time.monotonic() < self._asked_at + every:
             return False
+        self._asked_at = time.monotonic()
         self.yielded = self.store.pool_yield(
             socket.gethostname(), self.sweep_id, self.gpus, busy=busy
         )
