@@ -251,6 +251,8 @@ class DaskExecutor:
         from distributed import wait
 
         futures = [h.future for h in self.processes.values()]
+        if not futures:
+            return
         try:
             wait(futures, timeout=grace)
         except TimeoutError:
