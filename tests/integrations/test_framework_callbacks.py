@@ -1,4 +1,8 @@
-"""Framework callbacks inside real sweeps: each framework's logs become the run's history."""
+"""Framework callbacks inside real sweeps: each framework's logs become the run's history.
+
+The runs execute in this process (``nbsweep.agent``), so each framework is imported once for
+all its tests; the notebooks in notebooks/integrations run them in spawned agents.
+"""
 
 from __future__ import annotations
 
@@ -36,14 +40,21 @@ def config(metric: str) -> dict[str, Any]:
     }
 
 
+def run_here(spec: dict[str, Any], train: Any, store: str) -> nbsweep.Sweep:
+    """A sweep without agent processes whose runs this process executes, to the end."""
+    sweep = nbsweep.sweep(spec, train, workers=0, store=store)
+    nbsweep.agent(sweep.id, function=train, store=store)
+    assert sweep.wait() == "finished", sweep.message
+    return sweep
+
+
 @pytest.mark.parametrize("name", list(FRAMEWORKS))
 def test_callback_logs_each_epoch_and_early_termination_stops_the_run(
     name: str, sqlite_store: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("KERAS_BACKEND", "torch")  # agents inherit it, as from a notebook
+    monkeypatch.setenv("KERAS_BACKEND", "torch")  # read when keras is first imported
     train, metric, keys = FRAMEWORKS[name]
-    sweep = nbsweep.sweep(config(metric), train, workers=1, store=sqlite_store)
-    assert sweep.wait() == "finished", sweep.message
+    sweep = run_here(config(metric), train, sqlite_store)
     runs = sweep.runs
     assert list(runs["state"]) == ["finished", "stopped"], runs["error"].tolist()
 
@@ -68,8 +79,7 @@ def test_lightning_sends_a_validation_metric_only_when_validation_ran(sqlite_sto
     spec = config("val_loss")
     spec["parameters"] |= {"lr": {"value": 0.05}, "epochs": {"value": 4}, "val_every": {"value": 2}}
     del spec["early_terminate"]
-    sweep = nbsweep.sweep(spec, frameworks.lightning, workers=1, store=sqlite_store)
-    assert sweep.wait() == "finished", sweep.message
+    sweep = run_here(spec, frameworks.lightning, sqlite_store)
     history = sweep.get_run(sweep.runs["run_id"].iloc[0]).history()
     assert history["epoch"].tolist() == [0, 1, 2, 3]
     assert history["train_loss"].notna().all()
