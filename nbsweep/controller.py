@@ -36,6 +36,7 @@ from nbsweep.agents._local import LocalExecutor, describe_exit
 from nbsweep.agents._loop import CONTROLLER_DIED, log_path, scratch_path
 from nbsweep.agents._pool import YIELDED, GpuPool, priority_of
 from nbsweep.schedulers import Scheduler, make_scheduler
+from nbsweep.schedulers._launch import queue_groups
 from nbsweep.store import Store
 from nbsweep.store._store import loads, owner_id
 
@@ -592,6 +593,7 @@ class Controller(threading.Thread):
         """
         slots, self._new_slots = self._new_slots or [], None
         sweep = self.store.sweep(self.sweep_id) or {}
+        queue = self.config.get("queue")
         self.config = loads(sweep.get("config"))
         self.run_cap = self.config.get("run_cap")
         self._scheduler = None
@@ -601,9 +603,15 @@ class Controller(threading.Thread):
         if self.executor is None:
             return
         if self.pool is not None:
+            if self.config.get("queue") != queue:  # another queue: other GPUs of the pool
+                gpus = sweep.get("gpus_per_run") or 1
+                self.pool.groups = queue_groups(self.config, gpus, None)
             # The pool hands out GPUs for the new number of agents; the surplus ones leave.
             self._want = min(len(slots), len(self.pool.groups))
-            for agent in list(self.executor.processes)[self._want :]:
+            allowed = [g.gpus for g in self.pool.groups]
+            agents = self.executor.processes.items()
+            keep = [a for a, handle in agents if handle.slot.gpus in allowed][: self._want]
+            for agent in [a for a in self.executor.processes if a not in keep]:
                 self._retiring.add(agent)
                 self.store.update_agent(self.sweep_id, agent, drain=True, state="draining")
             return

@@ -178,6 +178,27 @@ def test_resume_raises_num_workers_and_the_agents_follow(
     assert "config changed on resume: scheduler" in set(sweep.events()["message"])
 
 
+def test_resume_moves_the_sweep_to_another_queue(sqlite_store: str, four_gpus: FakeNVML) -> None:
+    nbsweep.register_queue("small", gpus=[0])
+    nbsweep.register_queue("big", gpus=[2, 3])
+    sweep = nbsweep.sweep(grid(40, epochs=3, queue="small"), trainfns.busy, store=sqlite_store)
+    wait_for(lambda: (sweep.agents["state"] == "busy").sum() == 1)
+    sweep.pause()
+    sweep.resume(config={"queue": "big"})
+    big = {uuid(four_gpus, 2), uuid(four_gpus, 3)}
+
+    def busy_on() -> set[str]:
+        agents = sweep.agents
+        return set(agents.loc[agents["state"] == "busy", "gpu"])
+
+    wait_for(lambda: busy_on() == big)
+    sweep.stop()
+    assert sweep.wait(timeout=60) == "finished"
+    assert set(sweep.agents["gpu"]) == {uuid(four_gpus, 0), *big}
+    last = sweep.runs.dropna(subset=["started_at"]).sort_values("started_at").tail(2)
+    assert set(last["gpu"]) <= big
+
+
 def test_resume_of_a_sweep_whose_controller_left_uses_the_new_settings(sqlite_store: str) -> None:
     sweep = nbsweep.sweep(grid(4), trainfns.busy, workers=0, store=sqlite_store)
     sweep.pause()
