@@ -58,6 +58,8 @@ _REFIT_EVERY_UNTIL = 100
 _SOBOL_CANDIDATES = 1024
 _LOCAL_CANDIDATES = 128
 _LOCAL_SCALES = (0.1, 0.03, 0.01, 0.003, 0.001)
+# Two runs that differ in one category are as far apart as half of a numeric range.
+_CATEGORY = math.sqrt(0.125)
 
 
 class Observations(NamedTuple):
@@ -210,12 +212,13 @@ class BayesSearch(Searcher):
         return theta
 
     def _features(self, points: np.ndarray) -> np.ndarray:
-        """Model inputs: continuous coordinates as they are, each category a 0/1 column."""
+        """Model inputs: continuous coordinates as they are, each category a column of its
+        own, set to ``_CATEGORY`` for the run's category and 0 for the others."""
         columns = []
         for j, p in enumerate(self.space.searchable):
             if p.is_categorical:
                 index = p._quantile(points[:, j])
-                columns.append(np.eye(len(p.spec["values"]))[index])
+                columns.append(_CATEGORY * np.eye(len(p.spec["values"]))[index])
             else:
                 columns.append(points[:, j : j + 1])
         return np.hstack(columns)
@@ -359,11 +362,12 @@ def _distances(a: np.ndarray, b: np.ndarray, length: np.ndarray) -> np.ndarray:
 def _prior(d: int) -> tuple[np.ndarray, np.ndarray, list[tuple[float, float]]]:
     """Mean, spread and bounds of log(length scales..., amplitude, noise).
 
-    Length scales centre on half the cube's side (most objectives vary on that scale, and
-    an irrelevant parameter can still grow one long); the amplitude on the standardised
-    targets; the noise on 1e-3, with room for rough objectives (CV error moves in steps).
+    Length scales centre on half the cube's side in 2-d, growing with the square root of
+    the dimension (points spread further apart as it grows, and a short prior then makes
+    every corner look unexplored); the amplitude centres on the standardised targets; the
+    noise on 1e-3, with room for rough objectives (CV error moves in steps).
     """
-    mean = np.r_[np.full(d, math.log(0.5)), 0.0, math.log(1e-3)]
+    mean = np.r_[np.full(d, math.log(0.5 * math.sqrt(d / 2))), 0.0, math.log(1e-3)]
     spread = np.r_[np.full(d, 1.0), 1.0, 2.0]
     bounds = [(math.log(1e-2), math.log(1e2))] * (d + 1) + [(math.log(1e-6), 0.0)]
     return mean, spread, bounds
