@@ -77,8 +77,9 @@ class Controller(threading.Thread):
         slots: list[Slot] | None = None,
         gpu_groups: list[Slot] | None = None,
     ) -> None:
-        """``gpu_groups``: every GPU group of the machine; with them, agents get GPUs from
-        the pool shared with other sweeps, one agent per group, ``len(slots)`` at most."""
+        """``gpu_groups``: every GPU group of the machine; with them, ``len(slots)`` agents
+        get GPUs from the pool shared with other sweeps, spread over the groups it hands out
+        (more agents than groups share them; see ``agents._pool``)."""
         super().__init__(name=f"nbsweep-controller-{sweep_id}", daemon=True)
         self.store = store
         self.sweep_id = sweep_id
@@ -86,12 +87,13 @@ class Controller(threading.Thread):
         self.slots = list(slots or [])
         self.owner = owner_id()
         self.pool = (
-            GpuPool(store, sweep_id, self.owner, gpu_groups)
+            GpuPool(store, sweep_id, self.owner, gpu_groups, len(self.slots))
             if gpu_groups and executor is not None
             else None
         )
-        self._want = min(len(self.slots), len(gpu_groups or ()))  # agents wanted from the pool
-        self._retiring: set[int] = set()  # agents drained because the plan shrank
+        self._want = len(self.slots)  # agents wanted from the pool
+        # Agents drained by this controller (fewer planned, or their GPU given away).
+        self._retiring: set[int] = set()
         self._priority = 0
         self._config_text = ""
         self._pool_at = 0.0
@@ -245,7 +247,8 @@ class Controller(threading.Thread):
         for handle, code in gone:
             self.store.update_agent(self.sweep_id, handle.agent, state="dead")
             if code == YIELDED and self.pool is not None:
-                self.pool.release(handle.slot)  # asked for again while the sweep has runs
+                self._give_away(handle.slot)  # asked for again while the sweep has runs
+                self.pool.left(handle.slot)
                 self.store.add_event(
                     self.sweep_id,
                     "agent_yielded",
@@ -256,7 +259,7 @@ class Controller(threading.Thread):
             if code == 0 or self._cancelled:
                 # It left on its own (drained, sweep over), or cancel killed it.
                 if self.pool is not None:
-                    self.pool.release(handle.slot)
+                    self.pool.left(handle.slot)
                     if code == 0 and handle.agent not in self._retiring:
                         self._want = max(0, self._want - 1)  # a drained agent is not replaced
                 continue
@@ -277,7 +280,7 @@ class Controller(threading.Thread):
                 # the train function) would be replaced forever: pause and say why.
                 self._pause_dead_at_start(why, handle.agent)
                 self._set_aside(handle.slot)
-            elif respawn:
+            elif respawn and (self.pool is None or self.pool.keeps(handle.slot)):
                 self.executor.spawn(handle.slot)
             else:
                 self._set_aside(handle.slot)
@@ -286,9 +289,18 @@ class Controller(threading.Thread):
     def _set_aside(self, slot: Slot) -> None:
         """A slot left without an agent until the sweep runs again; its GPUs go to the pool."""
         if self.pool is not None:
-            self.pool.release(slot)
+            self.pool.left(slot)
         else:
             self._missing.append(slot)
+
+    def _give_away(self, slot: Slot) -> None:
+        """An agent gave its GPUs to a waiting sweep: the others on them leave after their run."""
+        assert self.pool is not None and self.executor is not None
+        self.pool.give_away(slot)
+        for agent, handle in self.executor.processes.items():
+            if handle.slot == slot and agent not in self._retiring:
+                self._retiring.add(agent)
+                self.store.update_agent(self.sweep_id, agent, drain=True, state="draining")
 
     def _share_gpus(self, sweep: Mapping[str, Any]) -> bool:
         """Ask the GPU pool for the agents the sweep lacks while it runs and has runs waiting.
@@ -607,7 +619,8 @@ class Controller(threading.Thread):
                 gpus = sweep.get("gpus_per_run") or 1
                 self.pool.groups = queue_groups(self.config, gpus, None)
             # The pool hands out GPUs for the new number of agents; the surplus ones leave.
-            self._want = min(len(slots), len(self.pool.groups))
+            self._want = len(slots)
+            self.pool.plan(self._want)
             allowed = [g.gpus for g in self.pool.groups]
             agents = self.executor.processes.items()
             keep = [a for a, handle in agents if handle.slot.gpus in allowed][: self._want]

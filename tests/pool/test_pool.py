@@ -65,6 +65,37 @@ def test_num_workers_caps_the_gpus_each_sweep_holds(store_url: str, in_tmp: Path
     assert one.gpu_pool.empty  # both over: every GPU is back in the pool
 
 
+def test_more_workers_than_gpus_share_them_in_turn(sqlite_store: str, tmp_path: Path) -> None:
+    gpus = FakeNVML(2)
+    uuids = [g["uuid"] for g in gpus.gpus]
+    meet = tmp_path / "meet"
+    meet.mkdir()
+    four = {
+        "method": "grid",
+        "metric": {"name": "loss"},
+        "parameters": {
+            "x": {"values": [0, 1, 2, 3]},
+            "n": {"value": 4},
+            "meet": {"value": str(meet)},
+        },
+    }
+    small = nbsweep.sweep(
+        four, trainfns.together, workers=4, store=sqlite_store, nvml=gpus, name="small"
+    )
+    wait_for(lambda: len(small.gpu_pool) == 2)
+    other = nbsweep.sweep(config(1, 1), trainfns.busy, store=sqlite_store, nvml=gpus, name="o")
+    assert small.wait(60) == "finished"
+    runs = small.runs
+    # Each run waits for the other three: they finish only with four agents at once.
+    assert (runs["state"] == "finished").all() and len(runs) == 4
+    assert sorted(small.agents["gpu"]) == sorted(uuids * 2)
+    assert runs["gpu"].value_counts().to_dict() == {uuids[0]: 2, uuids[1]: 2}
+    assert (runs["summary/cuda_visible_devices"] == runs["gpu"]).all()
+    # The other sweep got a GPU only once the small one gave both back.
+    assert other.wait(60) == "finished"
+    assert other.runs["started_at"].min() >= runs["ended_at"].max()
+
+
 def test_a_raised_priority_gets_the_next_freed_gpu(sqlite_store: str) -> None:
     gpu = FakeNVML(1)
     first = nbsweep.sweep(config(40, 4), trainfns.busy, store=sqlite_store, nvml=gpu, name="a")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import nbsweep
@@ -33,3 +34,17 @@ def learns(config: Any) -> None:
     for epoch in range(int(config.epochs)):
         time.sleep(0.05)
         nbsweep.log({"loss": float(config.x) + 1.0 / (epoch + 1), "epoch": epoch})
+
+
+def together(config: Any) -> dict[str, str]:
+    """Waits until ``config.n`` runs have started (files in ``config.meet``), so they can only
+    finish if that many agents run at once; returns the GPUs its agent was given."""
+    meet = Path(config.meet)
+    (meet / f"{os.getpid()}-{time.monotonic_ns()}").touch()
+    deadline = time.monotonic() + 60
+    while len(list(meet.iterdir())) < int(config.n):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {len(list(meet.iterdir()))} of {config.n} runs met")
+        time.sleep(0.02)
+    nbsweep.log({"loss": float(config.x)})
+    return {"cuda_visible_devices": os.environ["CUDA_VISIBLE_DEVICES"]}
