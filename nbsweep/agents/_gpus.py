@@ -218,13 +218,28 @@ def visible_gpus(gpus: Sequence[GPU], environ: Mapping[str, str] | None = None) 
     return chosen
 
 
+def own_gpus(nvml: Any = None) -> list[GPU]:
+    """The GPUs this process may use: those its ``CUDA_VISIBLE_DEVICES`` names, all when unset.
+
+    For agents started outside a kernel's sweep (``nbsweep.agent``, ``nbsweep agent``), so
+    their runs are measured as a spawned agent's are. None when NVML is missing or does not
+    list a GPU it names (a MIG slice): the agent then runs unmeasured, it does not fail.
+    """
+    try:
+        return visible_gpus(detect_gpus(nvml))
+    except SweepError:
+        return []
+
+
 def plan_slots(workers: int | None = None, gpus_per_run: int = 1, nvml: Any = None) -> list[Slot]:
     """One slot per agent: ``gpus_per_run`` GPUs each, or CPU slots when there is no GPU.
 
     ``workers`` defaults to one agent per GPU group (one per core on CPU). More workers than
     GPU groups share GPUs in turn.
     """
-    if workers is not None and (isinstance(workers, bool) or workers < 0):
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or workers < 0
+    ):
         raise SweepError(f"workers={workers!r} must be a count of agents (0 or more)")
     groups = gpu_groups(gpus_per_run, nvml)
     if not groups:

@@ -3,8 +3,8 @@
 The same loop runs in spawned agent processes and in ``nbsweep.agent()`` (in the caller's
 process). Finishing a run and claiming the next one is one transaction, so an agent goes
 from one run to the next with a single commit. Waiting for work backs off to 50 ms. An agent
-on GPUs samples them while a run is live, and between runs gives its GPUs to a sweep of
-higher priority that waits for them (see ``_pool``).
+on GPUs samples them while a run is live, whoever started it; one whose GPUs came from the
+pool gives them, between runs, to a sweep of higher priority that waits (see ``_pool``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 from nbsweep import _train
 from nbsweep._errors import RunStopped, SweepError
 from nbsweep._runs import FAILED, FINISHED, KILLED, STOPPED
-from nbsweep.agents._gpus import GpuMeter
+from nbsweep.agents._gpus import GpuMeter, own_gpus
 from nbsweep.agents._pool import IDLE_YIELD_S
 from nbsweep.stopping import make_stopper
 from nbsweep.store import Claim, Finish, Store
@@ -59,10 +59,12 @@ class Agent:
         sweep_id: str,
         function: Callable[..., Any],
         agent: int,
-        gpu: str = "",
+        gpu: str | None = None,
         count: int | None = None,
         redirect: bool = True,
     ) -> None:
+        """``gpu``: the UUIDs of the GPUs the pool gave it ("" for CPU); None: those its
+        ``CUDA_VISIBLE_DEVICES`` names (an agent started outside a kernel), measured alike."""
         sweep = store.sweep(sweep_id)
         if sweep is None:
             raise SweepError(f"sweep {sweep_id!r} is not in store {store.url}")
@@ -70,7 +72,13 @@ class Agent:
         self.sweep_id = sweep_id
         self.function = function
         self.agent = agent
-        self.gpu = gpu
+        self.pooled = gpu is not None  # its GPUs may be given to a waiting sweep
+        found = [] if self.pooled else own_gpus()
+        self.gpu = gpu if gpu is not None else ",".join(g.uuid for g in found)
+        # The agent row of one started outside a kernel names the GPUs it found.
+        self._found = (
+            {} if self.pooled else {"gpu": self.gpu, "gpu_name": ",".join(g.name for g in found)}
+        )
         self.count = count
         self.redirect = redirect
         config = loads(sweep["config"])
@@ -81,14 +89,16 @@ class Agent:
         self.draining = False
         self.yielded = False  # gave its GPUs to a sweep of higher priority
         self._asked_at = -GIVE_WAY_S
-        self.gpus = [u for u in gpu.split(",") if u]
+        self.gpus = [u for u in self.gpu.split(",") if u]
         self.meter = GpuMeter(self.gpus) if self.gpus else None
         self._halt = threading.Event()
         self._scratch: int | None = None
 
     def run(self) -> int:
         """Execute runs until there is nothing more to do; returns how many it executed."""
-        self.store.update_agent(self.sweep_id, self.agent, state="idle", pid=os.getpid())
+        self.store.update_agent(
+            self.sweep_id, self.agent, state="idle", pid=os.getpid(), **self._found
+        )
         beat = threading.Thread(target=self._heartbeat, name="nbsweep-heartbeat", daemon=True)
         beat.start()
         done = 0
@@ -130,7 +140,7 @@ class Agent:
 
         Asked at most once per ``every`` seconds, so that short runs pay no query each.
         """
-        if not self.gpus or time.monotonic() < self._asked_at + every:
+        if not (self.pooled and self.gpus) or time.monotonic() < self._asked_at + every:
             return False
         self._asked_at = time.monotonic()
         self.yielded = self.store.pool_yield(

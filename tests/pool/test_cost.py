@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import nbsweep
-from nbsweep.agents import FakeNVML
+from nbsweep.agents import FakeNVML, _gpus
 from nbsweep.agents._gpus import GpuMeter
 from tests.pool import trainfns
 
@@ -103,3 +107,43 @@ def test_a_gpu_without_utilisation_still_gives_memory_and_gpu_seconds() -> None:
     assert use.util is None and use.mem_mb == 3 * 1024 and use.seconds >= 0
     meter.start()  # the next run starts from nothing
     assert meter.use().mem_mb == 1024  # one reading taken at the end, the last value held
+
+
+def test_agents_started_outside_a_kernel_measure_the_gpus_they_are_given(
+    sqlite_store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gpus = FakeNVML([{"uuid": "GPU-a"}, {"uuid": "GPU-b"}])
+    config = {
+        "method": "grid",
+        "metric": {"name": "loss"},
+        "parameters": {"mem_mb": {"values": [1000, 2000, 3000]}},
+    }
+    # No agents of its own: the runs are done by agents started elsewhere.
+    with pytest.warns(UserWarning, match="workers=0: no agent runs sweep"):
+        sweep = nbsweep.sweep(config, trainfns.loads_gpu, workers=0, store=sqlite_store, nvml=gpus)
+    # In this process, as wandb.agent, on the GPU its CUDA_VISIBLE_DEVICES names.
+    monkeypatch.setattr(_gpus, "_nvml", gpus)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-b")
+    assert nbsweep.agent(sweep.id, trainfns.loads_gpu, count=1, store=sqlite_store) == 1
+    # From a shell: `nbsweep agent --workers 2` gives each of its agents one GPU.
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    shell = subprocess.run(
+        [sys.executable, "-m", "nbsweep.cli", "agent", sweep.id, "--store", sqlite_store]
+        + ["--workers", "2"],
+        env={**os.environ, _gpus.FAKE_ENV: gpus.to_env()},
+        cwd=Path(__file__).parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shell.returncode == 0, shell.stderr
+    assert sweep.wait(60) == "finished"
+    runs = sweep.runs.sort_values("started_at")
+    assert (runs["state"] == "finished").all() and len(runs) == 3
+    assert runs["gpu"].iloc[0] == "GPU-b" and set(runs["gpu"]) <= {"GPU-a", "GPU-b"}
+    # Each measured on the GPU it loaded (its own fake's memory), for as long as it ran.
+    assert (runs["gpu_mem_mb"] == runs["config/mem_mb"]).all()
+    assert (runs["gpu_seconds"] >= 0.6).all()
+    assert set(sweep.agents["gpu"]) == {"GPU-a", "GPU-b"}
+    cost = sweep.cost()
+    assert (cost.gpu_runs, cost.cpu_runs) == (3, 0)
