@@ -94,9 +94,13 @@ def train(config):
     return {"cuda": os.environ["CUDA_VISIBLE_DEVICES"], "worker_pid": os.getppid()}
 
 class FakeGPU(WorkerPlugin):
+    def __init__(self, count):
+        self.count = count
+
     def setup(self, worker):
         from nbsweep.agents import FakeNVML, set_nvml
-        set_nvml(FakeNVML([{"name": "Fake A100", "uuid": f"GPU-fake-{os.getpid()}"}]))
+        gpus = [{"uuid": f"GPU-fake-{os.getpid()}-{i}"} for i in range(self.count)]
+        set_nvml(FakeNVML(gpus))
 
 def kill_a_worker_mid_run(sweep):
     while True:
@@ -115,9 +119,10 @@ if __name__ == "__main__":
     # As docs/cluster.md advises: the scheduler counts each agent task as a long one, so an
     # adaptive cluster asks for a worker per waiting agent at once.
     dask.config.set({"distributed.scheduler.default-task-durations": {"nbsweep-agent": "1h"}})
-    with LocalCluster(n_workers=0 if adaptive else 2, threads_per_worker=1,
-                      resources={"GPU": 1}, dashboard_address=None) as cluster, \\
-            Client(cluster) as client:
+    gpus = 2 if mode == "share" else 1  # per worker
+    workers = {"adapt": 0, "kill": 2, "share": 1}[mode]
+    with LocalCluster(n_workers=workers, threads_per_worker=gpus, resources={"GPU": gpus},
+                      dashboard_address=None) as cluster, Client(cluster) as client:
         most = 0
         if adaptive:
             cluster.adapt(minimum=0, maximum=2, interval="100ms")
@@ -129,9 +134,10 @@ if __name__ == "__main__":
             while client.scheduler_info()["workers"] and time.monotonic() < deadline:
                 time.sleep(0.1)
         else:
-            client.register_plugin(FakeGPU())
+            client.register_plugin(FakeGPU(gpus))
             sweep = nbsweep.sweep(CONFIG, train, store=store, executor=client)
-            kill_a_worker_mid_run(sweep)
+            if mode == "kill":
+                kill_a_worker_mid_run(sweep)
             sweep.wait(timeout=120)
         left = len(client.scheduler_info()["workers"])
     print(json.dumps({"id": sweep.id, "state": sweep.state, "most": most, "left": left}))
@@ -154,6 +160,7 @@ def _executor_script(tmp_path: Path, mode: str) -> tuple[dict, nbsweep.Sweep]:
     return out, nbsweep.load(out["id"], store=store)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_a_lost_worker_crashes_its_run_which_is_queued_again_and_finished_elsewhere(
     tmp_path: Path,
@@ -173,11 +180,12 @@ def test_a_lost_worker_crashes_its_run_which_is_queued_again_and_finished_elsewh
     # Each agent had its worker's (fake) GPU, by UUID, in CUDA_VISIBLE_DEVICES and the store.
     assert list(finished["summary/cuda"]) == list(finished["gpu"])
     for cuda, pid in zip(finished["summary/cuda"], finished["summary/worker_pid"], strict=True):
-        assert cuda == f"GPU-fake-{pid:.0f}"
+        assert cuda == f"GPU-fake-{pid:.0f}-0"
     died = sweep.events().query("kind == 'agent_died'")
     assert list(died["message"].str.contains("Dask worker lost")) == [True]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_an_adaptive_cluster_starts_workers_for_the_agents_and_retires_them(
     tmp_path: Path,
@@ -191,6 +199,21 @@ def test_an_adaptive_cluster_starts_workers_for_the_agents_and_retires_them(
     assert set(runs["state"]) == {"finished"}
     # Without NVML on the workers, an agent's GPU is its worker's GPU resource, by position.
     assert set(runs["summary/cuda"]) == {"0"}
+
+
+@pytest.mark.timeout(240)
+def test_agents_sharing_a_worker_get_its_gpus_one_each(tmp_path: Path) -> None:
+    out, sweep = _executor_script(tmp_path, "share")
+    assert out["state"] == "finished"
+    runs = sweep.runs
+    assert sorted(runs["config/lr"]) == [0.1, 0.2, 0.3, 0.4]
+    # One worker advertising two GPUs: two agents (the default), each on its own GPU.
+    (pid,) = set(runs["summary/worker_pid"])
+    per_agent = runs.groupby("agent")["summary/cuda"].unique()
+    assert sorted(gpu for gpus in per_agent for gpu in gpus) == [
+        f"GPU-fake-{pid:.0f}-0",
+        f"GPU-fake-{pid:.0f}-1",
+    ]
 
 
 def test_executor_must_be_a_dask_client(tmp_path: Path) -> None:
