@@ -89,8 +89,9 @@ class BayesSearch(Searcher):
             raise ConfigError(
                 "parameters: bayes search needs at least one parameter that is not a constant"
             )
-        # Memos only (answers depend on the runs alone): a run's point, fitted hyperparameters.
+        # Memos only (answers depend on the runs alone): points, metric values, kernel fits.
         self._points: dict[str, tuple[Any, np.ndarray | None]] = {}
+        self._metrics: dict[str, tuple[Any, list[float]]] = {}
         self._thetas: dict[bytes, np.ndarray] = {}
 
     # -- observations (spec §8.2, §8.3) --
@@ -112,10 +113,20 @@ class BayesSearch(Searcher):
         self._points[run.id] = (run.config, x)
         return x
 
+    def _values(self, run: RunRecord) -> list[float]:
+        """The run's valid metric values (history then summary, W&B's ``metric_extremum``)."""
+        key = (run.metric_history, run.summary_metric)
+        cached = self._metrics.get(run.id)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        values = valid_metric_values([*run.metric_history, run.summary_metric])
+        self._metrics[run.id] = (key, values)
+        return values
+
     def observe(self, runs: Sequence[RunRecord]) -> Observations:
         """Turn runs into observed points and in-flight points, imputing as W&B does."""
         d = len(self.space.searchable)
-        values_of = [_all_values(run) for run in runs]
+        values_of = [self._values(run) for run in runs]
         # Sweep-wide worst over terminal runs: max of maxima (minimize) or min of minima.
         extremes = [
             min(values) if self.maximize else max(values)
@@ -269,11 +280,6 @@ def _one_blas_thread() -> Any:
     """Threadpoolctl comes with scikit-learn. The matrices are small: BLAS threads only
     contend with the agents sharing the machine (measured 3-4x slower with them)."""
     return _blas().limit(limits=1)
-
-
-def _all_values(run: RunRecord) -> list[float]:
-    """The run's valid metric values: history then summary (W&B's ``metric_extremum``)."""
-    return valid_metric_values([*run.metric_history, run.summary_metric])
 
 
 def _point_key(point: np.ndarray) -> tuple[float, ...]:
