@@ -96,6 +96,27 @@ def test_more_workers_than_gpus_share_them_in_turn(sqlite_store: str, tmp_path: 
     assert other.runs["started_at"].min() >= runs["ended_at"].max()
 
 
+def test_a_shared_gpu_changes_hands_once_its_last_agent_leaves(sqlite_store: str) -> None:
+    gpu = FakeNVML(1)
+    low = nbsweep.sweep(
+        config(40, 4), trainfns.busy, workers=2, store=sqlite_store, nvml=gpu, name="low"
+    )
+    wait_for(lambda: (low.runs["state"] == "running").sum() == 2)  # both on the one GPU
+    high = nbsweep.sweep(
+        config(2, 2, priority="high"), trainfns.busy, store=sqlite_store, nvml=gpu, name="hi"
+    )
+    assert high.wait(60) == "finished"
+    low.cancel()
+    assert low.wait(60) == "cancelled"
+    mine, theirs = started(high), started(low)
+    first, last = mine["started_at"].min(), mine["ended_at"].max()
+    # Both agents of the low sweep ended their runs before the high sweep's first began.
+    overlap = (theirs["started_at"] < last) & (theirs["ended_at"] > first)
+    assert not overlap.any(), theirs
+    before = theirs[theirs["started_at"] < first]
+    assert len(before) >= 2 and (before["steps"] == 4).all()  # none was cut mid-run
+
+
 def test_a_raised_priority_gets_the_next_freed_gpu(sqlite_store: str) -> None:
     gpu = FakeNVML(1)
     first = nbsweep.sweep(config(40, 4), trainfns.busy, store=sqlite_store, nvml=gpu, name="a")
