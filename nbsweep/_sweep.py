@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from nbsweep._errors import SweepError
+from nbsweep._errors import StoreError, SweepError
 from nbsweep._runs import CRASHED, FAILED, RUNNING, TERMINAL, RunRecord, is_valid_metric
 from nbsweep.agents._dask import DaskExecutor, dask_slots
 from nbsweep.agents._local import LocalExecutor
@@ -760,6 +760,13 @@ def sweep(
     handle._train_spec = spec
     groups = queue_groups(normalised, gpus_per_run, nvml) if executor is None else []
     handle._start(spec, slots, executor, groups)
+    if workers == 0:
+        warnings.warn(
+            f"workers=0: no agent runs sweep {sweep_id} until one is started:"
+            f" nbsweep.agent({sweep_id!r}) in this or another process, or"
+            f" `nbsweep agent {sweep_id}` in a terminal",
+            stacklevel=2,
+        )
     return handle
 
 
@@ -783,7 +790,10 @@ def _warm_sources(warm_start: Any, config: Mapping[str, Any], store: Store) -> l
 
 def load(sweep_id: str, store: StoreArg = None) -> Sweep:
     """Reopen a sweep from the store (after a kernel restart, or from another notebook)."""
-    opened = open_store(store, create=False)
+    try:
+        opened = open_store(store, create=False)
+    except StoreError as exc:
+        raise StoreError(f"sweep {sweep_id!r}: {exc}") from None
     if opened.sweep(sweep_id) is None:
         known = ", ".join(s["id"] for s in opened.sweeps()[-5:]) or "none"
         raise SweepError(

@@ -10,6 +10,7 @@ created, naming the global that is to blame.
 from __future__ import annotations
 
 import importlib
+import inspect
 import io
 import json
 import os
@@ -143,6 +144,16 @@ def ship(fn: Callable[..., Any], directory: Path) -> Path:
     """Write what agents need to load ``fn`` into ``directory``; returns the spec file."""
     if not callable(fn):
         raise SweepError(f"train must be a function, not {type(fn).__name__}")
+    try:
+        inspect.signature(fn).bind({})
+    except TypeError as exc:
+        name = getattr(fn, "__name__", "train")
+        raise SweepError(
+            f"train function {name} cannot be called with the run config ({exc}); define it"
+            f" as def {name}(config)"
+        ) from None
+    except ValueError:
+        pass  # no signature to read (some builtins): the first run will tell
     private_dir(directory)
     spec: dict[str, Any] = {"sys_path": [p for p in sys.path if p and os.path.isdir(p)]}
     ref = reference(fn)

@@ -143,9 +143,15 @@ class Store:
                     f"store {self.path} does not exist: pass the store= the sweep was started"
                     f" with (or set {ENV_VAR}); nothing was created"
                 )
-            private_dir(self.root)
-            if not self.path.exists():
-                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+            try:
+                private_dir(self.root)
+                if not self.path.exists():
+                    os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+            except OSError as exc:
+                raise StoreError(
+                    f"store {self.path} cannot be created: {exc.strerror}; pass a path in a"
+                    f" directory you can write (store= or {ENV_VAR})"
+                ) from exc
             self._file = _file_id(self.path)
             # Connections never create the file (mode=rw): a store removed while in use is
             # an error, never a new empty store in its place.
@@ -164,7 +170,11 @@ class Store:
                 # pool_pre_ping: a pooled connection the server dropped is replaced on checkout.
                 self.engine = sa.create_engine(url, pool_size=4, max_overflow=8, pool_pre_ping=True)
             except (sa.exc.ArgumentError, ImportError) as exc:
-                raise StoreError(f"store {url!r} cannot be opened: {exc}") from exc
+                raise StoreError(
+                    f"store {url!r} cannot be opened: {exc}. Pass a file path (SQLite) or a"
+                    " SQLAlchemy URL whose driver is installed, such as"
+                    " postgresql+psycopg://user@host/db"
+                ) from exc
         self._check_schema()
         self._sql = _HotStatements(self.engine.dialect, self.is_sqlite)
         self._local = threading.local()
