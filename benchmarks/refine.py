@@ -158,9 +158,17 @@ def section(
     for name, rows in results.items():
         used = statistics.median(r["warm_used"] for r in rows)
         fixed = statistics.median(r["fixed"] for r in rows)
+        first = statistics.median(r["coarse"] for r in rows)
+        verdicts = []
+        for stage in ("refined", "warm"):
+            runs = _median_runs(rows, stage, fine)
+            fewer = runs[0] != ">" and float(runs) < first
+            verdicts.append(f"{STAGES[stage]}: {'fewer' if fewer else 'not fewer'} ({runs})")
         lines.append(
-            f"- {name}: the refined config fixed {fixed:g} of {len(TASKS[name].parameters)}"
-            f" parameters (median); warm start used {used:g} of {coarse} coarse runs (median)."
+            f"- {name}: runs to reach the coarse best, against the {first:g} the coarse sweep"
+            f" needed: {'; '.join(verdicts)}. The refined config fixed {fixed:g} of"
+            f" {len(TASKS[name].parameters)} parameters; warm start used {used:g} of {coarse}"
+            " coarse runs (medians)."
         )
     return lines
 
