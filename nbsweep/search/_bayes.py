@@ -21,8 +21,8 @@ Differences from W&B's bayes, all on purpose:
   so parallel agents get points apart (W&B: the plain prediction, and noise-free EI);
 - at most ``MAX_OBSERVATIONS`` observations are fitted: the best half and the most recent
   (W&B samples 100 with replacement); past ``_REFIT_EVERY_UNTIL`` observations the kernel's
-  hyperparameters are refitted every tenth more (a pure function of the runs, memoised),
-  which keeps a suggestion on a long sweep at a few tens of milliseconds.
+  hyperparameters are refitted on the first 110, 120, ... 1000, 1100, ... (a function of
+  the runs, memoised), which keeps a suggestion on a long sweep at a few tens of ms.
 """
 
 from __future__ import annotations
@@ -192,7 +192,7 @@ class BayesSearch(Searcher):
         x, capped = _cap(obs.x, loss)
         target = _warp(capped)
         features = self._features(x)
-        gp = _GP(self._theta(obs.x, target, loss), features, target)
+        gp = _GP(self._theta(obs.x, loss), features, target)
         taken = set(map(tuple, np.round(np.vstack([obs.x, obs.pending]), 9).tolist()))
         # Like the fitted observations, in-flight points are capped: the most recent ones.
         pending = list(obs.pending[-MAX_OBSERVATIONS // 2 :])
@@ -206,13 +206,13 @@ class BayesSearch(Searcher):
             taken.add(_point_key(point))
         return chosen
 
-    def _theta(self, x: np.ndarray, target: np.ndarray, loss: np.ndarray) -> np.ndarray:
+    def _theta(self, x: np.ndarray, loss: np.ndarray) -> np.ndarray:
         """Kernel hyperparameters, fitted on the first ``_refit_size`` observations.
 
         Up to ``_REFIT_EVERY_UNTIL`` observations every suggestion refits; later ones reuse
-        the fit of the last tenth boundary, so the answer stays a function of the runs.
+        the last fit, so the answer stays a function of the runs (not of earlier calls).
         """
-        m = _refit_size(len(target))
+        m = _refit_size(len(loss))
         head_x, head_loss = x[:m], loss[:m]
         key = hashlib.sha1(head_x.tobytes() + head_loss.tobytes()).digest()
         theta = self._thetas.get(key)
@@ -287,8 +287,9 @@ def _point_key(point: np.ndarray) -> tuple[float, ...]:
 
 
 def _refit_size(n: int) -> int:
-    """How many of ``n`` observations the hyperparameters are fitted on: all, or n rounded
-    down to a tenth of itself past ``_REFIT_EVERY_UNTIL`` (110, 120, ..., 200, 220, ...)."""
+    """How many of ``n`` observations the hyperparameters are fitted on: all up to
+    ``_REFIT_EVERY_UNTIL``, then n rounded down to a tenth of its power of ten
+    (100, 110, ..., 990, 1000, 1100, ...)."""
     if n <= _REFIT_EVERY_UNTIL:
         return n
     step = 10 ** int(math.log10(n)) // 10
