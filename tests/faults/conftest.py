@@ -106,7 +106,7 @@ class Fault:
         self.where = where
         self.test = test
         self.kept: set[tuple[str, int, str]] | None = None
-        self.expected = 0
+        self.expected: int | None = None
 
     def before(self) -> int:
         """Note the rows logged so far (the fault comes next); returns how many."""
@@ -130,7 +130,7 @@ class Fault:
 
         ``rows=False`` where the fault removed the store itself: there is nothing to count.
         """
-        assert self.kept is not None or self.expected, "call before() at the fault"
+        assert self.kept is not None or self.expected is not None, "call before() or expect()"
         before, lost, pids = None, None, []
         if rows:
             now = store_rows(self.store)
@@ -138,7 +138,7 @@ class Fault:
             if self.kept is not None:
                 before, lost = len(self.kept), len(self.kept - now)
             else:
-                before, lost = self.expected, max(0, self.expected - len(now))
+                before, lost = self.expected, max(0, (self.expected or 0) - len(now))
         left = self.processes_left(pids)
         figures = Figures(
             scenario=self.scenario,

@@ -19,7 +19,7 @@ KINDS = ["never", "nan", "inf", "text", "number"]
 
 
 def test_odd_metric_values_and_a_metric_never_logged(
-    tmp_path: Path, fault: Callable[..., Fault]
+    tmp_path: Path, fault: Callable[..., Fault], bad_inputs: Callable[..., None]
 ) -> None:
     store = str(tmp_path / "store.db")
     config = {
@@ -50,6 +50,7 @@ def test_odd_metric_values_and_a_metric_never_logged(
     assert (history.loc[runs.loc["inf", "run_id"], "loss"] == math.inf).all()
     assert (history.loc[runs.loc["text", "run_id"], "loss"] == "high").all()
     assert sweep.best_run is not None and sweep.best_run.config["kind"] == "number"
+    bad_inputs("a metric.name no run logs", 1)
     check.check(
         "runs finish and keep every value as logged; search, hyperband and best_run count only"
         " finite numbers; after the first run a warning names the keys it logged",

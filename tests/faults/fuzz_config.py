@@ -1,0 +1,34 @@
+"""Coverage-guided fuzzing of the config path with atheris: any text, through YAML, into
+``validate``; only ``ConfigError`` may escape.
+
+Run as ``python -m tests.faults.fuzz_config CORPUS_DIR -runs=N`` (libFuzzer's flags); an
+escaping exception ends the run with a traceback and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import warnings
+
+import atheris
+
+with atheris.instrument_imports():
+    from nbsweep.config import ConfigError, load_yaml, validate
+
+
+def one_input(data: bytes) -> None:
+    text = atheris.FuzzedDataProvider(data).ConsumeUnicodeNoSurrogates(len(data))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            loaded = load_yaml(text)
+        except ConfigError:
+            return
+        with contextlib.suppress(ConfigError):
+            validate(loaded)
+
+
+if __name__ == "__main__":
+    atheris.Setup(sys.argv, one_input)
+    atheris.Fuzz()
