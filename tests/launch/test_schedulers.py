@@ -246,3 +246,23 @@ def test_a_package_declares_a_scheduler_by_entry_point(
     assert isinstance(make_scheduler(config), Countdown)
     job = {**CUSTOM, "scheduler": {"job": "me/project/job-countdown:latest"}}
     assert scheduler_name(nbsweep.validate(job)) == "countdown"
+
+
+def test_the_scheduler_benchmark_replays_a_sweep_through_each_scheduler() -> None:
+    from benchmarks.harness import random_configs
+    from benchmarks.schedulers import RULES, SchedulerRule, sweep_config
+    from benchmarks.stopping import replay
+    from benchmarks.tasks import TASKS
+
+    task = TASKS["sgd_digits"]
+    configs = random_configs(task, 12, 0)
+    # Run i sits at level i on every epoch: each run is worse than the ones before it.
+    curves = [[level + 1.0 / (epoch + 1) for epoch in range(9)] for level in range(12)]
+    for name, rule in RULES.items():
+        runs = replay(curves, SchedulerRule(sweep_config(task, rule), configs), workers=2)
+        assert runs[0].state == "finished", name  # the best run is never stopped
+        stopped = [r for r in runs if r.state == "stopped"]
+        if "warm-up 10" in name:
+            assert not stopped  # 9 epochs never get past the warm-up
+        else:
+            assert stopped and all(len(r.history) < 9 for r in stopped), name
