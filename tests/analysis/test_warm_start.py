@@ -9,6 +9,7 @@ import pytest
 import nbsweep
 from nbsweep import SweepError
 from nbsweep.controller import Controller
+from nbsweep.search import make_searcher
 from tests.runtime import trainfns
 
 pytestmark = pytest.mark.timeout(120)
@@ -24,21 +25,24 @@ def space(low: float, high: float, method: str = "bayes", **more: Any) -> dict[s
     }
 
 
+# A grid, so that the earlier runs are the same on every test run (a random sweep's draws
+# depend on how deep its controller queued them).
+COARSE_X = [0.0, 0.5, 2.0, 2.5, 3.5, 4.0, 5.0, 7.0, 8.0, 9.5]
+
+
 @pytest.fixture(scope="module")
 def coarse(tmp_path_factory: pytest.TempPathFactory) -> nbsweep.Sweep:
-    """A finished random sweep of 10 runs over x in [0, 10] (the tests add sweeps beside it)."""
+    """A finished grid sweep of 10 runs over x in [0, 10] (the tests add sweeps beside it)."""
     store = str(tmp_path_factory.mktemp("warm") / ".nbsweep" / "nbsweep.db")
-    sweep = nbsweep.sweep(
-        space(0.0, 10.0, "random", run_cap=10), trainfns.quadratic, 2, store, seed=3
-    )
+    config = space(0.0, 10.0, "grid")
+    config["parameters"]["x"] = {"values": COARSE_X}
+    sweep = nbsweep.sweep(config, trainfns.quadratic, 2, store)
     assert sweep.wait() == "finished"
     return sweep
 
 
 def test_bayes_starts_from_the_earlier_runs_that_fit_its_space(coarse: nbsweep.Sweep) -> None:
-    xs = coarse.runs["config/x"]
-    inside = int(((xs >= 1.0) & (xs <= 6.0)).sum())
-    assert 2 <= inside < 10  # the seed gives runs on both sides of the new bounds
+    inside = 5  # x = 2, 2.5, 3.5, 4 and 5 lie in the new range [1, 6]
 
     config = space(1.0, 6.0, run_cap=2)
     with pytest.warns(UserWarning, match=r"outside the new space"):
@@ -56,10 +60,14 @@ def test_bayes_starts_from_the_earlier_runs_that_fit_its_space(coarse: nbsweep.S
     assert f"warm start: {inside} runs of sweep {coarse.id} used" in info.note
     assert info.note in warm.events()["message"].tolist()
     assert cold.warm_start is None
-    # With what the earlier runs showed, the first run goes near the optimum at once;
-    # the same seed without them draws its first point at random.
-    assert abs(warm.runs["config/x"].iloc[0] - 3.0) < 0.5
-    assert abs(cold.runs["config/x"].iloc[0] - 3.0) > 0.5
+    # The first suggestion is the searcher's answer to the earlier runs (the cold sweep's, to
+    # none): with what they showed, it lands between the runs around the optimum at once.
+    searcher = make_searcher(nbsweep.validate(config), seed=5)
+    first = warm.runs["config/x"].iloc[0]
+    assert first == pytest.approx(searcher.suggest(list(info.records), 1)[0]["x"])
+    assert cold.runs["config/x"].iloc[0] == pytest.approx(searcher.suggest([], 1)[0]["x"])
+    assert 2.0 < first < 4.0
+    assert [r.config["x"] for r in info.records] == [2.0, 2.5, 3.5, 4.0, 5.0]
 
 
 def test_warm_start_is_kept_in_the_store_for_a_resumed_controller(
