@@ -34,8 +34,12 @@ class RandomSearch(Searcher):
         self.space = Space.from_config(config)
 
     def suggest(self, runs: Sequence[RunRecord], n: int = 1) -> list[dict[str, Any]]:
-        """``n`` fresh samples; with a seed, keyed by (seed, number of runs, index in batch)."""
+        """``n`` fresh samples; with a seed, the k-th run of the sweep is keyed by (seed, k).
+
+        Keying by the run's position alone (not by batch) makes a seeded sweep draw the same
+        configs however the controller happens to batch its requests.
+        """
         if self.seed is None:
             rng = np.random.default_rng()
             return [self.space.sample(rng) for _ in range(n)]
-        return [self.space.sample(derive_rng(self.seed, len(runs), i)) for i in range(n)]
+        return [self.space.sample(derive_rng(self.seed, len(runs) + i)) for i in range(n)]

@@ -53,6 +53,16 @@ def test_same_seed_and_runs_give_the_same_suggestions() -> None:
     assert all(c not in first for c in later)  # more runs: a new part of the sequence
 
 
+def test_a_seeded_sweep_draws_the_same_configs_however_requests_are_batched() -> None:
+    """The controller asks for as many runs as agents are idle; that must not change them."""
+    search = RandomSearch(CONFIG, seed=9)
+    one_batch = search.suggest([], 6)
+    runs: list[RunRecord] = []
+    for size in (1, 3, 2):
+        runs += runs_of(search.suggest(runs, size))
+    assert [r.config for r in runs] == one_batch
+
+
 def test_config_seed_is_used_and_different_seeds_differ() -> None:
     assert RandomSearch({**CONFIG, "seed": 7}).suggest([], 4) == RandomSearch(
         CONFIG, seed=7
