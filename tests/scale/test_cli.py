@@ -428,7 +428,8 @@ def test_run_and_agent_with_an_importable_train_function(tmp_path: Path) -> None
     )
     sweep_id, pid = detach(tmp_path, "s.yaml", "--workers", "0", "--function", "trainmod:train")
     try:
-        result = cli("agent", sweep_id, "--function", "trainmod:train", cwd=tmp_path)
+        # The sweep remembers its importable function: an agent joins without naming it.
+        result = cli("agent", sweep_id, cwd=tmp_path)
         assert result.returncode == 0, result.stdout + result.stderr
         sweep = nbsweep.load(sweep_id, store=str(tmp_path / ".nbsweep" / "nbsweep.db"))
         assert sweep.wait(timeout=60) == "finished"
@@ -437,5 +438,7 @@ def test_run_and_agent_with_an_importable_train_function(tmp_path: Path) -> None
     runs = sweep.runs
     assert sorted(runs["state"]) == ["finished"] * 3
     assert list(runs["summary/seen"]) == list(runs["config/lr"])
-    # A function sweep joined without its function says how to give it.
-    assert_user_error(cli("agent", sweep_id, cwd=tmp_path), "--function MODULE:NAME")
+    # A sweep with neither a function nor a program says how to give one.
+    assert_user_error(
+        cli("run", "s.yaml", "--workers", "0", cwd=tmp_path), "--function MODULE:NAME"
+    )
