@@ -56,3 +56,9 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run the test from its own directory, so default stores and logs land there."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def _program_files_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Script runs write W&B's ``wandb/sweep-<id>/`` under ``WANDB_DIR``: keep it out of the repo."""
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
