@@ -60,5 +60,5 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(autouse=True)
 def _program_files_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Script runs write W&B's ``wandb/sweep-<id>/`` under ``WANDB_DIR``: keep it out of the repo."""
+    """Script runs write W&B's ``wandb/sweep-<id>/`` under ``WANDB_DIR``: not in the repo."""
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
