@@ -15,6 +15,7 @@ import io
 import json
 import os
 import sys
+import threading
 import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -168,8 +169,11 @@ def ship(fn: Callable[..., Any], directory: Path) -> Path:
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to a file only its owner can read, replacing it atomically."""
-    temp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    """Write ``data`` to a file only its owner can read, replacing it atomically.
+
+    The temporary name is per thread: two agents starting on one Dask worker write at once.
+    """
+    temp = path.with_name(path.name + f".{os.getpid()}.{threading.get_ident()}.tmp")
     fd = os.open(temp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
