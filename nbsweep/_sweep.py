@@ -389,6 +389,7 @@ class Sweep:
         train: Callable[..., Any] | None = None,
         workers: int | None = None,
         config: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+        executor: Any = None,
     ) -> Sweep:
         """Un-pause; or, when no controller runs the sweep any more, restart it here.
 
@@ -404,9 +405,16 @@ class Sweep:
         pruner, ...), ``queue``, ``run_cap`` and names. The agents follow at once: those the
         new plan has no room for finish their run and leave. Parameters, method, metric,
         early_terminate, job and program cannot change (a ``SweepError`` says so).
+
+        ``executor`` (a ``distributed.Client``): when this process takes the sweep over, its
+        new agents run as tasks on that Dask cluster, as with ``nbsweep.sweep(...,
+        executor=client)``. Without it they go to the Dask client the config's ``queue`` was
+        registered with (``nbsweep.register_queue``), else they are local processes.
         """
         row = self._row()
         here = self._controller() is not None
+        if executor is not None:
+            self._check_executor(executor)
         if config is not None:
             self._change_config(row, config, here)
         if here or self._store.lease_owner(self.id) is not None:
@@ -419,7 +427,11 @@ class Sweep:
                 self._spec(train)  # agents started from now on load the new function
             controller = self._controller()
             if config is not None and controller is not None:
-                client = queue_client(self.config)
+                client = (
+                    controller.executor.client
+                    if isinstance(controller.executor, DaskExecutor)
+                    else queue_client(self.config)
+                )
                 slots = _slots(self.config, workers, row["gpus_per_run"], None, client)
                 controller.reconfigure(slots)
             self._store.update_sweep(
@@ -432,8 +444,23 @@ class Sweep:
                 f"sweep {self.id} is {row['state']}: nothing to resume"
                 " (sweep.retry_failed() queues its failed runs again)"
             )
-        self._take_over(train, workers)
+        self._take_over(train, workers, executor)
         return self
+
+    def _check_executor(self, executor: Any) -> None:
+        """``resume(executor=...)`` places new agents only when this process takes over."""
+        controller = self._controller()
+        if controller is None and self._store.lease_owner(self.id) is None:
+            return  # taken over below; _slots checks that it is a Dask client
+        executing = controller.executor if controller is not None else None
+        if isinstance(executing, DaskExecutor) and executing.client is executor:
+            return  # the agents already run there
+        where = "in this process" if controller is not None else "by another live process"
+        raise SweepError(
+            f"sweep {self.id} is controlled {where}, with its own agents; executor= only"
+            " applies when this process takes a sweep over (after its controller ended):"
+            " leave executor out, or add Dask agents with nbsweep.agents.dask_agents()"
+        )
 
     def _change_config(
         self, row: Mapping[str, Any], given: Mapping[str, Any] | str | os.PathLike[str], here: bool
@@ -454,8 +481,16 @@ class Sweep:
                 self.id, config=dumps(new), event=f"config changed on resume: {', '.join(changed)}"
             )
 
-    def _take_over(self, train: Callable[..., Any] | None, workers: int | None) -> None:
-        """Become the sweep's controller in this process, with new local agents."""
+    def _take_over(
+        self, train: Callable[..., Any] | None, workers: int | None, executor: Any = None
+    ) -> None:
+        """Become the sweep's controller in this process, with new agents: on ``executor``
+        (a Dask client), else on the queue's Dask client, else local processes."""
+        gpus = self._row()["gpus_per_run"]
+        client = executor if executor is not None else queue_client(self.config)
+        # Planned first: a wrong executor or workers= leaves the sweep as it was.
+        slots = _slots(self.config, workers, gpus, None, client)
+        groups = queue_groups(self.config, gpus, None) if client is None else []
         spec = self._spec(train)
         ended = self._crash_orphans()
         # The new controller queues the cut runs again (and any its agents still report).
@@ -466,10 +501,6 @@ class Sweep:
             message="",
             event=f"resumed here; {ended} orphaned runs",
         )
-        gpus = self._row()["gpus_per_run"]
-        client = queue_client(self.config)
-        slots = _slots(self.config, workers, gpus, None, client)
-        groups = queue_groups(self.config, gpus, None) if client is None else []
         self._start(spec, slots, client, gpu_groups=groups)
 
     def _spec(self, train: Callable[..., Any] | None) -> Path:

@@ -38,6 +38,7 @@ class SweepMagics(Magics):
     @argument("--name", "-n", default=None, help="the sweep's display name")
     @argument("--store", default=None, help="store URL or SQLite path")
     @argument("--seed", type=int, default=None, help="seed of the search")
+    @argument("--executor", default=None, help="a distributed.Client's name: agents on Dask")
     @argument("--wait", action="store_true", help="block until the sweep ends (headless runs)")
     @argument("-o", "--output", default=None, help="also store the Sweep in this variable")
     @cell_magic("sweep")
@@ -47,6 +48,7 @@ class SweepMagics(Magics):
         try:
             config = self._config_from_cell(cell)
             train = self._train(args.train)
+            executor = self._executor(args.executor)
             import nbsweep
 
             sweep = nbsweep.sweep(
@@ -57,6 +59,7 @@ class SweepMagics(Magics):
                 name=args.name,
                 gpus_per_run=args.gpus_per_run,
                 seed=args.seed,
+                executor=executor,
             )
         except (ConfigError, SweepError) as exc:
             _report(f"%%sweep: {exc}")
@@ -77,10 +80,15 @@ class SweepMagics(Magics):
     @argument("id", nargs="?", default=None, help="sweep id (default: this kernel's last)")
     @argument("--train", default=None, help="resume: the train function's name")
     @argument("--workers", "-w", type=int, default=None, help="resume: agents to start")
+    @argument("--executor", default=None, help="resume: a distributed.Client's name")
     @argument("--store", default=None, help="store URL or SQLite path")
     @line_magic("sweep")
     def sweep_line(self, line: str) -> Any:
-        """``%sweep list | show ID | pause | resume | stop | cancel | retry [ID]``."""
+        """``%sweep list | show ID | pause | resume | stop | cancel | retry [ID]``.
+
+        ``%sweep resume ID --executor client`` restarts a sweep whose controller ended with
+        its agents on that Dask client.
+        """
         try:
             args = parse_argstring(self.sweep_line, line)
         except Exception as exc:  # noqa: BLE001 - argparse's usage errors, shown briefly
@@ -106,7 +114,8 @@ class SweepMagics(Magics):
             # a restart, or from another notebook) gets the function defined here now.
             reopened = sweep is not known
             train = self._train(args.train) if (args.train or reopened) else None
-            sweep.resume(train=train, workers=args.workers)
+            executor = self._executor(args.executor)
+            sweep.resume(train=train, workers=args.workers, executor=executor)
         elif args.command == "retry":
             sweep.retry_failed()
         else:
@@ -144,6 +153,25 @@ class SweepMagics(Magics):
         if not callable(function):
             raise SweepError(f"{name!r} is a {type(function).__name__}, not a function")
         return function
+
+    def _executor(self, name: str | None) -> Any:
+        """The Dask client named ``name`` in the notebook (None: local agents)."""
+        if name is None:
+            return None
+        if name not in self.shell.user_ns:
+            raise SweepError(
+                f"--executor {name}: no variable named {name!r} in the notebook; create the"
+                f" Dask client first ({name} = distributed.Client(...))"
+            )
+        client = self.shell.user_ns[name]
+        # Never imported here: an object made by distributed has loaded it already.
+        distributed = sys.modules.get("distributed")
+        if distributed is None or not isinstance(client, distributed.Client):
+            raise SweepError(
+                f"--executor {name}: {name!r} is a {type(client).__name__}, not a"
+                f" distributed.Client ({name} = distributed.Client(cluster))"
+            )
+        return client
 
     def _config_from_cell(self, cell: str) -> Any:
         """The config a cell body stands for: YAML text, or a Python expression's value.

@@ -97,9 +97,11 @@ def make_snapshot() -> Any:
 @pytest.fixture(scope="session")
 def shell() -> Any:
     """One in-process IPython with ``%load_ext nbsweep`` (IPython's own test shell)."""
+    import IPython
     from IPython.testing.globalipapp import start_ipython
 
-    shell = start_ipython()
+    # Started once per session; a test of another directory may have started it first.
+    shell = start_ipython() or IPython.get_ipython()
     shell.run_line_magic("load_ext", "nbsweep")
     yield shell
     # Close widgets while the interpreter is whole, not from __del__ at exit.

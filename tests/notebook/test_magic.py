@@ -108,6 +108,24 @@ def test_user_mistakes_print_what_to_change(ip, capsys, line, body, message):
     assert message in err and "Traceback" not in err
 
 
+def test_executor_must_name_a_dask_client_in_the_notebook(ip, capsys):
+    ip.run_cell(TRAIN)
+    ip.user_ns["cluster_url"] = "tcp://scheduler:8786"
+    for option, message in [
+        ("--executor client", "--executor client: no variable named 'client' in the notebook"),
+        ("--executor cluster_url", "'cluster_url' is a str, not a distributed.Client"),
+    ]:
+        assert ip.run_cell_magic("sweep", f"train {option}", GRID) is None
+        err = capsys.readouterr().err
+        assert err.startswith("%%sweep: ") and message in err and "Traceback" not in err
+    assert nbsweep.list_sweeps().empty  # nothing was started
+
+    sweep = ip.run_cell_magic("sweep", "train --workers 1 --wait", GRID)
+    assert ip.run_line_magic("sweep", f"resume {sweep.id} --executor cluster_url") is None
+    err = capsys.readouterr().err
+    assert err.startswith("%sweep resume: --executor cluster_url: 'cluster_url' is a str")
+
+
 def test_line_magic_steers_the_last_sweep(ip, capsys):
     ip.run_cell(SLOW_TRAIN)
     sweep = ip.run_cell_magic("sweep", "slow_train --workers 1", SLOW_GRID)

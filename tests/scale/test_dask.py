@@ -6,13 +6,19 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import IPython
 import pytest
+from IPython.testing.globalipapp import start_ipython
 
 import nbsweep
 from nbsweep import SweepError
-from nbsweep.agents import dask_agents
+from nbsweep._sweep import _controllers
+from nbsweep.agents import FakeNVML, dask_agents, set_nvml
+from tests.runtime import trainfns
 
 REPO = Path(__file__).resolve().parents[2]
 GRID = {"method": "grid", "parameters": {"lr": {"values": [0.1, 0.2]}}}
@@ -231,3 +237,107 @@ def test_a_cluster_without_workers_needs_a_count_of_agents(tmp_path: Path) -> No
         pytest.raises(SweepError, match="no workers yet: pass workers=N"),
     ):
         nbsweep.sweep(GRID, os.getpid, store=str(tmp_path / "s.db"), executor=client)
+
+
+# -- resume(executor=client) and the magics' --executor --------------------------------------
+
+RESUME_GRID = {"method": "grid", "parameters": {"x": {"values": [1, 2, 3, 4]}}}
+
+
+@pytest.fixture
+def two_gpu_cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A one-worker ``LocalCluster`` in this process advertising two (fake) GPUs."""
+    from distributed import Client, LocalCluster
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    set_nvml(FakeNVML([{"uuid": "GPU-fake-a"}, {"uuid": "GPU-fake-b"}]))
+    try:
+        with (
+            LocalCluster(
+                n_workers=1,
+                threads_per_worker=2,
+                processes=False,
+                resources={"GPU": 2},
+                dashboard_address=None,
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            yield client
+    finally:
+        set_nvml(None)
+
+
+def _agent_tasks(tasks: Any, sweep_id: str) -> int:
+    keys = {str(task["key"]) for task in tasks.data}
+    return sum(key.startswith("nbsweep-agent") and sweep_id in key for key in keys)
+
+
+def _end_controller(sweep: nbsweep.Sweep) -> None:
+    """As when the kernel that ran the sweep went away: no controller, the sweep not over."""
+    controller = _controllers[sweep.id]
+    controller.quit()
+    controller.join()
+
+
+@pytest.mark.timeout(120)
+def test_resume_with_an_executor_takes_the_sweep_over_with_agents_on_dask(
+    sqlite_store: str, two_gpu_cluster: Any
+) -> None:
+    from distributed import get_task_stream
+
+    client = two_gpu_cluster
+    with pytest.warns(UserWarning, match="workers=0: no agent runs sweep"):
+        sweep = nbsweep.sweep(RESUME_GRID, trainfns.environment, workers=0, store=sqlite_store)
+    # Its controller runs here with local agents: the executor cannot change under it.
+    with pytest.raises(SweepError, match="controlled in this process.*executor= only applies"):
+        sweep.resume(executor=client)
+    _end_controller(sweep)
+    reopened = nbsweep.load(sweep.id, store=sqlite_store)
+    with pytest.raises(SweepError, match="executor=str: pass a distributed.Client"):
+        reopened.resume(executor="tcp://scheduler:8786")
+    assert reopened.agents.empty and sweep.store.lease_owner(sweep.id) is None  # untouched
+    with get_task_stream(client) as tasks:
+        reopened.resume(executor=client)
+        assert reopened.wait(timeout=90) == "finished"
+    runs = reopened.runs
+    assert sorted(runs["config/x"]) == [1, 2, 3, 4] and set(runs["state"]) == {"finished"}
+    # One agent task per advertised GPU, each run on its agent's (fake) GPU.
+    assert _agent_tasks(tasks, sweep.id) == 2
+    assert set(runs["summary/cuda_visible_devices"]) <= {"GPU-fake-a", "GPU-fake-b"}
+    assert list(runs["summary/cuda_visible_devices"]) == list(runs["gpu"])
+
+
+TRAIN_CELL = """
+import nbsweep
+
+@nbsweep.train
+def train(config):
+    nbsweep.log({"loss": float(config.x)})
+"""
+
+
+@pytest.mark.timeout(120)
+def test_sweep_magics_run_and_resume_on_the_dask_client_they_name(
+    sqlite_store: str, two_gpu_cluster: Any
+) -> None:
+    from distributed import get_task_stream
+
+    shell = start_ipython() or IPython.get_ipython()
+    shell.run_line_magic("load_ext", "nbsweep")
+    shell.user_ns["client"] = two_gpu_cluster
+    shell.run_cell(TRAIN_CELL)  # defined in the notebook: travels to the workers by value
+    body = "method: grid\nparameters:\n  x: {values: [1, 2, 3]}\n"
+    with get_task_stream(two_gpu_cluster) as tasks:
+        started = shell.run_cell_magic(
+            "sweep", f"train --executor client --store {sqlite_store} --wait", body
+        )
+        assert started.state == "finished"
+        assert sorted(started.runs["summary/loss"]) == [1.0, 2.0, 3.0]
+
+        with pytest.warns(UserWarning, match="workers=0: no agent runs sweep"):
+            later = shell.run_cell_magic("sweep", f"train --workers 0 --store {sqlite_store}", body)
+        _end_controller(later)
+        shell.run_line_magic("sweep", f"resume {later.id} --executor client")
+        assert later.wait(timeout=90) == "finished"
+    assert sorted(later.runs["summary/loss"]) == [1.0, 2.0, 3.0]
+    assert _agent_tasks(tasks, started.id) == 2 and _agent_tasks(tasks, later.id) == 2
