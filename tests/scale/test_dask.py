@@ -307,6 +307,30 @@ def test_resume_with_an_executor_takes_the_sweep_over_with_agents_on_dask(
     assert list(runs["summary/cuda_visible_devices"]) == list(runs["gpu"])
 
 
+@pytest.mark.timeout(120)
+def test_resume_without_an_executor_follows_the_dask_client_of_the_queue(
+    sqlite_store: str, two_gpu_cluster: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from distributed import get_task_stream
+
+    from nbsweep.schedulers import _launch
+
+    monkeypatch.setattr(_launch, "_queues", {})
+    config = {**RESUME_GRID, "queue": "dask-gpus"}
+    with (
+        pytest.warns(UserWarning, match="workers=0"),
+        pytest.warns(UserWarning, match="queue 'dask-gpus' is not registered here"),
+    ):
+        sweep = nbsweep.sweep(config, trainfns.environment, workers=0, store=sqlite_store)
+    _end_controller(sweep)
+    nbsweep.register_queue("dask-gpus", two_gpu_cluster)
+    with get_task_stream(two_gpu_cluster) as tasks:
+        sweep.resume()
+        assert sweep.wait(timeout=90) == "finished"
+    assert _agent_tasks(tasks, sweep.id) == 2
+    assert set(sweep.runs["summary/cuda_visible_devices"]) <= {"GPU-fake-a", "GPU-fake-b"}
+
+
 TRAIN_CELL = """
 import nbsweep
 
