@@ -209,8 +209,9 @@ class Controller(threading.Thread):
         self._observed = self._refresh()
         if not self._metric_checked:
             self._check_metric_logged()
-        if state in SWEEP_ACTIVE:
-            busy |= self._requeue_cut_runs()
+        if state in SWEEP_ACTIVE and self._requeue_cut_runs():
+            # Read back next tick: the search must see the copies, or it suggests them again.
+            return True, False
         if state == CANCELLED:
             self._cancel()
             return True, True
