@@ -66,6 +66,7 @@ class Snapshot:
     taken_at: float = field(default_factory=time.time)
     cost: Any = None  # a ``Cost``: GPU-hours used and saved
     gpu_pool: pd.DataFrame | None = None  # which sweep holds which GPU, who waits
+    warm_start: Any = None  # a ``WarmStart``: the earlier runs bayes learned from first
 
     @classmethod
     def from_sweep(cls, sweep: Any, history: bool = True) -> Snapshot:
@@ -90,6 +91,7 @@ class Snapshot:
             history=sweep.history() if history else None,
             cost=sweep.cost() if hasattr(sweep, "cost") else None,
             gpu_pool=getattr(sweep, "gpu_pool", None),
+            warm_start=getattr(sweep, "warm_start", None),
         )
 
     @property
@@ -226,11 +228,20 @@ class HeaderInfo:
     best_config: dict[str, Any]
     counts: dict[str, int]
     cost: Any = None  # a ``Cost``, shown when some run used a GPU
+    warm_runs: int | None = None  # earlier runs bayes learned from (None: no warm start)
+    warm_sources: tuple[str, ...] = ()  # the sweeps they came from
 
     @property
     def progress_text(self) -> str:
         """``7 / 12 runs`` or ``7 runs`` when the sweep has no end."""
         return f"{self.done} / {self.total} runs" if self.total else f"{self.done} runs"
+
+    @property
+    def warm_start_text(self) -> str | None:
+        """``warm start: 9 runs from abc123, def456``, or None for a sweep started cold."""
+        if self.warm_runs is None:
+            return None
+        return f"warm start: {self.warm_runs} runs from {', '.join(self.warm_sources)}"
 
 
 def header_info(snap: Snapshot) -> HeaderInfo:
@@ -260,6 +271,7 @@ def header_info(snap: Snapshot) -> HeaderInfo:
             if col.startswith("config/")
         }
     counts = runs["state"].value_counts().to_dict() if "state" in runs.columns else {}
+    warm = snap.warm_start
     return HeaderInfo(
         name=snap.name,
         id=snap.id,
@@ -277,6 +289,8 @@ def header_info(snap: Snapshot) -> HeaderInfo:
         best_config=best_config,
         counts={str(k): int(v) for k, v in counts.items()},
         cost=snap.cost,
+        warm_runs=None if warm is None else int(warm.used),
+        warm_sources=() if warm is None else tuple(warm.sources),
     )
 
 

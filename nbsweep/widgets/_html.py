@@ -57,7 +57,7 @@ def state_badge(state: str, colours: dict[str, str] | None = None) -> str:
 
 
 def header_html(info: views.HeaderInfo) -> str:
-    """Name, id, method, state, progress bar, elapsed, ETA, best value and config."""
+    """Name, id, method, state, progress bar, elapsed, ETA, warm start, best value and config."""
     fraction = info.done / info.total if info.total else 0.0
     bar = (
         f'<span class="nbs-bar"><div style="width:{100 * min(1.0, fraction):.0f}%"></div></span> '
@@ -76,6 +76,8 @@ def header_html(info: views.HeaderInfo) -> str:
     ]
     if info.message:
         lines.append(f'<span class="nbs-muted">{escape(info.message)}</span>')
+    if info.warm_start_text is not None:
+        lines.append(escape(info.warm_start_text))
     if info.metric is not None:
         if info.best_value is None:
             best = f"best {escape(info.metric)} ({escape(info.goal)}): —"

@@ -122,6 +122,31 @@ def test_header_and_table_of_a_finished_sweep(done):
     assert not dash.retry_button.disabled
 
 
+def test_header_of_a_warm_started_sweep_names_the_runs_it_learned_from(shell, done):
+    import nbsweep
+
+    config = {
+        "method": "bayes",
+        "metric": {"name": "loss", "goal": "minimize"},
+        "parameters": {"x": {"values": list(range(1, 11))}, "lr": {"values": [0.01]}},
+    }
+    with (
+        pytest.warns(UserWarning, match="warm start: 9 runs of sweep"),  # the failed one not
+        pytest.warns(UserWarning, match="workers=0"),
+    ):
+        warm = nbsweep.sweep(
+            config, shell.user_ns["fast"], workers=0, store=done.store, warm_start=done
+        )
+    try:
+        expected = f"warm start: 9 runs from {done.id}"
+        assert expected in Dashboard(warm).header.value
+        assert expected in HtmlDashboard(warm).bundle()["text/html"]
+        assert "warm start" not in Dashboard(done).header.value
+    finally:
+        warm.cancel()
+        warm.wait(timeout=30)
+
+
 def test_sorting_the_table(done):
     dash = Dashboard(done)
     assert "x" in dash.sort.options and "lr" in dash.sort.options

@@ -147,6 +147,19 @@ def test_html_renders_header_and_table_escaped(make_snapshot):
     assert "ValueError: lr too large" in page
 
 
+def test_header_says_how_many_earlier_runs_a_warm_start_used(make_snapshot):
+    from nbsweep._runs import RunRecord
+    from nbsweep._warm_start import WarmStart
+
+    records = tuple(RunRecord(f"old{i}", {"lr": 0.01}, "finished", (), 0.5) for i in range(3))
+    warm = WarmStart(("abc123", "def456"), records, {"not finished": 2})
+    info = views.header_info(make_snapshot(warm_start=warm))
+    assert info.warm_start_text == "warm start: 3 runs from abc123, def456"
+    assert "warm start: 3 runs from abc123, def456" in _html.header_html(info)
+    cold = views.header_info(make_snapshot())
+    assert cold.warm_start_text is None and "warm start" not in _html.header_html(cold)
+
+
 def test_matplotlib_renderers_draw_every_view(make_snapshot):
     snap = make_snapshot(bands=[Band(2, 0.75, 3, 1, 2)])
     figures = [
