@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 COLAB := .venv-colab
 TORCH ?= 2.13.0
 
-.PHONY: demo test lint test-colab bench bench-quick clean services
+.PHONY: demo test lint test-colab bench bench-quick clean services reliability
 
 $(VENV)/.stamp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ bench: $(VENV)/.stamp
 
 bench-quick: $(VENV)/.stamp
 	$(PY) -m benchmarks.run --quick
+
+# The fault tier alone, then docs/reliability.md from its figures (make test leaves them in build/).
+reliability: $(VENV)/.stamp
+	NBSWEEP_RELIABILITY_JSON=build/reliability.json $(PY) -m pytest tests/faults -q -p no:cacheprovider
+	$(PY) -m tests.faults.report build/reliability.json docs/reliability.md
 
 clean:
 	rm -rf $(VENV) $(COLAB) .nbsweep .bench

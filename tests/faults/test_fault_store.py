@@ -131,7 +131,8 @@ def test_store_file_corrupted(tmp_path: Path, fault: Callable[..., Fault]) -> No
     assert opened.returncode == 1
     message = opened.stderr.strip().splitlines()[-2:]
     assert message == [
-        f"nbsweep._errors.StoreError: store {store} cannot be opened: file is not a database",
+        f"nbsweep._errors.StoreError: sweep {sweep.id!r}: store {store} cannot be opened:"
+        " file is not a database",
         "Pass another store= (or NBSWEEP_STORE); nbsweep left this one as it was",
     ]
     with pytest.raises(StoreError, match="file is not a database"):

@@ -1,26 +1,23 @@
-"""What crosses process boundaries: the train function, GPUs, and the controller's death."""
+"""What crosses process boundaries: the train function, GPUs, agents dying at start.
+
+The controller's death, a second process and unshippable functions: tests/faults.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 import nbsweep
 from nbsweep import SweepError
 from nbsweep.agents import FakeNVML, plan_slots
-from nbsweep.agents._loop import CONTROLLER_DIED
 from nbsweep.agents._shipping import reference
-from nbsweep.store._store import pid_alive
 from tests.runtime import trainfns
 
 REPO = Path(__file__).resolve().parents[2]
@@ -86,25 +83,6 @@ def test_a_function_defined_in_main_travels_by_value(tmp_path: Path) -> None:
     assert len(pickles) == 1 and (pickles[0].stat().st_mode & 0o777) == 0o600
 
 
-def test_an_unshippable_function_names_the_global(sqlite_store: str) -> None:
-    connection = socket.socket()
-    namespace: dict[str, Any] = {"__name__": "__main__", "connection": connection}
-    exec(
-        "import nbsweep\n"
-        "def train(config):\n"
-        "    connection.send(b'x')\n"
-        "    nbsweep.log({'loss': 1.0})\n",
-        namespace,
-    )
-    config = {"method": "grid", "parameters": {"x": {"values": [1]}}}
-    try:
-        with pytest.raises(SweepError, match=r"global 'connection' \(socket\) cannot be pickled"):
-            nbsweep.sweep(config, namespace["train"], workers=1, store=sqlite_store)
-    finally:
-        connection.close()
-    assert nbsweep.list_sweeps(sqlite_store).empty  # nothing was created
-
-
 def test_gpu_slots_follow_cuda_visible_devices(monkeypatch: pytest.MonkeyPatch) -> None:
     nvml = FakeNVML(4)
     uuids = [g["uuid"] for g in nvml.gpus]
@@ -133,105 +111,6 @@ def test_no_gpu_gives_cpu_agents(monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(slots) == (os.cpu_count() or 1)
     assert all(s.gpu == "" and "CUDA_VISIBLE_DEVICES" not in s.env for s in slots)
     assert len(plan_slots(workers=2, nvml=FakeNVML(0))) == 2
-
-
-def _wait_for(condition: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
-
-
-def test_a_killed_controller_takes_its_agents_along_and_resume_completes(
-    tmp_path: Path,
-) -> None:
-    script = _script(
-        tmp_path,
-        """
-        import nbsweep
-        from tests.runtime import trainfns
-
-        config = {
-            "method": "grid",
-            "parameters": {"x": {"values": [1, 2, 3, 4]}, "epochs": {"value": 20}},
-        }
-        sweep = nbsweep.sweep(config, trainfns.slow, workers=2, store=sys.argv[1])
-        print(sweep.id, flush=True)
-        sweep.wait()
-        """,
-    )
-    store = str(tmp_path / "store.db")
-    process = subprocess.Popen(
-        [sys.executable, str(script), store], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert process.stdout is not None
-        sweep_id = process.stdout.readline().strip()
-        sweep = nbsweep.load(sweep_id, store=store)
-        _wait_for(lambda: (sweep.runs["steps"] >= 3).sum() >= 2)
-    finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-    pids = [p for p in sweep.agents["pid"] if p]
-    assert len(pids) == 2
-    _wait_for(lambda: not any(pid_alive(p) for p in pids), timeout=10)
-    cut = sweep.runs.query("state == 'crashed'")
-    assert len(cut) == 2 and set(cut["error"]) == {CONTROLLER_DIED}, sweep.runs[
-        ["state", "error", "agent"]
-    ]
-    rows_before = {r: len(sweep.get_run(r).history()) for r in cut["run_id"]}
-    assert all(count >= 3 for count in rows_before.values())
-
-    nbsweep.load(sweep_id, store=store).resume(train=trainfns.slow)
-    assert sweep.wait() == "finished"
-    runs = sweep.runs
-    finished = runs.query("state == 'finished'")
-    assert sorted(finished["config/x"]) == [1, 2, 3, 4]  # each grid point exactly once
-    assert set(runs.query("state == 'crashed'")["run_id"]) == set(rows_before)
-    assert set(runs.dropna(subset=["requeued_from"])["requeued_from"]) == set(rows_before)
-    for run_id, count in rows_before.items():
-        assert len(sweep.get_run(run_id).history()) == count
-
-
-def test_a_second_process_watches_and_adds_agents_but_never_a_controller(
-    tmp_path: Path,
-) -> None:
-    script = _script(
-        tmp_path,
-        """
-        import nbsweep
-        from tests.runtime import trainfns
-
-        config = {
-            "method": "grid",
-            "parameters": {"x": {"values": [1, 2, 3, 4, 5, 6]}, "epochs": {"value": 10}},
-        }
-        sweep = nbsweep.sweep(config, trainfns.slow, workers=1, store=sys.argv[1])
-        print(sweep.id, flush=True)
-        sweep.wait()
-        """,
-    )
-    store = str(tmp_path / "store.db")
-    process = subprocess.Popen(
-        [sys.executable, str(script), store], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert process.stdout is not None
-        sweep_id = process.stdout.readline().strip()
-        sweep = nbsweep.load(sweep_id, store=store)
-        owner = sweep.store.lease_owner(sweep_id)
-        assert owner is not None and f":{process.pid}:" in owner
-        assert sweep.resume() is sweep  # only un-pauses: the other process keeps control
-        with pytest.raises(SweepError, match="already run by controller"):
-            sweep._start(tmp_path / "unused.json", [])
-        assert nbsweep.agent(sweep_id, trainfns.slow, count=1, store=store) == 1
-        assert sweep.store.lease_owner(sweep_id) == owner
-        assert process.wait(timeout=100) == 0
-    finally:
-        process.kill()
-    runs = sweep.runs
-    assert sweep.state == "finished" and set(runs["state"]) == {"finished"}
-    assert (runs["agent"] == 1).sum() == 1  # the run this process's agent executed
 
 
 def test_agents_dying_at_start_pause_the_sweep_and_a_fixed_function_resumes_it(

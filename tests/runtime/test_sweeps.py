@@ -31,67 +31,6 @@ def wait_for(condition: Any, timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
-@pytest.mark.parametrize("workers", [1, 3])
-def test_grid_completes_in_order(sqlite_store: str, workers: int) -> None:
-    sweep = nbsweep.sweep(
-        grid([5, 1, 4, 2, 3], epochs=2), trainfns.quadratic, workers, sqlite_store
-    )
-    assert sweep.wait() == "finished"
-    runs = sweep.runs
-    assert list(runs["config/x"]) == [5, 1, 4, 2, 3]
-    assert set(runs["state"]) == {"finished"}
-    assert list(runs["steps"]) == [2] * 5
-    assert runs["summary/final"].tolist() == [(x - 3) ** 2 + 0.5 for x in [5, 1, 4, 2, 3]]
-    assert sweep.best_run is not None and sweep.best_run.config == {"x": 3, "epochs": 2}
-    assert sweep.progress == (5, 5)
-    history = sweep.history()
-    assert len(history) == 10 and {"run_id", "_step", "loss", "epoch"} <= set(history.columns)
-    assert list(history["run_id"]) == [r for r in runs["run_id"] for _ in range(2)]
-    assert list(history["_step"]) == [0, 1] * 5
-    assert sweep.message.startswith("grid exhausted")
-    assert set(sweep.agents["state"]) == {"dead"}
-
-
-def test_grid_on_postgresql(pg_url: str) -> None:
-    sweep = nbsweep.sweep(grid([1, 2, 3, 4]), trainfns.quadratic, workers=2, store=pg_url)
-    assert sweep.wait() == "finished"
-    assert list(sweep.runs["config/x"]) == [1, 2, 3, 4]
-    assert set(sweep.runs["state"]) == {"finished"}
-
-
-def test_an_exception_fails_the_run_with_its_traceback(store_url: str) -> None:
-    sweep = nbsweep.sweep(grid([7]), trainfns.fails, workers=1, store=store_url)
-    assert sweep.wait() == "finished"
-    run = sweep.get_run(sweep.runs["run_id"][0])
-    assert run.state == "failed"
-    assert run.error is not None
-    assert "ValueError: bad x 7" in run.error and "trainfns.py" in run.error
-    assert "ValueError: bad x 7" in run.log_path.read_text()
-    assert len(run.history()) == 1  # the row logged before the error is kept
-
-
-@pytest.mark.parametrize(
-    ("function", "why"),
-    [(trainfns.exits, "exit code 7"), (trainfns.sigkills, "killed by SIGKILL")],
-)
-def test_a_dead_agent_crashes_its_run_and_is_replaced(
-    sqlite_store: str, function: Any, why: str
-) -> None:
-    sweep = nbsweep.sweep(grid([0, 1, 2, 3]), function, workers=1, store=sqlite_store)
-    assert sweep.wait() == "finished"
-    runs = sweep.runs.set_index("config/x")
-    assert runs.loc[1, "state"] == "crashed"
-    assert runs.loc[1, "error"].startswith("agent 0 (pid ") and runs.loc[1, "error"].endswith(why)
-    assert [runs.loc[x, "state"] for x in (0, 2, 3)] == ["finished"] * 3
-    agents = sweep.agents
-    assert len(agents) == 2  # the one that died and its replacement
-    assert runs.loc[3, "agent"] == 1
-    if function is trainfns.exits:  # what the run printed before it died is its log
-        crashed = sweep.get_run(runs.loc[1, "run_id"])
-        assert crashed.log_path.read_text() == "about to exit\n"
-    assert "agent_died" in set(sweep.events()["kind"])
-
-
 def test_run_cap_limits_the_runs_launched(sqlite_store: str) -> None:
     config = {
         "method": "random",
