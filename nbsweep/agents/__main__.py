@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
 import threading
+import time
 
 from nbsweep._runs import CRASHED
+from nbsweep.agents._local import children, end_programs
 from nbsweep.agents._loop import CONTROLLER_DIED, Agent, log_path, scratch_path
 from nbsweep.agents._pool import YIELDED
 from nbsweep.agents._shipping import load
 from nbsweep.store import open_store
+
+# How long a program gets to end after its agent's controller died.
+PROGRAM_GRACE_S = 5.0
 
 
 def _watch_parent(agent: Agent, why: str) -> None:
@@ -31,6 +37,13 @@ def _watch_parent(agent: Agent, why: str) -> None:
             scratch.replace(log_path(agent.store, agent.sweep_id, running[-1]))
         agent.store.update_agent(agent.sweep_id, agent.agent, state="dead")
     finally:
+        # Our programs run in their own sessions: SIGTERM them, and SIGKILL one that ignores
+        # it after a grace, rather than leave it running as an orphan.
+        programs = children(os.getpid())
+        for pid in programs:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGTERM)
+        end_programs(programs, time.monotonic() + PROGRAM_GRACE_S)
         os._exit(3)
 
 

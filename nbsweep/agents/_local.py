@@ -128,13 +128,7 @@ class LocalExecutor:
             except subprocess.TimeoutExpired:
                 self._kill(handle)
                 handle.process.wait()
-        while any(_group_alive(pid) for pid in self._programs):
-            if time.monotonic() >= deadline:
-                for pid in self._programs:
-                    with contextlib.suppress(ProcessLookupError, PermissionError):
-                        os.killpg(pid, signal.SIGKILL)
-                break
-            time.sleep(0.05)
+        end_programs(self._programs, deadline)
         self._programs = []
 
 
@@ -149,6 +143,17 @@ def children(pid: int) -> list[int]:
         if int(fields[1]) == pid:
             found.append(int(entry.parent.name))
     return found
+
+
+def end_programs(programs: list[int], deadline: float) -> None:
+    """Give the process groups of ``programs`` until ``deadline`` to end, then SIGKILL them."""
+    while any(_group_alive(pid) for pid in programs):
+        if time.monotonic() >= deadline:
+            for pid in programs:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
+            return
+        time.sleep(0.05)
 
 
 def _group_alive(pgid: int) -> bool:
