@@ -25,6 +25,7 @@ ORDER = [
     "run hangs past stop (ignores SIGTERM and RunStopped)",
     "program: run ignores SIGTERM at cancel",
     "controller process SIGKILLed, then resume",
+    "controller SIGKILLed while its program ignores SIGTERM",
     "kernel restarted mid-sweep, then %sweep resume",
     "store locked by another process for 3 s",
     "store file removed while the sweep runs",
@@ -91,7 +92,7 @@ def render(figures: dict[str, Any]) -> str:
         s = scenarios[name]
         lines.append(
             f"| {name} | {s['happens']} | {s['end_state']} | {_cell(s['rows_before'], '—')}"
-            f" | {_cell(s['rows_lost'], 'n/a: the fault took the file')}"
+            f" | {_cell(s['rows_lost'], 'n/a: the file itself is gone or damaged')}"
             f" | {s['processes_left']} |"
         )
     lost = sum(s["rows_lost"] or 0 for s in scenarios.values())

@@ -232,3 +232,49 @@ def test_kernel_restart_then_resume_magic(
         " `%sweep resume ID` takes the train function defined again and finishes the grid",
         sweep.state,
     )
+
+
+def test_controller_sigkill_while_a_program_ignores_sigterm(
+    tmp_path: Path, fault: Callable[..., Fault]
+) -> None:
+    program = tmp_path / "stubborn.py"
+    program.write_text(
+        "import signal, time, nbsweep\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "nbsweep.log({'loss': 1.0})\n"
+        "while True:\n"
+        "    time.sleep(1)\n"
+    )
+    store = str(tmp_path / "store.db")
+    process, sweep_id = start_script(
+        tmp_path,
+        f"""
+        import nbsweep
+
+        config = {{
+            "method": "grid",
+            "program": {str(program)!r},
+            "command": [sys.executable, "${{program}}", "${{args}}"],
+            "parameters": {{"x": {{"values": [1, 2]}}}},
+        }}
+        sweep = nbsweep.sweep(config, workers=1, store=sys.argv[1])
+        print(sweep.id, flush=True)
+        sweep.wait()
+        """,
+        store,
+    )
+    sweep = nbsweep.load(sweep_id, store=store)
+    check = fault("controller SIGKILLed while its program ignores SIGTERM", store)
+    try:
+        wait_for(lambda: (sweep.runs["steps"] >= 1).any())
+        check.before()
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    check.check(
+        "the agent sees the pipe close, marks its run `crashed`, sends its program SIGTERM and,"
+        " 5 s later, SIGKILL, then exits",
+        f"{sweep.state} (no controller: resume() takes over)",
+    )
+    states = list(sweep.runs["state"])
+    assert states[0] == "crashed" and set(states[1:]) <= {"pending"}
