@@ -14,7 +14,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -77,12 +77,14 @@ def _running(process: psutil.Process) -> bool:
         return False
 
 
-def processes_of(where: Path, pids: list[int]) -> list[psutil.Process]:
-    """Processes still running that belong to the test: its children, the agents in
-    ``pids`` and anything whose command line names the test's directory (agents and the
-    programs they start)."""
+def processes_of(
+    where: Path, pids: Sequence[int], earlier: frozenset[int] = frozenset()
+) -> list[psutil.Process]:
+    """Processes still running that belong to the test: its children (but those ``earlier``
+    than it, e.g. a session's cluster), the agents in ``pids`` and anything whose command
+    line names the test's directory (agents and the programs they start)."""
     me = psutil.Process()
-    found = {p.pid: p for p in me.children(recursive=True)}
+    found = {p.pid: p for p in me.children(recursive=True) if p.pid not in earlier}
     for pid in pids:
         if pid not in found and psutil.pid_exists(pid):
             try:
@@ -107,6 +109,7 @@ class Fault:
         self.test = test
         self.kept: set[tuple[str, int, str]] | None = None
         self.expected: int | None = None
+        self.earlier = frozenset(p.pid for p in psutil.Process().children(recursive=True))
 
     def before(self) -> int:
         """Note the rows logged so far (the fault comes next); returns how many."""
@@ -117,10 +120,11 @@ class Fault:
         """Where every row is part of the fault (odd values): the rows the runs logged."""
         self.expected = rows
 
-    def processes_left(self, pids: list[int] = ()) -> list[psutil.Process]:  # type: ignore[assignment]
+    def processes_left(self, pids: Sequence[int] = ()) -> list[psutil.Process]:
+        """What of the test still runs once its processes had LEAVE_S to leave."""
         deadline = time.monotonic() + LEAVE_S
         while True:
-            left = processes_of(self.where, list(pids))
+            left = processes_of(self.where, pids, self.earlier)
             if not left or time.monotonic() >= deadline:
                 return left
             time.sleep(0.1)

@@ -81,9 +81,9 @@ sweep.wait()
 
 def test_controller_sigkill_then_resume(tmp_path: Path, fault: Callable[..., Fault]) -> None:
     store = str(tmp_path / "store.db")
+    check = fault("controller process SIGKILLed, then resume", store)
     process, sweep_id = start_script(tmp_path, SLOW_GRID, store)
     sweep = nbsweep.load(sweep_id, store=store)
-    check = fault("controller process SIGKILLed, then resume", store)
     try:
         wait_for(lambda: (sweep.runs["steps"] >= 3).sum() >= 2)
         check.before()
@@ -114,6 +114,7 @@ def test_controller_sigkill_then_resume(tmp_path: Path, fault: Callable[..., Fau
 
 def test_two_processes_on_one_sweep(tmp_path: Path, fault: Callable[..., Fault]) -> None:
     store = str(tmp_path / "store.db")
+    check = fault("a second process opens the same sweep", store)
     process, sweep_id = start_script(
         tmp_path,
         """
@@ -135,7 +136,6 @@ def test_two_processes_on_one_sweep(tmp_path: Path, fault: Callable[..., Fault])
         """,
         store,
     )
-    check = fault("a second process opens the same sweep", store)
     try:
         sweep = nbsweep.load(sweep_id, store=store)
         wait_for(lambda: (sweep.runs["steps"] >= 3).any())
@@ -246,6 +246,7 @@ def test_controller_sigkill_while_a_program_ignores_sigterm(
         "    time.sleep(1)\n"
     )
     store = str(tmp_path / "store.db")
+    check = fault("controller SIGKILLed while its program ignores SIGTERM", store)
     process, sweep_id = start_script(
         tmp_path,
         f"""
@@ -264,7 +265,6 @@ def test_controller_sigkill_while_a_program_ignores_sigterm(
         store,
     )
     sweep = nbsweep.load(sweep_id, store=store)
-    check = fault("controller SIGKILLed while its program ignores SIGTERM", store)
     try:
         wait_for(lambda: (sweep.runs["steps"] >= 1).any())
         check.before()

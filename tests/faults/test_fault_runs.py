@@ -56,8 +56,8 @@ def by_x(sweep: nbsweep.Sweep) -> Any:
 def test_train_raises(tmp_path: Path, fault: Callable[..., Fault]) -> None:
     store = str(tmp_path / "store.db")
     config = gated(tmp_path)
-    sweep = nbsweep.sweep(config, faulty.raises, workers=1, store=store)
     check = fault("train raises", store)
+    sweep = nbsweep.sweep(config, faulty.raises, workers=1, store=store)
     assert through_gate(config, check) == 4
     assert sweep.wait() == "finished"
     runs = by_x(sweep)
@@ -84,8 +84,8 @@ def test_agent_dies(
 ) -> None:
     store = str(tmp_path / "store.db")
     config = gated(tmp_path)
-    sweep = nbsweep.sweep(config, function, workers=1, store=store)
     check = fault(scenario, store)
+    sweep = nbsweep.sweep(config, function, workers=1, store=store)
     assert through_gate(config, check) == 4
     assert sweep.wait() == "finished"
     runs = by_x(sweep)
@@ -105,8 +105,8 @@ def test_a_hung_run_ignores_stop_and_cancel_kills_it(
 ) -> None:
     store = str(tmp_path / "store.db")
     config = gated(tmp_path)
-    sweep = nbsweep.sweep(config, faulty.hangs, workers=1, store=store)
     check = fault("run hangs past stop (ignores SIGTERM and RunStopped)", store)
+    sweep = nbsweep.sweep(config, faulty.hangs, workers=1, store=store)
     assert through_gate(config, check) == 4
     sweep.stop()  # W&B's stop: running runs finish, and this one never will
     assert sweep.wait(timeout=1.0) == "stopping"
@@ -139,8 +139,8 @@ def test_a_program_that_ignores_sigterm_is_killed_at_cancel(
         "parameters": {"x": {"values": [1, 2]}},
     }
     store = str(tmp_path / "store.db")
-    sweep = nbsweep.sweep(config, workers=1, store=store)
     check = fault("program: run ignores SIGTERM at cancel", store)
+    sweep = nbsweep.sweep(config, workers=1, store=store)
     deadline = time.monotonic() + 60
     while not (sweep.runs["steps"] >= 1).any():
         assert time.monotonic() < deadline, "the program never logged"
@@ -161,8 +161,8 @@ def test_a_run_out_of_memory_fails_and_the_sweep_goes_on(
 ) -> None:
     store = str(tmp_path / "store.db")
     config = gated(tmp_path)
-    sweep = nbsweep.sweep(config, faulty.eats_memory, workers=1, store=store)
     check = fault("run exhausts its memory (RLIMIT_AS)", store)
+    sweep = nbsweep.sweep(config, faulty.eats_memory, workers=1, store=store)
     assert through_gate(config, check) == 4
     assert sweep.wait() == "finished"
     runs = by_x(sweep)

@@ -17,7 +17,7 @@ from nbsweep.widgets import Dashboard, HtmlDashboard
 from tests.faults import faulty
 from tests.faults.conftest import Fault
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 SIDE = 100
 SIZE = SIDE * SIDE

@@ -53,8 +53,8 @@ def mid_run(sweep: nbsweep.Sweep, runs: int = 2) -> None:
 
 def test_store_locked_by_another_process(tmp_path: Path, fault: Callable[..., Fault]) -> None:
     store = tmp_path / "store.db"
-    sweep = nbsweep.sweep(held_grid(tmp_path), faulty.held, workers=2, store=str(store))
     check = fault(f"store locked by another process for {LOCK_S:g} s", str(store))
+    sweep = nbsweep.sweep(held_grid(tmp_path), faulty.held, workers=2, store=str(store))
     mid_run(sweep)
     check.before()
     locker = subprocess.Popen(
@@ -85,8 +85,8 @@ def test_store_removed_while_in_use(
 ) -> None:
     monkeypatch.chdir(tmp_path)  # where a default store would appear
     store = tmp_path / "store" / "nbsweep.db"
-    sweep = nbsweep.sweep(held_grid(tmp_path), faulty.held, workers=2, store=str(store))
     check = fault("store file removed while the sweep runs", str(store))
+    sweep = nbsweep.sweep(held_grid(tmp_path), faulty.held, workers=2, store=str(store))
     mid_run(sweep)
     check.before()
     for path in store.parent.glob("nbsweep.db*"):  # as `rm .nbsweep/nbsweep.db*` does
