@@ -67,6 +67,72 @@ def _flatten(prefix: str, value: Mapping[str, Any], out: dict[str, Any]) -> dict
     return out
 
 
+RUN_COLUMNS = [
+    "run_id",
+    "state",
+    "created_at",
+    "started_at",
+    "ended_at",
+    "runtime_s",
+    "agent",
+    "gpu",
+    "gpu_util",
+    "gpu_mem_mb",
+    "gpu_seconds",
+    "steps",
+    "error",
+    "requeued_from",
+]
+_TIME_COLUMNS = ("created_at", "started_at", "ended_at")
+
+
+def run_record(r: Mapping[str, Any], now: float) -> dict[str, Any]:
+    """One row of ``Sweep.runs`` from a store row; times stay epoch seconds until
+    ``runs_frame`` converts each time column at once (a Timestamp per value is slow)."""
+    started, ended = r["started_at"], r["ended_at"]
+    record = {
+        "run_id": r["id"],
+        "state": r["state"],
+        "created_at": r["created_at"],
+        "started_at": started,
+        "ended_at": ended,
+        "runtime_s": None if started is None else (ended or now) - started,
+        "agent": r["agent"],
+        "gpu": r["gpu"],
+        "gpu_util": r["gpu_util"],
+        "gpu_mem_mb": r["gpu_mem_mb"],
+        "gpu_seconds": r["gpu_seconds"],
+        "steps": r["steps"],
+        "error": r["error"],
+        "requeued_from": r["requeued_from"],
+    }
+    _flatten("config/", loads(r["config"]), record)
+    for key, value in loads(r["summary"]).items():
+        record[f"summary/{key}"] = value
+    return record
+
+
+def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """The ``Sweep.runs`` frame of ``run_record`` records, times as UTC timestamps."""
+    frame = pd.DataFrame.from_records(records, columns=None if records else RUN_COLUMNS)
+    for column in _TIME_COLUMNS:
+        frame[column] = pd.to_datetime(frame[column], unit="s", utc=True)
+    return frame
+
+
+def progress_of(config: Mapping[str, Any], runs: list[dict[str, Any]]) -> tuple[int, int | None]:
+    """(runs done, total) of store rows: a run queued again counts once, by its retry."""
+    replaced = {r["requeued_from"] for r in runs if r["requeued_from"]}
+    done = sum(1 for r in runs if r["state"] in TERMINAL and r["id"] not in replaced)
+    total: int | None = config.get("run_cap")
+    if config.get("method") == "grid":
+        from nbsweep.search import grid_size
+
+        size = grid_size(config)
+        total = size if total is None else min(total, size)
+    return done, total
+
+
 class Run:
     """One run of a sweep, read from the store on each access."""
 
@@ -167,17 +233,7 @@ class Sweep:
     @property
     def progress(self) -> tuple[int, int | None]:
         """(runs done, total) with the total from run_cap or the grid size, else None."""
-        runs = self._store.runs(self.id)
-        replaced = {r["requeued_from"] for r in runs if r["requeued_from"]}
-        done = sum(1 for r in runs if r["state"] in TERMINAL and r["id"] not in replaced)
-        config = self.config
-        total: int | None = config.get("run_cap")
-        if config.get("method") == "grid":
-            from nbsweep.search import grid_size
-
-            size = grid_size(config)
-            total = size if total is None else min(total, size)
-        return done, total
+        return progress_of(self.config, self._store.runs(self.id))
 
     # -- runs ------------------------------------------------------------------------------
 
@@ -189,49 +245,7 @@ class Sweep:
         are sampled from NVML while the run is live; empty for a run on CPU.
         """
         now = time.time()
-        records = []
-        for r in self._store.runs(self.id):
-            started, ended = r["started_at"], r["ended_at"]
-            record = {
-                "run_id": r["id"],
-                "state": r["state"],
-                "created_at": _time(r["created_at"]),
-                "started_at": _time(started),
-                "ended_at": _time(ended),
-                "runtime_s": None if started is None else (ended or now) - started,
-                "agent": r["agent"],
-                "gpu": r["gpu"],
-                "gpu_util": r["gpu_util"],
-                "gpu_mem_mb": r["gpu_mem_mb"],
-                "gpu_seconds": r["gpu_seconds"],
-                "steps": r["steps"],
-                "error": r["error"],
-                "requeued_from": r["requeued_from"],
-            }
-            _flatten("config/", loads(r["config"]), record)
-            for key, value in loads(r["summary"]).items():
-                record[f"summary/{key}"] = value
-            records.append(record)
-        columns = [
-            "run_id",
-            "state",
-            "created_at",
-            "started_at",
-            "ended_at",
-            "runtime_s",
-            "agent",
-            "gpu",
-            "gpu_util",
-            "gpu_mem_mb",
-            "gpu_seconds",
-            "steps",
-            "error",
-            "requeued_from",
-        ]
-        frame = pd.DataFrame.from_records(records, columns=None if records else columns)
-        for column in ("created_at", "started_at", "ended_at"):
-            frame[column] = pd.to_datetime(frame[column], utc=True)
-        return frame
+        return runs_frame([run_record(r, now) for r in self._store.runs(self.id)])
 
     def history(self) -> pd.DataFrame:
         """Every logged row: ``run_id``, ``_step``, ``_timestamp`` and one column per key."""

@@ -511,6 +511,39 @@ class Store:
             pending = conn.execute(count).scalar() or 0
         return found, pending
 
+    def probe(self, sweep_id: str) -> tuple[Any, ...]:
+        """A fingerprint of what a view of the sweep shows, from one aggregate row.
+
+        Every write a view would show moves it: the sweep row (``updated_at``), a run queued,
+        claimed, ended or dropped, a logged step, a summary, a GPU figure, an agent's state.
+        Heartbeats alone do not. A live dashboard reads the runs only when it changed.
+        """
+        runs, agents = s.runs, s.agents
+        aggregate = sa.select(
+            sa.func.count(),
+            sa.func.max(runs.c.seq),
+            sa.func.count(runs.c.started_at),
+            sa.func.count(runs.c.ended_at),
+            sa.func.sum(runs.c.steps),
+            sa.func.sum(runs.c.metric_count),
+            sa.func.sum(sa.func.length(runs.c.summary)),
+            sa.func.sum(sa.func.length(runs.c.error)),
+            sa.func.sum(runs.c.gpu_util),
+            sa.func.sum(runs.c.gpu_mem_mb),
+            sa.func.sum(runs.c.gpu_seconds),
+        ).where(runs.c.sweep_id == sweep_id)
+        with self.read() as conn:
+            updated = conn.execute(
+                sa.select(s.sweeps.c.updated_at).where(s.sweeps.c.id == sweep_id)
+            ).scalar()
+            counts = tuple(conn.execute(aggregate).one())
+            workers = conn.execute(
+                sa.select(agents.c.agent, agents.c.state, agents.c.drain, agents.c.gpu)
+                .where(agents.c.sweep_id == sweep_id)
+                .order_by(agents.c.agent)
+            ).all()
+        return updated, counts, tuple(map(tuple, workers))
+
     def run(self, run_id: str) -> dict[str, Any] | None:
         with self.read() as conn:
             row = conn.execute(s.runs.select().where(s.runs.c.id == run_id)).first()

@@ -8,13 +8,16 @@ the widget dashboard, no buttons (use ``%sweep pause`` and friends).
 from __future__ import annotations
 
 import threading
+import time
 import traceback
 from typing import Any
 
 from nbsweep import views
 from nbsweep.widgets import _html
+from nbsweep.widgets._feed import SweepFeed, next_wait
 
 REFRESH_HZ = 2.0
+TABLE_ROWS = 50
 
 
 class HtmlDashboard:
@@ -22,17 +25,19 @@ class HtmlDashboard:
 
     def __init__(self, sweep: Any, refresh_hz: float = REFRESH_HZ) -> None:
         self.sweep = sweep
-        self.interval = 1.0 / refresh_hz
+        self.feed = SweepFeed(sweep)
+        self.interval = 1.0 / refresh_hz  # the shortest wait between two redraws
         self._handle: Any = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self._signature: tuple[Any, ...] | None = None
+        self._state: str | None = None  # the sweep's state when last drawn
 
     def bundle(self) -> dict[str, str]:
         """The current view as a MIME bundle: HTML, and text for terminals."""
-        snap = views.Snapshot.from_sweep(self.sweep, history=False)
+        snap = self.feed.snapshot(history=False)
+        self._state = snap.state
         header = views.header_info(snap)
-        table = views.runs_table_info(snap)
+        table = views.runs_table_info(snap, limit=TABLE_ROWS)
         from nbsweep.widgets._gpu import gpu_stats
 
         body = (
@@ -40,7 +45,7 @@ class HtmlDashboard:
             + _html.header_html(header)
             + _html.agents_html(snap.agents, gpu_stats())
             + _html.gpu_pool_html(snap.gpu_pool, snap.id)
-            + _html.runs_table_html(table, limit=50)
+            + _html.runs_table_html(table, limit=TABLE_ROWS)
         )
         best = (
             f", best {header.metric}={views.format_value(header.best_value)}"
@@ -54,8 +59,9 @@ class HtmlDashboard:
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
+        self.feed.changed()  # what this first view shows: redraw when the store moves on
         self._handle = display(self.bundle(), raw=True, display_id=True)
-        if self.sweep.state in views.SWEEP_ALIVE:
+        if self._state in views.SWEEP_ALIVE:
             self.start()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, str]:
@@ -78,26 +84,26 @@ class HtmlDashboard:
         return self._thread is not None and self._thread.is_alive()
 
     def refresh(self, force: bool = False) -> bool:
-        """Redraw through the display handle if anything changed."""
-        from nbsweep.widgets._dashboard import signature
-
-        current = signature(self.sweep)
-        if not force and current == self._signature:
+        """Redraw through the display handle if the store changed since the last call."""
+        if not self.feed.changed() and not force:
             return False
-        self._signature = current
+        bundle = self.bundle()
         if self._handle is not None:
-            self._handle.update(self.bundle(), raw=True)
+            self._handle.update(bundle, raw=True)
         return True
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
+        wait = self.interval
+        while not self._stop.wait(wait):
+            start = time.monotonic()
             try:
                 self.refresh()
-                if self.sweep.state not in views.SWEEP_ALIVE:
-                    self.refresh(force=True)
-                    return
             except Exception:  # noqa: BLE001 - a thread has nowhere else to report to
                 if self._handle is not None:
                     error = traceback.format_exc(limit=3)
                     self._handle.update({"text/plain": error}, raw=True)
                 return
+            # The view that saw the sweep end was drawn in full: nothing more will change.
+            if self._state not in views.SWEEP_ALIVE:
+                return
+            wait = next_wait(self.interval, time.monotonic() - start)

@@ -130,7 +130,7 @@ def runs_table_html(info: views.RunsTableInfo, limit: int = 200) -> str:
             f'<tr style="background:{tint}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
         )
     out.append("</table>")
-    more = len(info.rows) - limit
+    more = info.total - min(limit, len(info.rows))
     notes = []
     if more > 0:
         notes.append(f"{more} more runs not shown")
