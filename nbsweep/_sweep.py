@@ -366,7 +366,7 @@ class Sweep:
             return []
         name = (config.get("metric") or {}).get("name")
         runs = self._store.runs(self.id)
-        histories = self._store.metric_histories([r["id"] for r in runs])
+        histories = self._store.metric_histories([r["id"] for r in runs], sweep_id=self.id)
         records = [
             RunRecord(
                 id=r["id"],

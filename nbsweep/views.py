@@ -45,7 +45,8 @@ STATE_COLOURS = {
     "stopped": "#fb8c00",
     "killed": "#6d4c41",
 }
-SWEEP_ALIVE = frozenset({"pending", "running", "paused"})
+# A stopping sweep is still live: its running runs finish and change the view.
+SWEEP_ALIVE = frozenset({"pending", "running", "paused", "stopping"})
 
 
 @dataclass(frozen=True)
@@ -517,9 +518,13 @@ class BandsInfo:
     curves: list[Curve]  # stopped runs carry state "stopped" so renderers can grey them
 
 
+def has_bands(config: Mapping[str, Any]) -> bool:
+    """Whether a sweep has hyperband bands to draw (its ``early_terminate`` is hyperband)."""
+    return (config.get("early_terminate") or {}).get("type") == "hyperband"
+
+
 def bands_info(snap: Snapshot) -> BandsInfo:
     """Bands from the sweep, curves of the metric by iteration."""
-    early = snap.config.get("early_terminate") or {}
     curves: list[Curve] = []
     history = snap.history
     metric = snap.metric
@@ -538,7 +543,7 @@ def bands_info(snap: Snapshot) -> BandsInfo:
             if values:
                 x = [float(i) for i in range(1, len(values) + 1)]
                 curves.append(Curve(run_id, states.get(run_id, ""), x, values))
-    return BandsInfo(metric, snap.goal, early.get("type") == "hyperband", snap.bands, curves)
+    return BandsInfo(metric, snap.goal, has_bands(snap.config), snap.bands, curves)
 
 
 # --------------------------------------------------------------------------- parallel coordinates

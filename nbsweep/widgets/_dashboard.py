@@ -25,7 +25,6 @@ from nbsweep.widgets._parallel import ParallelView
 
 REFRESH_HZ = 2.0
 TAB_TITLES = ("Bands", "Parallel coordinates", "Importance", "Curves")
-HISTORY_TABS = (0, 3)  # Bands and Curves draw logged rows
 FAILED = ("failed", "crashed")
 MAX_FAILED_BUTTONS = 12
 TABLE_ROWS = 200  # rows of the runs table drawn; the rest are counted
@@ -42,6 +41,7 @@ class Dashboard:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._snapshot: views.Snapshot | None = None
+        self._took = 0.0  # seconds the last redraw took: the refresher waits ten times that
         self._filter: set[str] | None = None
         self._drawn_tabs: set[int] = set()
 
@@ -168,9 +168,7 @@ class Dashboard:
         return self._thread is not None and self._thread.is_alive()
 
     def _loop(self) -> None:
-        wait = self.interval
-        while not self._stop.wait(wait):
-            start = time.monotonic()
+        while not self._stop.wait(next_wait(self.interval, self._took)):
             try:
                 self.refresh()
             except Exception:  # noqa: BLE001 - a thread has nowhere else to report to
@@ -179,19 +177,21 @@ class Dashboard:
             # The snapshot that saw the sweep end was drawn in full: nothing more will change.
             if self._snapshot is not None and self._snapshot.state not in views.SWEEP_ALIVE:
                 return
-            wait = next_wait(self.interval, time.monotonic() - start)
 
     # ------------------------------------------------------------------ refresh
 
     def refresh(self, force: bool = False) -> bool:
         """Redraw if the store changed since the last call (or ``force``); returns whether it
         redrew. The visible tab is redrawn with the rest; the others when they are shown."""
+        start = time.monotonic()
         with self._lock:
             if not self.feed.changed() and not force:
+                self._took = time.monotonic() - start
                 return False
             # The history is the largest read: take it only for the tabs that draw it.
-            history = self.tabs.selected_index in HISTORY_TABS
-            self._snapshot = self.feed.snapshot(history=history)
+            self._snapshot = self.feed.snapshot(
+                history=self._draws_history(self.tabs.selected_index)
+            )
             self._drawn_tabs.clear()
             snap = self._snapshot
             self.header.value = _html.header_html(views.header_info(snap))
@@ -201,7 +201,13 @@ class Dashboard:
             self._redraw_table()
             self._update_failed(snap)
             self._redraw_tab(self.tabs.selected_index or 0)
+            self._took = time.monotonic() - start
             return True
+
+    def _draws_history(self, index: int | None) -> bool:
+        """Curves draw logged rows, and so do Bands for a sweep with hyperband."""
+        config = self._snapshot.config if self._snapshot is not None else self.sweep.config
+        return index == 3 or (index == 0 and views.has_bands(config))
 
     def _update_buttons(self, snap: views.Snapshot) -> None:
         paused = snap.state == "paused"
@@ -294,13 +300,14 @@ class Dashboard:
         if snap is None or index is None or (index in self._drawn_tabs and not force):
             return
         with self._lock:
-            if index in HISTORY_TABS and snap.history is None:
+            if snap.history is None and self._draws_history(index):
                 snap = self._snapshot = self.feed.snapshot(history=True)
             self._drawn_tabs.add(index)
             if index == 0:
                 info = views.bands_info(snap)
                 self.bands_table.value = _html.bands_table_html(info)
-                self.bands_image.value = plot.to_png(plot.draw_bands(info))
+                if info.enabled or not self.bands_image.value:  # else one message, drawn once
+                    self.bands_image.value = plot.to_png(plot.draw_bands(info))
             elif index == 1:
                 self.parallel.update(views.parallel_info(snap))
             elif index == 2:

@@ -238,6 +238,11 @@ def test_drain_button_and_agent_gpu_stats(ip):
         sweep = ip.run_cell_magic("sweep", "slow", GRID)
         try:
             dash = Dashboard(sweep)
+            deadline = time.monotonic() + 60
+            while not dash.agents_box.children:  # the agent process registers itself
+                assert time.monotonic() < deadline, "the agent never showed"
+                time.sleep(0.1)
+                dash.refresh()
             rows = dash.agents_box.children[1:]
             assert len(rows) == 1
             label, drain = rows[0].children
