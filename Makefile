@@ -37,7 +37,7 @@ test-colab: $(COLAB)/.stamp
 	$(COLAB)/bin/python -m pytest tests/notebook -m "not slow" -q -p no:cacheprovider
 
 test: $(VENV)/.stamp services lint test-colab
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q -n 2
 
 bench: $(VENV)/.stamp
 	$(PY) -m benchmarks.run
@@ -47,7 +47,7 @@ bench-quick: $(VENV)/.stamp
 
 # The fault tier alone, then docs/reliability.md from its figures (make test leaves them in build/).
 reliability: $(VENV)/.stamp
-	NBSWEEP_RELIABILITY_JSON=build/reliability.json $(PY) -m pytest tests/faults -q -p no:cacheprovider
+	NBSWEEP_RELIABILITY_JSON=build/reliability.json $(PY) -m pytest tests/faults -q -p no:cacheprovider -p no:xdist
 	$(PY) -m tests.faults.report build/reliability.json docs/reliability.md
 
 clean:

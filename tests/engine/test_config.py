@@ -226,7 +226,9 @@ def test_bad_config_is_refused_with_its_key_path(config: dict[str, Any], expecte
 
 
 @pytest.mark.parametrize(
-    "config", [None, [BASE], 3, 1.5, True, b"method: grid", object()], ids=repr
+    "config",
+    [None, [BASE], 3, 1.5, True, b"method: grid", object()],
+    ids=lambda c: type(c).__name__ if type(c) is object else repr(c),
 )
 def test_non_mapping_config_is_a_config_error(config: Any) -> None:
     found = problems(config)

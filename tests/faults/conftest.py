@@ -190,8 +190,11 @@ def kernel_path(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not _scenarios and not _bad_inputs:
         return
-    REPORT.parent.mkdir(parents=True, exist_ok=True)
-    REPORT.write_text(
+    # Under pytest-xdist each worker keeps its own figures: make reliability runs serially.
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    target = REPORT.with_name(f"{REPORT.stem}-{worker}{REPORT.suffix}") if worker else REPORT
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(
         json.dumps(
             {
                 "when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
