@@ -174,12 +174,15 @@ def test_a_lost_worker_crashes_its_run_which_is_queued_again_and_finished_elsewh
     out, sweep = _executor_script(tmp_path, "kill")
     assert out["state"] == "finished"
     runs = sweep.runs.set_index("run_id")
-    (crashed,) = runs.index[runs["state"] == "crashed"]
-    assert runs.loc[crashed, "error"].startswith("Dask worker lost (tcp://")
-    again = runs[runs["requeued_from"] == crashed]
-    assert len(again) == 1 and again["state"].iloc[0] == "finished"
-    assert again["config/lr"].iloc[0] == runs.loc[crashed, "config/lr"]
-    assert again["agent"].iloc[0] != runs.loc[crashed, "agent"]
+    # Usually one run is cut; on a busy machine a replacement agent can land on the dying
+    # worker before the scheduler notices, and its run is cut too. Each is queued again.
+    crashed = runs.index[runs["state"] == "crashed"]
+    assert len(crashed) >= 1
+    for run in crashed:
+        assert runs.loc[run, "error"].startswith("Dask worker lost (tcp://")
+        again = runs[runs["requeued_from"] == run]
+        assert len(again) == 1 and again["config/lr"].iloc[0] == runs.loc[run, "config/lr"]
+        assert again["agent"].iloc[0] != runs.loc[run, "agent"]
     # Every grid point finished exactly once.
     finished = runs[runs["state"] == "finished"]
     assert sorted(finished["config/lr"]) == [0.1, 0.2, 0.3, 0.4]
@@ -188,7 +191,7 @@ def test_a_lost_worker_crashes_its_run_which_is_queued_again_and_finished_elsewh
     for cuda, pid in zip(finished["summary/cuda"], finished["summary/worker_pid"], strict=True):
         assert cuda == f"GPU-fake-{pid:.0f}-0"
     died = sweep.events().query("kind == 'agent_died'")
-    assert list(died["message"].str.contains("Dask worker lost")) == [True]
+    assert len(died) >= 1 and died["message"].str.contains("Dask worker lost").all()
 
 
 @pytest.mark.slow
