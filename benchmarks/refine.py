@@ -13,7 +13,7 @@ start projects the coarse runs as ``nbsweep.sweep(..., warm_start=)`` does. Same
 suggestions, no agents. Writes the section ``## Refine: coarse to fine`` of
 ``docs/benchmarks.md`` (nothing else).
 
-    python -m benchmarks.refine [--seeds 5] [--coarse 30] [--fine 30] [--no-write]
+    python -m benchmarks.refine [--seeds 20] [--coarse 30] [--fine 30] [--no-write]
 """
 
 from __future__ import annotations
@@ -188,7 +188,7 @@ def write_section(lines: list[str]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.refine")
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--coarse", type=int, default=30, help="runs of the random sweep")
     parser.add_argument("--fine", type=int, default=30, help="runs of each bayes sweep")
     parser.add_argument("--tasks", nargs="+", default=list(TASK_NAMES), choices=sorted(TASKS))
