@@ -1,10 +1,10 @@
-"""The runtime suite on PostgreSQL too: the tests that lean on the store run on both.
+"""The runtime suite on PostgreSQL too: every test that takes a store runs on both.
 
-Runtime tests take their store from ``sqlite_store``. Those named in ``ON_POSTGRESQL``
-(crashes, pause/resume, stop, cancel, run_cap, logging) run a second time with it pointing
-at a fresh PostgreSQL schema (test ids ending in ``[postgresql]``), unchanged; the claim,
-race and lease tests take ``store_url`` and run on both anyway.
-``NBSWEEP_TEST_STORE=postgresql`` runs every runtime test that takes a store on both.
+Runtime tests take their store from ``sqlite_store``; each runs a second time, unchanged,
+with it pointing at a fresh PostgreSQL schema (test ids ending in ``[postgresql]``), except
+the few in ``SQLITE_ONLY`` that check what only a local file has. The claim, race and lease
+tests take ``store_url`` and run on both the same way. ``NBSWEEP_TEST_STORE=sqlite`` keeps
+the suite on SQLite alone (a machine without PostgreSQL).
 """
 
 from __future__ import annotations
@@ -14,14 +14,6 @@ from pathlib import Path
 
 import pytest
 
-ON_POSTGRESQL = {
-    "test_a_dead_agent_crashes_its_run_and_is_replaced",
-    "test_run_cap_limits_the_runs_launched",
-    "test_pause_keeps_pending_runs_waiting_and_resume_goes_on",
-    "test_stop_lets_running_runs_finish_and_starts_no_more",
-    "test_cancel_kills_running_runs",
-    "test_log_returns_only_once_the_row_is_in_the_store",
-}
 # What only a SQLite file has: file modes, the owner check of a local file.
 SQLITE_ONLY = {
     "test_store_files_and_directories_are_private",
@@ -32,9 +24,8 @@ SQLITE_ONLY = {
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "sqlite_store" not in metafunc.fixturenames:
         return
-    name = metafunc.function.__name__
-    everything = os.environ.get("NBSWEEP_TEST_STORE") == "postgresql"
-    if name in ON_POSTGRESQL or (everything and name not in SQLITE_ONLY):
+    sqlite_alone = os.environ.get("NBSWEEP_TEST_STORE") == "sqlite"
+    if not sqlite_alone and metafunc.function.__name__ not in SQLITE_ONLY:
         metafunc.parametrize("sqlite_store", ["sqlite", "postgresql"], indirect=True)
 
 

@@ -114,7 +114,7 @@ def test_no_gpu_gives_cpu_agents(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_agents_dying_at_start_pause_the_sweep_and_a_fixed_function_resumes_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sqlite_store: str
 ) -> None:
     # A module the kernel imports but agents will not find: every agent dies at start.
     (tmp_path / "vanishing.py").write_text("def train(config):\n    return {'ok': 1}\n")
@@ -122,9 +122,8 @@ def test_agents_dying_at_start_pause_the_sweep_and_a_fixed_function_resumes_it(
     import vanishing  # type: ignore[import-not-found]
 
     config = {"method": "grid", "parameters": {"x": {"values": [1, 2]}}}
-    store = str(tmp_path / "store.db")
     (tmp_path / "vanishing.py").unlink()
-    sweep = nbsweep.sweep(config, vanishing.train, workers=1, store=store)
+    sweep = nbsweep.sweep(config, vanishing.train, workers=1, store=sqlite_store)
     assert sweep.wait(timeout=90) == "paused"
     assert "3 agents in a row died before running anything" in sweep.message
     assert "vanishing" in sweep.message  # the import error from the agent's output
