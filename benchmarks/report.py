@@ -123,9 +123,7 @@ class _Tally:
             + (f", which cannot reach 5% with {self.seeds} seeds" if self.powerless else "")
             + ")"
         )
-        return (
-            f"{self.by_median} of {self.total} {what} by median ({', '.join(self.lines)})" + by_test
-        )
+        return f"{self.by_median} of {self.total} {what} ({', '.join(self.lines)})" + by_test
 
     def hit(self, k_of_6: int) -> bool:
         # With too few seeds for the test to say anything, the medians decide (stricter).
@@ -152,19 +150,19 @@ def targets(
     def verdict(hit: bool | None) -> str:
         return "n/a" if hit is None else ("**hit**" if hit else "**miss**")
 
-    beats = _tally(analysis, "wandb-bayes", b, lambda c: c.median_a < c.median_b)
-    # "Beats" needs a lower median on the task and no significant loss there.
-    beats_hit = sum(
-        1
-        for task in analysis.tasks
-        if (c := analysis.comparison(task, "wandb-bayes", b)) is not None
-        and c.median_a < c.median_b
-        and c.verdict != "worse"
+    # "Beats" on a task: significantly better over the paired seeds, or a lower median and
+    # not significantly worse (CV errors move in steps, so two medians are often equal).
+    beats = _tally(
+        analysis,
+        "wandb-bayes",
+        b,
+        lambda c: c.verdict == "better" or (c.median_a < c.median_b and c.verdict != "worse"),
     )
+    beats_hit = beats.by_median
     rows.append(
         (
             f"bayes beats W&B's bayes on ≥5 of 6 tasks at {b} trials",
-            beats.measured("lower"),
+            beats.measured("significantly better, or lower by median and not significantly worse"),
             verdict(beats_hit >= math.ceil(5 * beats.total / 6) if beats.total else None),
         )
     )
@@ -172,7 +170,7 @@ def targets(
     rows.append(
         (
             f"bayes matches or beats Optuna's GP on ≥4 of 6 tasks at {b} trials",
-            gp.measured("as low or lower"),
+            gp.measured("as low or lower by median"),
             verdict(gp.hit(4) if gp.total else None),
         )
     )
@@ -191,7 +189,7 @@ def targets(
     rows.append(
         (
             "first 10 trials no worse than W&B's bayes on ≥4 of 6 tasks",
-            first.measured("as low or lower"),
+            first.measured("as low or lower by median"),
             verdict(first.hit(4) if first.total else None),
         )
     )
@@ -206,12 +204,15 @@ def targets(
         c = compare([t.best_after(b) for t in many], [t.best_after(b) for t in one])
         parallel.add(f"{task} {ratio:.2f}", c, c.verdict != "worse", ratio >= 0.9)
     if parallel.total:
+        # "Lose little" is a size: ≥90% of the progress kept. With 20 seeds the test also
+        # flags losses far smaller than that; it is reported beside the ratio.
         rows.append(
             (
-                f"{agents} parallel agents lose little vs 1 agent at {b} trials",
+                f"{agents} parallel agents lose little vs 1 agent at {b} trials"
+                " (keep ≥90% of its progress on ≥5 of 6 tasks)",
                 f"{agents} agents keep {np.mean(kept):.0%} of 1 agent's progress on average; "
-                + parallel.measured("keep ≥90% of it"),
-                verdict(parallel.hit(5)),
+                + parallel.measured("keep ≥90% of it by median"),
+                verdict(parallel.by_median >= math.ceil(5 * parallel.total / 6)),
             )
         )
     hb = stop.get("nbsweep-hyperband")
@@ -546,7 +547,8 @@ def write_report(plan: Plan, data: Mapping[str, Any], env: Mapping[str, Any], ou
         "method of the row; the verdict is a paired Wilcoxon signed-rank test over seeds (same "
         "seed index, same objective) at 5%: *better*/*worse* when significant, *tie* otherwise, "
         'including when every seed ties (the same value to 12 digits). "Beats" in the targets '
-        'means a lower median and not significantly worse; "matches or beats" and "no worse" '
+        "means significantly better, or a lower median and not significantly worse; "
+        '"matches or beats" and "no worse" '
         "mean not significantly worse; the medians are shown too, and with fewer than 6 seeds "
         '(when no Wilcoxon test can reach 5%) the medians decide. "k of 6" is scaled to the '
         "tasks actually measured. The parallel-agents figure is the share of one agent's "
