@@ -596,8 +596,18 @@ class Sweep:
         self._store.drop_pending(self.id)
         self._wake()
 
-    def retry_failed(self) -> list[str]:
-        """Queue the configs of failed and crashed runs again as new runs; returns their ids."""
+    def retry_failed(self, executor: Any = None) -> list[str]:
+        """Queue the configs of failed and crashed runs again as new runs; returns their ids.
+
+        On a finished sweep a controller starts again here. Its agents go to ``executor`` (a
+        ``distributed.Client``), else to the Dask client this process last ran the sweep's
+        agents on, else where ``resume`` would put them (the queue's client, local processes).
+        """
+        if executor is not None and self.state != SWEEP_FINISHED:
+            raise SweepError(
+                f"sweep {self.id} is {self.state}: its agents stay where they are; executor="
+                " only applies to a finished sweep, which retry_failed starts again"
+            )
         runs = self._store.runs(self.id)
         replaced = {r["requeued_from"] for r in runs if r["requeued_from"]}
         again = [r for r in runs if r["state"] in (FAILED, CRASHED) and r["id"] not in replaced]
@@ -609,8 +619,15 @@ class Sweep:
             if controller is not None:
                 controller.join()  # it is leaving: the sweep was over
             if self._store.lease_owner(self.id) is None:
-                self._take_over(None, None)
+                self._take_over(None, None, executor or self._last_client())
         return ids
+
+    def _last_client(self) -> Any:
+        """The Dask client this process last ran the sweep's agents on (None: local, none)."""
+        with _controllers_lock:
+            last = _controllers.get(self.id)
+        executing = last.executor if last is not None else None
+        return executing.client if isinstance(executing, DaskExecutor) else None
 
     def wait(self, timeout: float | None = None) -> str:
         """Block until the sweep is finished, cancelled or paused; returns its state.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 from typing import Any
 
 import nbsweep
@@ -30,6 +31,13 @@ def slow(config: Any) -> None:
 def fails(config: Any) -> None:
     nbsweep.log({"loss": 1.0})
     raise ValueError(f"bad x {config.x}")
+
+
+def fails_while_flagged(config: Any) -> None:
+    """Fails while the file ``config.flag`` exists (a bug fixed between two tries)."""
+    nbsweep.log({"loss": float(config.x)})
+    if Path(config.flag).exists():
+        raise ValueError(f"bad x {config.x}")
 
 
 def exits(config: Any) -> None:

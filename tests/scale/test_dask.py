@@ -334,6 +334,38 @@ def test_resume_without_an_executor_follows_the_dask_client_of_the_queue(
     assert set(sweep.runs["summary/cuda_visible_devices"]) <= {"GPU-fake-a", "GPU-fake-b"}
 
 
+@pytest.mark.timeout(180)
+def test_retry_failed_on_a_finished_sweep_runs_again_on_its_dask_client(
+    sqlite_store: str, two_gpu_cluster: Any, tmp_path: Path
+) -> None:
+    from distributed import get_task_stream
+
+    client = two_gpu_cluster
+    broken = tmp_path / "broken"
+    broken.touch()
+    # Two runs: a third failure in a row would pause the sweep (the failure guard).
+    config = {
+        "method": "grid",
+        "parameters": {"x": {"values": [1, 2]}, "flag": {"value": str(broken)}},
+    }
+    sweep = nbsweep.sweep(config, trainfns.fails_while_flagged, store=sqlite_store, executor=client)
+    assert sweep.wait(timeout=90) == "finished"
+    assert set(sweep.runs["state"]) == {"failed"}
+    with pytest.raises(SweepError, match="executor= only applies to a finished sweep"):
+        nbsweep.sweep(RESUME_GRID, trainfns.quadratic, workers=0, store=sqlite_store).retry_failed(
+            executor=client
+        )
+    broken.unlink()  # the bug is fixed
+    with get_task_stream(client) as tasks:
+        again = sweep.retry_failed()
+        assert sweep.wait(timeout=90) == "finished"
+    assert len(again) == 2
+    # The new agents are Dask tasks again, not local processes.
+    assert _agent_tasks(tasks, sweep.id) == 2
+    runs = sweep.runs
+    assert sorted(runs.loc[runs["state"] == "finished", "config/x"]) == [1, 2]
+
+
 TRAIN_CELL = """
 import nbsweep
 
