@@ -623,11 +623,14 @@ class Sweep:
         return ids
 
     def _last_client(self) -> Any:
-        """The Dask client this process last ran the sweep's agents on (None: local, none)."""
+        """The Dask client this process last ran the sweep's agents on, while it is open
+        (None: local agents, none yet, or a client closed since)."""
         with _controllers_lock:
             last = _controllers.get(self.id)
         executing = last.executor if last is not None else None
-        return executing.client if isinstance(executing, DaskExecutor) else None
+        if isinstance(executing, DaskExecutor) and executing.client.status == "running":
+            return executing.client
+        return None
 
     def wait(self, timeout: float | None = None) -> str:
         """Block until the sweep is finished, cancelled or paused; returns its state.
