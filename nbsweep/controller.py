@@ -58,8 +58,10 @@ MAX_SLEEP_S = 0.05
 CHANGING_SLEEP_S = 0.01
 # W&B-like failure guard: this many failed or crashed runs before any success pause the sweep.
 INITIAL_FAILURES = 3
-# A run on an agent this controller does not supervise is crashed after this much silence.
+# A run on an agent this controller does not supervise is crashed after this much silence
+# (its machine vanished, or the agent was killed) and its config is queued again.
 STALE_RUN_S = 60.0
+AGENT_SILENT = "no heartbeat from its agent"
 # How often a sweep waiting for GPUs of the pool asks again.
 POOL_POLL_S = 0.1
 # The deepest queue of pending runs kept for grid and random (no-op trials need this many).
@@ -431,7 +433,8 @@ class Controller(threading.Thread):
         warnings.warn(message, stacklevel=1)
 
     def _requeue_cut_runs(self) -> bool:
-        """Queue again the runs a dead controller's agents, or lost Dask workers, abandoned.
+        """Queue again the runs a dead controller's agents, lost Dask workers, or agents fallen
+        silent abandoned.
 
         Their rows stay with the crashed run; the engine sees only the new one, so a grid
         point is neither lost nor run twice.
@@ -441,7 +444,8 @@ class Controller(threading.Thread):
             for r in self._changed
             if r["state"] == CRASHED
             and (
-                (r["error"] or "").startswith(CONTROLLER_DIED) or WORKER_LOST in (r["error"] or "")
+                (r["error"] or "").startswith((CONTROLLER_DIED, AGENT_SILENT))
+                or WORKER_LOST in (r["error"] or "")
             )
             and r["id"] not in self._replaced
         ]
@@ -463,7 +467,7 @@ class Controller(threading.Thread):
             and (r["heartbeat_at"] or 0) < limit
         ]
         if stale:
-            why = f"no heartbeat from its agent for {STALE_RUN_S:.0f} s"
+            why = f"{AGENT_SILENT} for {STALE_RUN_S:.0f} s"
             self.store.end_runs(self.sweep_id, stale, CRASHED, {r: why for r in stale})
 
     def records(self, engine: bool = True, warm: bool = False) -> list[RunRecord]:

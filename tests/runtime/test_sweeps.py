@@ -200,6 +200,27 @@ def test_agent_runs_trials_in_this_process(sqlite_store: str) -> None:
     assert list(agents["pid"]) == [os.getpid(), os.getpid()]
 
 
+def test_a_run_whose_agent_falls_silent_is_crashed_and_queued_again(
+    sqlite_store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nbsweep import controller
+
+    monkeypatch.setattr(controller, "STALE_RUN_S", 1.0)  # 60 s in use
+    sweep = nbsweep.sweep(grid([1, 2]), trainfns.quadratic, workers=0, store=sqlite_store)
+    # An agent on another machine claims a run, then the machine vanishes without a word.
+    gone = sweep.store.add_agent(sweep.id, pid=None, host="vanished-host")
+    claimed: list[Any] = []
+    wait_for(lambda: claimed.append(sweep.store.claim(sweep.id, gone)) or claimed[-1] is not None)
+    wait_for(lambda: "crashed" in set(sweep.runs["state"]))
+    assert nbsweep.agent(sweep.id, store=sqlite_store) == 2
+    assert sweep.wait(timeout=60) == "finished"
+    runs = sweep.runs
+    crashed = runs[runs["state"] == "crashed"]
+    assert len(crashed) == 1 and "no heartbeat from its agent" in crashed["error"].iloc[0]
+    # Its grid point is not lost: it ran again, and every point finished once.
+    assert sorted(runs.loc[runs["state"] == "finished", "config/x"]) == [1, 2]
+
+
 def test_a_drained_agent_finishes_its_run_and_leaves(sqlite_store: str) -> None:
     config = grid([1, 2, 3, 4, 5, 6], epochs=10)
     sweep = nbsweep.sweep(config, trainfns.slow, workers=2, store=sqlite_store)
