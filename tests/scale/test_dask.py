@@ -351,10 +351,11 @@ def test_retry_failed_on_a_finished_sweep_runs_again_on_its_dask_client(
     sweep = nbsweep.sweep(config, trainfns.fails_while_flagged, store=sqlite_store, executor=client)
     assert sweep.wait(timeout=90) == "finished"
     assert set(sweep.runs["state"]) == {"failed"}
+    with pytest.warns(UserWarning, match="workers=0"):
+        running = nbsweep.sweep(RESUME_GRID, trainfns.quadratic, workers=0, store=sqlite_store)
     with pytest.raises(SweepError, match="executor= only applies to a finished sweep"):
-        nbsweep.sweep(RESUME_GRID, trainfns.quadratic, workers=0, store=sqlite_store).retry_failed(
-            executor=client
-        )
+        running.retry_failed(executor=client)
+    running.cancel()
     broken.unlink()  # the bug is fixed
     with get_task_stream(client) as tasks:
         again = sweep.retry_failed()
