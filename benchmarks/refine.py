@@ -22,14 +22,13 @@ import argparse
 import statistics
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from benchmarks.report import write_section
 from benchmarks.tasks import TASKS, Task
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 HEADING = "## Refine: coarse to fine"
 TASK_NAMES = ("svr_diabetes", "hartmann6")
 TOP = 0.2
@@ -173,19 +172,6 @@ def section(
     return lines
 
 
-def write_section(lines: list[str]) -> None:
-    """Replace (or add) this section of docs/benchmarks.md, nothing else."""
-    block = [HEADING, "", *lines, ""]
-    text = DOC.read_text().splitlines() if DOC.exists() else ["# Benchmarks", ""]
-    if HEADING in text:
-        start = text.index(HEADING)
-        end = next((i for i in range(start + 1, len(text)) if text[i].startswith("## ")), None)
-        text = text[:start] + block + (text[end:] if end is not None else [])
-    else:
-        text = [*text, "", *block]
-    DOC.write_text("\n".join(text).rstrip("\n") + "\n")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.refine")
     parser.add_argument("--seeds", type=int, default=20)
@@ -202,7 +188,7 @@ def main() -> None:
     lines = section(results, args.seeds, args.coarse, args.fine, time.perf_counter() - start)
     print("\n".join(lines))
     if not args.no_write:
-        write_section(lines)
+        write_section(HEADING, lines)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from benchmarks.run import Plan
 
 BAYES = "nbsweep-bayes"
+DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 THROUGHPUT = "## Throughput"
 # Headings this report writes itself (prefixes); every other section is kept as it stands.
 OWN_SECTIONS = ("## Targets", "## Search:", "## Suggestion latency", "## Early termination")
@@ -461,6 +462,20 @@ def _plots(
 
 
 # --- the page ------------------------------------------------------------------------------
+
+
+def write_section(heading: str, lines: list[str], doc: Path = DOC) -> None:
+    """Replace (or add) one ``## `` section of ``doc``, nothing else: for the scripts that
+    write their own sections (throughput, schedulers, refine)."""
+    block = [heading, "", *lines, ""]
+    text = doc.read_text().splitlines() if doc.exists() else ["# Benchmarks", ""]
+    if heading in text:
+        start = text.index(heading)
+        end = next((i for i in range(start + 1, len(text)) if text[i].startswith("## ")), None)
+        text = text[:start] + block + (text[end:] if end is not None else [])
+    else:
+        text = [*text, "", *block]
+    doc.write_text("\n".join(text).rstrip("\n") + "\n")
 
 
 def _kept_sections(out: Path) -> list[str]:

@@ -15,16 +15,15 @@ import argparse
 import os
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from benchmarks.harness import random_configs
+from benchmarks.report import write_section
 from benchmarks.stopping import ETA, MIN_ITER, Rule, SimRun, replay, shared_curves
 from benchmarks.tasks import TASKS, Task
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 HEADING = "## Optuna scheduler vs hyperband"
 TASK = "sgd_digits"
 CONFIGS = 54  # as the early-termination benchmark
@@ -177,19 +176,6 @@ def section(results: Mapping[str, Mapping[str, Any]], seeds: int) -> list[str]:
     return lines
 
 
-def write_section(lines: list[str]) -> None:
-    """Replace (or add) this section of docs/benchmarks.md, nothing else."""
-    block = [HEADING, "", *lines, ""]
-    text = DOC.read_text().splitlines() if DOC.exists() else ["# Benchmarks", ""]
-    if HEADING in text:
-        start = text.index(HEADING)
-        end = next((i for i in range(start + 1, len(text)) if text[i].startswith("## ")), None)
-        text = text[:start] + block + (text[end:] if end is not None else [])
-    else:
-        text = [*text, "", *block]
-    DOC.write_text("\n".join(text).rstrip("\n") + "\n")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.schedulers")
     parser.add_argument("--seeds", type=int, default=10)
@@ -198,7 +184,7 @@ def main() -> None:
     lines = section(run(args.seeds), args.seeds)
     print("\n".join(lines))
     if not args.no_write:
-        write_section(lines)
+        write_section(HEADING, lines)
 
 
 if __name__ == "__main__":

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import nbsweep
+from benchmarks.report import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "benchmarks.md"
 HEADING = "## Throughput"
 WORKERS = 2
 PG_SERVER = os.environ.get("NBSWEEP_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -212,25 +212,6 @@ def optuna_rate(kind: str, trials: int, work: Path, url: str = "") -> dict[str, 
     return {"trials": done, "seconds": span, "rate": done / span}
 
 
-# -- the page --------------------------------------------------------------------------------
-
-
-def write_section(lines: list[str]) -> None:
-    """Replace (or add) the Throughput section of docs/benchmarks.md, nothing else."""
-    section = [HEADING, "", *lines, ""]
-    if not DOC.exists():
-        DOC.write_text("\n".join(["# Benchmarks", "", *section]))
-        return
-    text = DOC.read_text().splitlines()
-    if HEADING in text:
-        start = text.index(HEADING)
-        end = next((i for i in range(start + 1, len(text)) if text[i].startswith("## ")), None)
-        text = text[:start] + section + (text[end:] if end is not None else [])
-    else:
-        text = text + ["", *section]
-    DOC.write_text("\n".join(text).rstrip("\n") + "\n")
-
-
 def _ratio(results: dict[str, dict[str, float]], ours: str, theirs: str) -> str:
     return f"{results[ours]['rate'] / results[theirs]['rate']:.0f}x"
 
@@ -315,7 +296,7 @@ def main() -> None:
         " a row past its band.",
     ]
     if not args.no_write:
-        write_section(lines)
+        write_section(HEADING, lines)
 
 
 if __name__ == "__main__":

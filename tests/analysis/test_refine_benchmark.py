@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from benchmarks import refine
+from benchmarks.report import write_section
 from benchmarks.tasks import TASKS
 
 
@@ -21,14 +20,11 @@ def test_one_seed_of_coarse_to_fine_on_hartmann6() -> None:
     assert sum(line.startswith("| hartmann6 |") for line in lines) == 4
 
 
-def test_write_section_keeps_the_other_sections(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_write_section_keeps_the_other_sections(tmp_path: Path) -> None:
     page = tmp_path / "benchmarks.md"
     page.write_text("# Benchmarks\n\n## Throughput\n\nfast\n\n## Refine: coarse to fine\n\nold\n")
-    monkeypatch.setattr(refine, "DOC", page)
-    refine.write_section(["new"])
-    refine.write_section(["newer"])
+    write_section(refine.HEADING, ["new"], page)
+    write_section(refine.HEADING, ["newer"], page)
     assert page.read_text() == (
         "# Benchmarks\n\n## Throughput\n\nfast\n\n## Refine: coarse to fine\n\nnewer\n"
     )
