@@ -16,6 +16,15 @@ from typing import Any
 
 import nbsweep
 
+# A ``program:`` that logs once, then ignores SIGTERM and runs until it is SIGKILLed.
+STUBBORN_PROGRAM = (
+    "import signal, time, nbsweep\n"
+    "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    "nbsweep.log({'loss': 1.0})\n"
+    "while True:\n"
+    "    time.sleep(1)\n"
+)
+
 
 def _rows(config: Any) -> None:
     for step in range(2):

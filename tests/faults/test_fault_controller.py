@@ -238,13 +238,7 @@ def test_controller_sigkill_while_a_program_ignores_sigterm(
     tmp_path: Path, fault: Callable[..., Fault]
 ) -> None:
     program = tmp_path / "stubborn.py"
-    program.write_text(
-        "import signal, time, nbsweep\n"
-        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
-        "nbsweep.log({'loss': 1.0})\n"
-        "while True:\n"
-        "    time.sleep(1)\n"
-    )
+    program.write_text(faulty.STUBBORN_PROGRAM)
     store = str(tmp_path / "store.db")
     check = fault("controller SIGKILLed while its program ignores SIGTERM", store)
     process, sweep_id = start_script(

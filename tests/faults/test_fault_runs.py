@@ -125,13 +125,7 @@ def test_a_program_that_ignores_sigterm_is_killed_at_cancel(
     tmp_path: Path, fault: Callable[..., Fault]
 ) -> None:
     program = tmp_path / "stubborn.py"
-    program.write_text(
-        "import signal, time, nbsweep\n"
-        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
-        "nbsweep.log({'loss': 1.0})\n"
-        "while True:\n"
-        "    time.sleep(1)\n"
-    )
+    program.write_text(faulty.STUBBORN_PROGRAM)
     config = {
         "method": "grid",
         "program": str(program),
