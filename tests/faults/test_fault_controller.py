@@ -8,10 +8,8 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import nbformat
 import pytest
@@ -23,15 +21,9 @@ from nbsweep import SweepError
 from nbsweep.agents._loop import CONTROLLER_DIED
 from tests.faults import faulty
 from tests.faults.conftest import REPO, Fault
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(180)
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 def start_script(tmp_path: Path, body: str, store: str) -> tuple[subprocess.Popen[str], str]:

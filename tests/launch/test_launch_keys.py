@@ -4,8 +4,7 @@ and what a resume may change (scheduler settings, num_workers, queue) or not (th
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ from nbsweep.agents import FakeNVML, set_nvml
 from nbsweep.config import ConfigWarning
 from nbsweep.schedulers import _launch
 from tests.launch import trainfns
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -28,13 +28,6 @@ def grid(values: int, epochs: int = 1, **extra: Any) -> dict[str, Any]:
         "parameters": {"x": {"values": list(range(values))}, "epochs": {"value": epochs}},
         **extra,
     }
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 @pytest.fixture(autouse=True)

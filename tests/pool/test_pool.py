@@ -7,7 +7,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import nbsweep
 from nbsweep import SweepError
 from nbsweep.agents import FakeNVML
 from tests.pool import trainfns
+from tests.waiting import wait_for
 
 
 def config(values: int, epochs: int, **scheduler: Any) -> dict[str, Any]:
@@ -27,13 +27,6 @@ def config(values: int, epochs: int, **scheduler: Any) -> dict[str, Any]:
         "parameters": {"x": {"values": list(range(values))}, "epochs": {"value": epochs}},
         **({"scheduler": scheduler} if scheduler else {}),
     }
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 def started(sweep: nbsweep.Sweep) -> pd.DataFrame:

@@ -6,9 +6,7 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -16,6 +14,7 @@ import nbsweep
 from nbsweep.agents._loop import CONTROLLER_DIED
 from nbsweep.store._store import pid_alive
 from tests.runtime import trainfns
+from tests.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,13 +33,6 @@ sweep = nbsweep.sweep(config, trainfns.slow, workers=2, store=sys.argv[1])
 print(sweep.id, flush=True)
 sweep.wait()
 """
-
-
-def wait_for(condition: Any, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 def last_points_mid_way(runs: pd.DataFrame) -> bool:

@@ -13,6 +13,7 @@ import nbsweep
 from nbsweep import RunStopped, SweepError
 from nbsweep.agents import FakeNVML
 from tests.runtime import trainfns
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -21,14 +22,6 @@ def grid(values: list[Any], **constants: Any) -> dict[str, Any]:
     parameters: dict[str, Any] = {"x": {"values": values}}
     parameters.update({k: {"value": v} for k, v in constants.items()})
     return {"method": "grid", "metric": {"name": "loss"}, "parameters": parameters}
-
-
-def wait_for(condition: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
 
 
 def test_run_cap_limits_the_runs_launched(sqlite_store: str) -> None:
@@ -60,10 +53,10 @@ def test_pause_keeps_pending_runs_waiting_and_resume_goes_on(sqlite_store: str) 
     sweep = nbsweep.sweep(
         grid([1, 2, 3, 4], epochs=6), trainfns.slow, workers=1, store=sqlite_store
     )
-    wait_for(lambda: {"running", "pending"} <= set(sweep.runs["state"]))
+    wait_for(lambda: {"running", "pending"} <= set(sweep.runs["state"]), timeout=30)
     sweep.pause()
     assert sweep.state == "paused"
-    wait_for(lambda: not (sweep.runs["state"] == "running").any())
+    wait_for(lambda: not (sweep.runs["state"] == "running").any(), timeout=30)
     before = sweep.runs
     time.sleep(0.5)
     after = sweep.runs
@@ -79,7 +72,7 @@ def test_stop_lets_running_runs_finish_and_starts_no_more(sqlite_store: str) -> 
     sweep = nbsweep.sweep(
         grid([1, 2, 3, 4], epochs=6), trainfns.slow, workers=1, store=sqlite_store
     )
-    wait_for(lambda: (sweep.runs["state"] == "running").any())
+    wait_for(lambda: (sweep.runs["state"] == "running").any(), timeout=30)
     sweep.stop()
     assert sweep.wait() == "finished"
     runs = sweep.runs
@@ -89,7 +82,7 @@ def test_stop_lets_running_runs_finish_and_starts_no_more(sqlite_store: str) -> 
 
 def test_cancel_kills_running_runs(sqlite_store: str) -> None:
     sweep = nbsweep.sweep(grid([1, 2, 3], epochs=200), trainfns.slow, workers=2, store=sqlite_store)
-    wait_for(lambda: (sweep.runs["state"] == "running").sum() == 2)
+    wait_for(lambda: (sweep.runs["state"] == "running").sum() == 2, timeout=30)
     sweep.cancel()
     assert sweep.wait() == "cancelled"
     runs = sweep.runs
@@ -210,8 +203,11 @@ def test_a_run_whose_agent_falls_silent_is_crashed_and_queued_again(
     # An agent on another machine claims a run, then the machine vanishes without a word.
     gone = sweep.store.add_agent(sweep.id, pid=None, host="vanished-host")
     claimed: list[Any] = []
-    wait_for(lambda: claimed.append(sweep.store.claim(sweep.id, gone)) or claimed[-1] is not None)
-    wait_for(lambda: "crashed" in set(sweep.runs["state"]))
+    wait_for(
+        lambda: claimed.append(sweep.store.claim(sweep.id, gone)) or claimed[-1] is not None,
+        timeout=30,
+    )
+    wait_for(lambda: "crashed" in set(sweep.runs["state"]), timeout=30)
     assert nbsweep.agent(sweep.id, store=sqlite_store) == 2
     assert sweep.wait(timeout=60) == "finished"
     runs = sweep.runs
@@ -224,9 +220,9 @@ def test_a_run_whose_agent_falls_silent_is_crashed_and_queued_again(
 def test_a_drained_agent_finishes_its_run_and_leaves(sqlite_store: str) -> None:
     config = grid([1, 2, 3, 4, 5, 6], epochs=10)
     sweep = nbsweep.sweep(config, trainfns.slow, workers=2, store=sqlite_store)
-    wait_for(lambda: (sweep.agents["state"] == "busy").sum() == 2)
+    wait_for(lambda: (sweep.agents["state"] == "busy").sum() == 2, timeout=30)
     sweep.drain(0)
-    wait_for(lambda: sweep.agents.set_index("agent").loc[0, "state"] == "dead")
+    wait_for(lambda: sweep.agents.set_index("agent").loc[0, "state"] == "dead", timeout=30)
     assert sweep.wait() == "finished"
     runs = sweep.runs
     assert set(runs["state"]) == {"finished"} and len(runs) == 6
