@@ -32,6 +32,8 @@ services:
 lint: $(VENV)/.stamp
 	$(VENV)/bin/ruff check nbsweep tests benchmarks .ci
 	$(VENV)/bin/ruff format --check nbsweep tests benchmarks .ci
+	# Layers and import cycles, imports inside functions included (the table: .ci/layers.py).
+	$(PY) .ci/layers.py
 
 test-colab: $(COLAB)/.stamp
 	$(COLAB)/bin/python -m pytest tests/notebook -m "not slow" -q -p no:cacheprovider

@@ -113,14 +113,15 @@ class NbsweepSession(Session):
         self.runs: dict[str, Any] = {}
 
     def _record(self, run_id: str, config: Mapping[str, Any], value: float | None) -> Any:
-        from nbsweep._runs import FINISHED, PENDING, RunRecord
+        from nbsweep._runs import RunRecord
+        from nbsweep._states import RunState
 
         if value is None:
-            return RunRecord(id=run_id, config=dict(config), state=PENDING)
+            return RunRecord(id=run_id, config=dict(config), state=RunState.PENDING)
         return RunRecord(
             id=run_id,
             config=dict(config),
-            state=FINISHED,
+            state=RunState.FINISHED,
             metric_history=(value,),
             summary_metric=value,
         )

@@ -48,7 +48,8 @@ def search(
 ) -> tuple[list[dict[str, Any]], list[float]]:
     """``budget`` runs one after another, each suggested from all before it (and ``warm``)."""
     import nbsweep
-    from nbsweep._runs import FINISHED, RunRecord
+    from nbsweep._runs import RunRecord
+    from nbsweep._states import RunState
     from nbsweep.search import make_searcher
 
     searcher = make_searcher(nbsweep.validate(dict(config)), seed)
@@ -56,7 +57,7 @@ def search(
     for index in range(budget):
         [suggested] = searcher.suggest([*warm, *runs], 1)
         value = float(task.objective(suggested, seed))
-        runs.append(RunRecord(f"r{index}", suggested, FINISHED, (value,), value))
+        runs.append(RunRecord(f"r{index}", suggested, RunState.FINISHED, (value,), value))
     return [dict(r.config) for r in runs], [float(r.summary_metric) for r in runs]
 
 
@@ -77,22 +78,22 @@ def runs_to_reach(values: list[float], target: float) -> int | None:
 
 
 def one_seed(task: Task, seed: int, coarse: int, fine: int) -> dict[str, Any]:
-    from nbsweep._runs import FINISHED, RunRecord
+    from nbsweep._runs import RunRecord
+    from nbsweep._states import RunState
     from nbsweep._warm_start import _project
     from nbsweep.analysis import refine
-    from nbsweep.space import Space
 
     coarse_config = task.sweep_config("random", seed=seed)
     configs, values = search(coarse_config, task, seed, coarse)
     best = min(values)
     refined = refine(coarse_config, runs_frame(configs, values, task.metric), top=TOP)
-    refined["method"] = "bayes"
-    space = Space.from_config(refined)
+    refined = refined.replace(method="bayes")
+    space = refined.space
     warm = []
     for index, (config, value) in enumerate(zip(configs, values, strict=True)):
         projected = _project(space, config)
         if not isinstance(projected, str):
-            warm.append(RunRecord(f"w{index}", projected, FINISHED, (value,), value))
+            warm.append(RunRecord(f"w{index}", projected, RunState.FINISHED, (value,), value))
     out: dict[str, Any] = {
         "best": best,
         "coarse": runs_to_reach(values, best),

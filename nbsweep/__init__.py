@@ -8,7 +8,17 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from nbsweep._errors import ConfigError, NbsweepError, RunStopped, StoreError, SweepError
+from nbsweep._errors import (
+    ConfigError,
+    NbsweepError,
+    PlacementError,
+    RunStopped,
+    ShippingError,
+    StoreError,
+    SweepError,
+    SweepNotFoundError,
+    SweepStateError,
+)
 
 __version__ = "0.1.0"
 
@@ -29,11 +39,15 @@ _LAZY = {
 __all__ = [
     "ConfigError",
     "NbsweepError",
+    "PlacementError",
     "Run",
     "RunStopped",
+    "ShippingError",
     "StoreError",
     "Sweep",
     "SweepError",
+    "SweepNotFoundError",
+    "SweepStateError",
     "agent",
     "list_sweeps",
     "load",

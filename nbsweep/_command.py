@@ -33,14 +33,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 import yaml
 
 from nbsweep._errors import ConfigError
-
-if TYPE_CHECKING:
-    from nbsweep._train import RunContext
+from nbsweep._timing import KILL_GRACE_S, STOP_NOTICE_S
+from nbsweep.config import SweepConfig
 
 DEFAULT_COMMAND = ("${env}", "${interpreter}", "${program}", "${args}")
 
@@ -64,32 +63,17 @@ MACROS = (
 # linux/prctl.h
 _PR_SET_PDEATHSIG = 1
 
-# Seconds a stopped program has to end by itself before it gets SIGTERM.
-STOP_NOTICE_S = 2.0
-# Seconds between SIGTERM and SIGKILL when a run is stopped; W&B's ``KILL_DELAY``.
-KILL_GRACE_S = 30.0
 
-
-def _template(sweep_config: Mapping[str, Any]) -> list[Any]:
+def _template(sweep_config: SweepConfig) -> list[Any]:
     """The command template: the config's non-empty ``command`` list, else W&B's default."""
-    command = sweep_config.get("command")
-    if isinstance(command, (list, tuple)) and len(command) > 0:
-        return list(command)
-    return list(DEFAULT_COMMAND)
+    return list(sweep_config.command or DEFAULT_COMMAND)
 
 
-def check_command(sweep_config: Mapping[str, Any]) -> list[str]:
+def check_command(sweep_config: SweepConfig) -> list[str]:
     """Problems (``key.path: message``) with ``program``/``command``, before any run starts."""
     problems: list[str] = []
-    command = sweep_config.get("command")
-    if command is not None and not isinstance(command, (list, tuple)):
-        problems.append(f"command: must be a list of strings, got {type(command).__name__}")
-        return problems
-    template = _template(sweep_config)
-    program = sweep_config.get("program")
-    if program is not None and not isinstance(program, str):
-        problems.append(f"program: must be a string, got {type(program).__name__}")
-    for i, element in enumerate(template):
+    program = sweep_config.program
+    for i, element in enumerate(_template(sweep_config)):
         # Variables are substituted before macros are looked for; their values are not
         # known yet, so they stand for plain text here.
         problem = _macro_problem(i, _ENVVAR.sub("x", str(element)), program)
@@ -141,13 +125,13 @@ def _expand_envvars(element: str, environ: Mapping[str, str]) -> str:
 
 
 def _macro_values(
-    sweep_config: Mapping[str, Any],
+    sweep_config: SweepConfig,
     run_config: Mapping[str, Any],
     json_file: Callable[[], str],
 ) -> dict[str, Callable[[], list[str]]]:
     # Values are formatted with Python's str() as W&B does: True, None, [1, 2], {'b': 1}.
     items = list(run_config.items())
-    program = sweep_config.get("program")
+    program = sweep_config.program
     return {
         "env": lambda: [] if sys.platform == "win32" else ["/usr/bin/env"],
         "interpreter": lambda: [sys.executable],
@@ -166,7 +150,7 @@ def _macro_values(
 
 
 def build_command(
-    sweep_config: Mapping[str, Any],
+    sweep_config: SweepConfig,
     run_config: Mapping[str, Any],
     *,
     sweep_id: str,
@@ -196,7 +180,7 @@ def build_command(
         text = _expand_envvars(str(element), env)
         if text.startswith("${") and text.endswith("}"):
             # A variable's value can itself be a macro, which W&B expands too.
-            problem = _macro_problem(i, text, sweep_config.get("program"))
+            problem = _macro_problem(i, text, sweep_config.program)
             if problem:
                 raise ConfigError(problem)
             argv.extend(macros[text[2:-1]]())
@@ -387,7 +371,7 @@ def _signal(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
 
 
 def run_script_trial(
-    sweep_config: Mapping[str, Any],
+    sweep_config: SweepConfig,
     run_config: Mapping[str, Any],
     *,
     store: str,
@@ -430,8 +414,7 @@ def script_train(config: Mapping[str, Any]) -> dict[str, Any]:
     """
     from nbsweep import _train
     from nbsweep._errors import RunStopped
-    from nbsweep._runs import RUNNING
-    from nbsweep.store._store import loads
+    from nbsweep._states import RunState
 
     context = _train.current_run()
     if context is None:
@@ -440,21 +423,22 @@ def script_train(config: Mapping[str, Any]) -> dict[str, Any]:
     sweep = store.sweep(context.sweep_id)
     assert sweep is not None
     result = run_script_trial(
-        loads(sweep["config"]),
+        sweep.config,
         config,
         store=store.url,
         sweep_id=context.sweep_id,
         run_id=run_id,
         # Hyperband or cancel moved the run out of ``running`` in the store.
-        should_stop=_noticed(lambda: store.run_state(run_id) != RUNNING, STOP_NOTICE_S),
+        should_stop=_noticed(lambda: store.run_state(run_id) != RunState.RUNNING, STOP_NOTICE_S),
         output=sys.stdout,
     )
     # The program logged through its own connection: its summary is in the store, and the
     # agent writes back its own copy of the summary when the run ends.
-    row = store.run(run_id) or {}
-    context.summary.update(loads(row.get("summary")) or {})
+    row = store.run(run_id)
+    if row is not None:
+        context.summary.update(row.summary)
     state = store.run_state(run_id)
-    if state != RUNNING:
+    if state != RunState.RUNNING:
         raise RunStopped(f"run {run_id} is {state}")
     if not result.ok:
         raise ProgramFailed(result)
@@ -480,11 +464,11 @@ def _noticed(check: Callable[[], bool], notice_s: float) -> Callable[[], bool]:
     return should_stop
 
 
-def script_function(sweep_config: Mapping[str, Any]) -> Callable[..., Any]:
+def script_function(sweep_config: SweepConfig) -> Callable[..., Any]:
     """The train function for a sweep started without one: its ``program``, or an error."""
     from nbsweep._errors import SweepError
 
-    if sweep_config.get("program") is None and not sweep_config.get("command"):
+    if sweep_config.program is None and not sweep_config.command:
         raise SweepError(
             "no train function and no 'program' key in the config: add 'program: train.py' "
             "(the script each run executes, as with wandb agent), or pass the function "
@@ -494,32 +478,3 @@ def script_function(sweep_config: Mapping[str, Any]) -> Callable[..., Any]:
     if problems:
         raise ConfigError(problems)
     return script_train
-
-
-def run_from_env(environ: Mapping[str, str] | None = None) -> RunContext | None:
-    """The run a program started by an agent is executing, from ``NBSWEEP_*`` variables.
-
-    Returns a ``RunContext`` for ``nbsweep.log`` in the program, or None outside a script
-    sweep.
-    """
-    env = os.environ if environ is None else environ
-    names = ("NBSWEEP_STORE", "NBSWEEP_SWEEP_ID", "NBSWEEP_RUN_ID")
-    if not all(env.get(name) for name in names):
-        return None
-    from nbsweep._errors import SweepError
-    from nbsweep._train import RunContext
-    from nbsweep.stopping import make_stopper
-    from nbsweep.store import open_store
-    from nbsweep.store._store import loads
-
-    store_url, sweep_id, run_id = (env[name] for name in names)
-    store = open_store(store_url)
-    sweep = store.sweep(sweep_id)
-    if sweep is None:
-        raise SweepError(
-            f"NBSWEEP_SWEEP_ID={sweep_id} is not in store {store_url}; this program was not "
-            "started by an agent of that sweep (unset NBSWEEP_* to run it on its own)"
-        )
-    config = loads(sweep["config"])
-    metric = config.get("metric") or {}
-    return RunContext(store, sweep_id, run_id, metric.get("name"), make_stopper(config))

@@ -14,11 +14,13 @@ import random
 import statistics
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from nbsweep._errors import SweepError
-from nbsweep._runs import FINISHED, is_valid_metric
+from nbsweep._runs import is_valid_metric
+from nbsweep._states import RunState, SweepState
+from nbsweep.config import SweepConfig
 
 if TYPE_CHECKING:
     from nbsweep._sweep import Sweep
@@ -38,15 +40,15 @@ class Seeded:
     def __init__(self, train: Callable[..., Any]) -> None:
         self.train = train
 
-    def __call__(self, config: Mapping[str, Any]) -> Any:
-        seed = int(config[SEED_KEY])
+    def __call__(self, run_config: Mapping[str, Any]) -> Any:
+        seed = int(run_config[SEED_KEY])
         os.environ["NBSWEEP_SEED"] = os.environ["PYTHONHASHSEED"] = str(seed)
         random.seed(seed)
         if "numpy" in sys.modules:
             sys.modules["numpy"].random.seed(seed % 2**32)
         if "torch" in sys.modules:
             sys.modules["torch"].manual_seed(seed)  # CUDA generators included
-        return self.train(config)
+        return self.train(run_config)
 
 
 @dataclass(frozen=True)
@@ -93,23 +95,24 @@ def seed_list(seeds: int | Sequence[int]) -> list[int]:
     return found
 
 
-def confirm_config(
-    config: Mapping[str, Any], best: Mapping[str, Any], seeds: list[int]
-) -> dict[str, Any]:
+def confirm_config(config: SweepConfig, best: Mapping[str, Any], seeds: list[int]) -> SweepConfig:
     """A grid sweep config: every parameter fixed at the best run's value, ``seed`` varied.
 
     Early termination, ``run_cap`` and ``metric.target`` go: every seed must run to the end.
     """
-    out = {
-        k: copy.deepcopy(v)
-        for k, v in config.items()
-        if k not in ("early_terminate", "run_cap", "seed", "name", "method", "parameters")
-    }
-    out["method"] = "grid"
-    out["metric"] = {k: v for k, v in config["metric"].items() if k != "target"}
-    out["parameters"] = _fixed(config.get("parameters") or {}, best)
-    out["parameters"][SEED_KEY] = {"values": seeds}
-    return out
+    assert config.metric is not None  # confirm checked it
+    metric = {k: v for k, v in asdict(config.metric).items() if k != "target"}
+    parameters = _fixed(config.parameters, best)
+    parameters[SEED_KEY] = {"values": seeds}
+    return config.replace(
+        method="grid",
+        metric=metric,
+        parameters=parameters,
+        early_terminate=None,
+        run_cap=None,
+        seed=None,
+        name=None,
+    )
 
 
 def _fixed(parameters: Mapping[str, Any], best: Mapping[str, Any]) -> dict[str, Any]:
@@ -130,14 +133,16 @@ def confirm(
     train: Callable[..., Any] | None,
     workers: int | None,
     timeout: float | None,
+    start: Callable[..., Sweep],
 ) -> Confirmation:
-    """Start the confirmation sweep of ``sweep``'s best config, wait for it, sum it up."""
-    from nbsweep._sweep import sweep as start_sweep
+    """Start the confirmation sweep of ``sweep``'s best config with ``start`` (``nbsweep.sweep``,
+    passed in by ``Sweep.confirm`` so that this module never imports the handle), wait for it,
+    sum it up."""
     from nbsweep.agents._shipping import load
 
     chosen = seed_list(seeds)
     config = sweep.config
-    metric = (config.get("metric") or {}).get("name")
+    metric = config.metric_name
     if not metric:
         raise SweepError(f"sweep {sweep.id} has no metric.name: confirm measures the metric")
     best = sweep.best_run
@@ -148,7 +153,7 @@ def confirm(
             train = load(sweep._spec(None))
         except SweepError as exc:
             raise SweepError(f"{exc}; or pass it to confirm: sweep.confirm(train=...)") from None
-    child = start_sweep(
+    child = start(
         confirm_config(config, best.config, chosen),
         Seeded(train),
         workers=workers,
@@ -156,7 +161,7 @@ def confirm(
         name=f"{sweep.name}-confirm",
     )
     state = child.wait(timeout)
-    if state != "finished":
+    if state != SweepState.FINISHED:
         raise SweepError(
             f"confirmation sweep {child.id} is {state} ({child.message or 'timed out'});"
             f" nbsweep.load({child.id!r}) to look at it"
@@ -166,7 +171,7 @@ def confirm(
     values, used = [], []
     for _, run in runs.iterrows():
         value = run.get(column)
-        if run["state"] == FINISHED and is_valid_metric(value):
+        if run["state"] == RunState.FINISHED and is_valid_metric(value):
             values.append(float(value))
             used.append(int(run[f"config/{SEED_KEY}"]))
     if not values:

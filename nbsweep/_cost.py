@@ -9,11 +9,12 @@ iterations early termination counts: the logged values of the sweep metric.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
-from nbsweep._runs import FINISHED, PENDING, STOPPED
+from nbsweep._states import RunState
+from nbsweep.config import SweepConfig
+from nbsweep.store import StoredRun
 
 
 @dataclass(frozen=True)
@@ -36,25 +37,26 @@ class Cost:
         return text
 
 
-def sweep_cost(config: Mapping[str, Any], runs: Iterable[Mapping[str, Any]]) -> Cost:
-    """The cost of the runs (store rows) of a sweep with ``config``."""
-    started = [r for r in runs if r["state"] != PENDING]
-    finished = [_epochs(r) for r in started if r["state"] == FINISHED]
-    full = max(finished, default=0) or (config.get("early_terminate") or {}).get("max_iter") or 0
+def sweep_cost(config: SweepConfig, runs: Iterable[StoredRun]) -> Cost:
+    """The cost of the runs of a sweep with ``config``."""
+    started = [r for r in runs if r.state != RunState.PENDING]
+    finished = [_epochs(r) for r in started if r.state == RunState.FINISHED]
+    early_terminate = config.early_terminate
+    full = max(finished, default=0) or (early_terminate and early_terminate.max_iter) or 0
     used = saved = 0.0
     epochs_saved = 0
     for run in started:
-        seconds = run["gpu_seconds"]
+        seconds = run.gpu_seconds
         used += seconds or 0.0
         done = _epochs(run)
-        if run["state"] != STOPPED or not done or full <= done:
+        if run.state != RunState.STOPPED or not done or full <= done:
             continue
         epochs_saved += full - done
         if seconds:
             saved += (full - done) * seconds / done
-    gpu_runs = sum(1 for r in started if r["gpu_seconds"] is not None)
+    gpu_runs = sum(1 for r in started if r.gpu_seconds is not None)
     return Cost(used / 3600, saved / 3600, epochs_saved, gpu_runs, len(started) - gpu_runs)
 
 
-def _epochs(run: Mapping[str, Any]) -> int:
-    return int(run["metric_count"] or run["steps"] or 0)
+def _epochs(run: StoredRun) -> int:
+    return int(run.metric_count or run.steps or 0)

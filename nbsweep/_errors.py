@@ -29,4 +29,24 @@ class StoreError(NbsweepError):
 
 
 class SweepError(NbsweepError):
-    """A sweep-level problem: unknown id, unshippable train function, bad arguments."""
+    """A sweep-level problem; the precise kinds below are subclasses, so this catches all."""
+
+
+class SweepNotFoundError(SweepError, LookupError):
+    """No sweep with this id in the store: check the id, and that the store is the one it
+    was started in (``nbsweep.list_sweeps(store=...)`` lists the sweeps of a store)."""
+
+
+class ShippingError(SweepError):
+    """The train function cannot reach the agents: it cannot be pickled, imported or called
+    with a run config; the message names the culprit and how to fix it."""
+
+
+class PlacementError(SweepError):
+    """Agents cannot be placed as asked: GPUs (``workers``, ``gpus_per_run``,
+    ``CUDA_VISIBLE_DEVICES``), queues (``register_queue``) or the Dask cluster."""
+
+
+class SweepStateError(SweepError):
+    """The sweep is in the wrong state for the action (resuming a finished sweep, taking over
+    one another live process controls); the message says what to do instead."""

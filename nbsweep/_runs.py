@@ -7,20 +7,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-# W&B's run states. ``stopped`` is an early-terminated run, ``killed`` a cancelled one.
-PENDING, RUNNING, FINISHED, FAILED, CRASHED, STOPPED, KILLED = (
-    "pending",
-    "running",
-    "finished",
-    "failed",
-    "crashed",
-    "stopped",
-    "killed",
-)
-STATES = (PENDING, RUNNING, FINISHED, FAILED, CRASHED, STOPPED, KILLED)
-ALIVE = frozenset({PENDING, RUNNING})
-TERMINAL = frozenset({FINISHED, FAILED, CRASHED, STOPPED, KILLED})
-
 
 @dataclass(frozen=True)
 class RunRecord:
@@ -29,7 +15,8 @@ class RunRecord:
     ``config`` is the nested run config of plain values (``{"lr": 0.01, "model": {"depth": 3}}``).
     ``metric_history`` holds the raw values logged for the sweep's metric, one per history row
     that contained the key, in order (may include NaN, inf, strings, None: the engine filters).
-    ``summary_metric`` is the summary value of the metric, if any.
+    ``summary_metric`` is the summary value of the metric, if any. ``state`` is one of
+    ``nbsweep._states.RunState`` (stored as its plain string).
     """
 
     id: str

@@ -10,127 +10,34 @@ and ``cancelled`` (running runs killed).
 from __future__ import annotations
 
 import os
-import threading
 import time
-import warnings
 from collections.abc import Callable, Mapping
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from nbsweep._errors import StoreError, SweepError
-from nbsweep._runs import CRASHED, FAILED, RUNNING, TERMINAL, RunRecord, is_valid_metric
-from nbsweep.agents._dask import DaskExecutor, dask_slots
-from nbsweep.agents._local import LocalExecutor
-from nbsweep.agents._loop import CONTROLLER_DIED, log_path
-from nbsweep.agents._shipping import reference, ship
-from nbsweep.controller import (
-    CANCELLED,
-    PAUSED,
-    STOPPING,
-    SWEEP_ACTIVE,
-    SWEEP_DONE,
-    SWEEP_FINISHED,
-    SWEEP_RUNNING,
-    Controller,
+from nbsweep._errors import StoreError, SweepError, SweepNotFoundError, SweepStateError
+from nbsweep._frames import history_frame, progress_of, run_record, runs_frame, utc_time
+from nbsweep._runs import is_valid_metric
+from nbsweep._start import (
+    StoreArg,
+    controller_of,
+    last_controller,
+    slots,
+    start,
+    take_over,
+    train_spec,
 )
-from nbsweep.schedulers._launch import (
-    forward_env,
-    launch_note,
-    plan,
-    queue_client,
-    queue_groups,
-    resume_config,
-)
-from nbsweep.store import Store, open_store
-from nbsweep.store._store import dumps, loads, new_id, owner_alive
-
-StoreArg = str | os.PathLike[str] | Store | None
-
-# Controllers running in this process, so that load() of the same sweep can steer them.
-_controllers: dict[str, Controller] = {}
-_controllers_lock = threading.Lock()
-
-
-def _time(value: float | None) -> pd.Timestamp | None:
-    return pd.Timestamp(value, unit="s", tz="UTC") if value is not None else None
-
-
-def _flatten(prefix: str, value: Mapping[str, Any], out: dict[str, Any]) -> dict[str, Any]:
-    for key, item in value.items():
-        if isinstance(item, Mapping) and item:
-            _flatten(f"{prefix}{key}/", item, out)
-        else:
-            out[f"{prefix}{key}"] = item
-    return out
-
-
-RUN_COLUMNS = [
-    "run_id",
-    "state",
-    "created_at",
-    "started_at",
-    "ended_at",
-    "runtime_s",
-    "agent",
-    "gpu",
-    "gpu_util",
-    "gpu_mem_mb",
-    "gpu_seconds",
-    "steps",
-    "error",
-    "requeued_from",
-]
-_TIME_COLUMNS = ("created_at", "started_at", "ended_at")
-
-
-def run_record(r: Mapping[str, Any], now: float) -> dict[str, Any]:
-    """One row of ``Sweep.runs`` from a store row; times stay epoch seconds until
-    ``runs_frame`` converts each time column at once (a Timestamp per value is slow)."""
-    started, ended = r["started_at"], r["ended_at"]
-    record = {
-        "run_id": r["id"],
-        "state": r["state"],
-        "created_at": r["created_at"],
-        "started_at": started,
-        "ended_at": ended,
-        "runtime_s": None if started is None else (ended or now) - started,
-        "agent": r["agent"],
-        "gpu": r["gpu"],
-        "gpu_util": r["gpu_util"],
-        "gpu_mem_mb": r["gpu_mem_mb"],
-        "gpu_seconds": r["gpu_seconds"],
-        "steps": r["steps"],
-        "error": r["error"],
-        "requeued_from": r["requeued_from"],
-    }
-    _flatten("config/", loads(r["config"]), record)
-    for key, value in loads(r["summary"]).items():
-        record[f"summary/{key}"] = value
-    return record
-
-
-def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
-    """The ``Sweep.runs`` frame of ``run_record`` records, times as UTC timestamps."""
-    frame = pd.DataFrame.from_records(records, columns=None if records else RUN_COLUMNS)
-    for column in _TIME_COLUMNS:
-        frame[column] = pd.to_datetime(frame[column], unit="s", utc=True)
-    return frame
-
-
-def progress_of(config: Mapping[str, Any], runs: list[dict[str, Any]]) -> tuple[int, int | None]:
-    """(runs done, total) of store rows: a run queued again counts once, by its retry."""
-    replaced = {r["requeued_from"] for r in runs if r["requeued_from"]}
-    done = sum(1 for r in runs if r["state"] in TERMINAL and r["id"] not in replaced)
-    total: int | None = config.get("run_cap")
-    if config.get("method") == "grid":
-        from nbsweep.search import grid_size
-
-        size = grid_size(config)
-        total = size if total is None else min(total, size)
-    return done, total
+from nbsweep._states import SWEEP_ACTIVE, SWEEP_ENDED, AgentState, RunState, SweepState
+from nbsweep.agents._dask import DaskExecutor
+from nbsweep.agents._loop import log_path
+from nbsweep.config import SweepConfig
+from nbsweep.controller import Controller
+from nbsweep.schedulers._launch import queue_client, resume_config
+from nbsweep.store import Store, StoredRun, StoredSweep, open_store
 
 
 class Run:
@@ -141,7 +48,7 @@ class Run:
         self.sweep_id = sweep_id
         self.id = run_id
 
-    def _row(self) -> dict[str, Any]:
+    def _row(self) -> StoredRun:
         row = self._store.run(self.id)
         if row is None:
             raise SweepError(f"run {self.id} is no longer in the store")
@@ -149,20 +56,20 @@ class Run:
 
     @property
     def state(self) -> str:
-        return self._row()["state"]
+        return self._row().state
 
     @property
     def config(self) -> dict[str, Any]:
-        return loads(self._row()["config"])
+        return self._row().config
 
     @property
     def summary(self) -> dict[str, Any]:
-        return loads(self._row()["summary"])
+        return self._row().summary
 
     @property
     def error(self) -> str | None:
         """The traceback of a failed run (or why a crashed one died)."""
-        return self._row()["error"]
+        return self._row().error
 
     @property
     def log_path(self) -> Path:
@@ -170,18 +77,10 @@ class Run:
         return log_path(self._store, self.sweep_id, self.id)
 
     def history(self) -> pd.DataFrame:
-        return _history_frame(self._store.history(self.sweep_id, self.id))
+        return history_frame(self._store.history(self.sweep_id, self.id))
 
     def __repr__(self) -> str:
         return f"<nbsweep.Run {self.id} {self.state}>"
-
-
-def _history_frame(rows: list[tuple[str, int, float, str]]) -> pd.DataFrame:
-    records = [
-        {"run_id": run_id, "_step": step, "_timestamp": at, **loads(data)}
-        for run_id, step, at, data in rows
-    ]
-    return pd.DataFrame.from_records(records, columns=None if records else ["run_id", "_step"])
 
 
 class Sweep:
@@ -194,10 +93,10 @@ class Sweep:
 
     # -- what it is ------------------------------------------------------------------------
 
-    def _row(self) -> dict[str, Any]:
+    def _row(self) -> StoredSweep:
         row = self._store.sweep(self.id)
         if row is None:
-            raise SweepError(f"sweep {self.id} is no longer in store {self._store.url}")
+            raise SweepNotFoundError(f"sweep {self.id} is no longer in store {self._store.url}")
         return row
 
     @property
@@ -206,29 +105,29 @@ class Sweep:
 
     @property
     def name(self) -> str:
-        return self._row()["name"]
+        return self._row().name
 
     @property
     def state(self) -> str:
-        return self._row()["state"]
+        return self._row().state
 
     @property
     def message(self) -> str:
         """Why the sweep paused or ended (the first traceback when failures paused it)."""
-        return self._row()["message"]
+        return self._row().message
 
     @property
-    def config(self) -> dict[str, Any]:
-        """The normalised sweep config."""
-        return loads(self._row()["config"])
+    def config(self) -> SweepConfig:
+        """The normalised sweep config (read-only; ``config.as_dict()`` is a plain copy)."""
+        return self._row().config
 
     @property
     def method(self) -> str:
-        return self._row()["method"]
+        return self._row().method
 
     @property
     def created_at(self) -> datetime:
-        return datetime.fromtimestamp(self._row()["created_at"], tz=timezone.utc)
+        return datetime.fromtimestamp(self._row().created_at, tz=timezone.utc)
 
     @property
     def progress(self) -> tuple[int, int | None]:
@@ -249,32 +148,31 @@ class Sweep:
 
     def history(self) -> pd.DataFrame:
         """Every logged row: ``run_id``, ``_step``, ``_timestamp`` and one column per key."""
-        return _history_frame(self._store.history(self.id))
+        return history_frame(self._store.history(self.id))
 
     def get_run(self, run_id: str) -> Run:
         row = self._store.run(run_id)
-        if row is None or row["sweep_id"] != self.id:
+        if row is None or row.sweep_id != self.id:
             raise SweepError(f"sweep {self.id} has no run {run_id!r}")
         return Run(self._store, self.id, run_id)
 
     @property
     def best_run(self) -> Run | None:
         """The run with the best summary value of ``metric.name`` (None without one)."""
-        metric = self.config.get("metric") or {}
-        name = metric.get("name")
-        if not name:
+        metric = self.config.metric
+        if metric is None:
             return None
-        sign = -1.0 if metric.get("goal") == "maximize" else 1.0
+        name, sign = metric.name, (-1.0 if metric.maximize else 1.0)
         best: tuple[float, str] | None = None
         for r in self._store.runs(self.id):
-            value = loads(r["summary"]).get(name)
+            value = r.summary.get(name)
             if is_valid_metric(value) and (best is None or sign * float(value) < best[0]):
-                best = (sign * float(value), r["id"])
+                best = (sign * float(value), r.id)
         return None if best is None else Run(self._store, self.id, best[1])
 
     def events(self) -> pd.DataFrame:
         """What happened, in order: runs stopped or crashed, agents died, state changes."""
-        rows = self._store.events(self.id)
+        rows = [asdict(e) for e in self._store.events(self.id)]
         frame = pd.DataFrame.from_records(
             rows, columns=["id", "sweep_id", "at", "kind", "run_id", "agent", "message"]
         )
@@ -286,18 +184,18 @@ class Sweep:
         """Agents with their GPU and state (idle, busy, draining, dead) and current run."""
         records = []
         for a in self._store.agents(self.id):
-            state = a["state"]
-            if state not in ("dead", "draining"):
-                state = "busy" if a["run_id"] else "idle"
+            state = a.state
+            if state not in (AgentState.DEAD, AgentState.DRAINING):
+                state = AgentState.BUSY if a.run_id else AgentState.IDLE
             records.append(
                 {
-                    "agent": a["agent"],
-                    "pid": a["pid"],
-                    "host": a["host"],
-                    "gpu": a["gpu"],
-                    "gpu_name": a["gpu_name"],
+                    "agent": a.agent,
+                    "pid": a.pid,
+                    "host": a.host,
+                    "gpu": a.gpu,
+                    "gpu_name": a.gpu_name,
                     "state": state,
-                    "run_id": a["run_id"],
+                    "run_id": a.run_id,
                 }
             )
         columns = ["agent", "pid", "host", "gpu", "gpu_name", "state", "run_id"]
@@ -305,9 +203,9 @@ class Sweep:
 
     def drain(self, agent: int) -> None:
         """Let ``agent`` finish its current run, then exit (releasing its GPU)."""
-        if not any(a["agent"] == agent for a in self._store.agents(self.id)):
+        if not any(a.agent == agent for a in self._store.agents(self.id)):
             raise SweepError(f"sweep {self.id} has no agent {agent!r}")
-        self._store.update_agent(self.id, agent, drain=True, state="draining")
+        self._store.update_agent(self.id, agent, drain=True, state=AgentState.DRAINING)
 
     def set_priority(self, priority: str) -> None:
         """Change ``scheduler.priority`` (low, medium, high) for the GPUs freed from now on.
@@ -316,12 +214,10 @@ class Sweep:
         priority sweep gives its GPU to a waiting higher one after its current run.
         """
         from nbsweep.agents._pool import PRIORITIES, check_priority
-        from nbsweep.store._store import dumps
 
         level = check_priority(priority)
-        config = self.config
-        config["scheduler"] = {**(config.get("scheduler") or {}), "priority": level}
-        self._store.update_sweep(self.id, config=dumps(config), event=f"priority {level}")
+        config = self.config.with_priority(level)
+        self._store.update_sweep(self.id, config=config, event=f"priority {level}")
         self._store.pool_set_priority(self.id, PRIORITIES[level])
         self._wake()
 
@@ -333,17 +229,17 @@ class Sweep:
 
         names = {v: k for k, v in PRIORITIES.items()}
         rows = self._store.pool()
-        sweeps = {r["sweep_id"]: self._store.sweep(r["sweep_id"]) or {} for r in rows}
+        sweeps = {r.sweep_id: self._store.sweep(r.sweep_id) for r in rows}
         records = [
             {
-                "host": r["host"],
-                "gpu": r.get("gpu"),
-                "sweep_id": r["sweep_id"],
-                "sweep": sweeps[r["sweep_id"]].get("name"),
-                "priority": names.get(r["priority"], r["priority"]),
-                "state": r["state"],
-                "wanted": r.get("wanted"),
-                "since": _time(r["since"]),
+                "host": r.host,
+                "gpu": r.gpu,
+                "sweep_id": r.sweep_id,
+                "sweep": getattr(sweeps[r.sweep_id], "name", None),
+                "priority": names.get(r.priority, r.priority),
+                "state": r.state,
+                "wanted": r.wanted,
+                "since": utc_time(r.since),
             }
             for r in rows
         ]
@@ -364,27 +260,13 @@ class Sweep:
         stopper = make_stopper(config)
         if stopper is None:
             return []
-        name = (config.get("metric") or {}).get("name")
-        runs = self._store.runs(self.id)
-        histories = self._store.metric_histories([r["id"] for r in runs], sweep_id=self.id)
-        records = [
-            RunRecord(
-                id=r["id"],
-                config=loads(r["config"]),
-                state=r["state"],
-                metric_history=histories[r["id"]],
-                summary_metric=loads(r["summary"]).get(name),
-            )
-            for r in runs
-        ]
+        records = self._store.run_records(self.id, config.metric_name)
         return list(stopper.decide(records).bands)
 
     # -- steering --------------------------------------------------------------------------
 
     def _controller(self) -> Controller | None:
-        with _controllers_lock:
-            found = _controllers.get(self.id)
-        return found if found is not None and found.is_alive() else None
+        return controller_of(self.id)
 
     def _wake(self) -> None:
         controller = self._controller()
@@ -394,7 +276,11 @@ class Sweep:
     def pause(self) -> None:
         """No new runs start; pending ones wait, running ones go on."""
         self._store.update_sweep(
-            self.id, only_from=[SWEEP_RUNNING], state=PAUSED, message="", event="paused"
+            self.id,
+            only_from=[SweepState.RUNNING],
+            state=SweepState.PAUSED,
+            message="",
+            event="paused",
         )
         self._wake()
 
@@ -433,7 +319,7 @@ class Sweep:
             self._change_config(row, config, here)
         if here or self._store.lease_owner(self.id) is not None:
             if train is not None and not here:
-                raise SweepError(
+                raise SweepStateError(
                     f"sweep {self.id} is controlled by another live process; train= only"
                     " applies to a sweep controlled here, or whose controller died"
                 )
@@ -446,16 +332,20 @@ class Sweep:
                     if isinstance(controller.executor, DaskExecutor)
                     else queue_client(self.config)
                 )
-                slots = _slots(self.config, workers, row["gpus_per_run"], None, client)
-                controller.reconfigure(slots)
+                planned = slots(self.config, workers, row.gpus_per_run, None, client)
+                controller.reconfigure(planned)
             self._store.update_sweep(
-                self.id, only_from=[PAUSED], state=SWEEP_RUNNING, message="", event="resumed"
+                self.id,
+                only_from=[SweepState.PAUSED],
+                state=SweepState.RUNNING,
+                message="",
+                event="resumed",
             )
             self._wake()
             return self
-        if row["state"] in SWEEP_DONE:
-            raise SweepError(
-                f"sweep {self.id} is {row['state']}: nothing to resume"
+        if row.state in SWEEP_ENDED:
+            raise SweepStateError(
+                f"sweep {self.id} is {row.state}: nothing to resume"
                 " (sweep.retry_failed() queues its failed runs again)"
             )
         self._take_over(train, workers, executor)
@@ -465,117 +355,51 @@ class Sweep:
         """``resume(executor=...)`` places new agents only when this process takes over."""
         controller = self._controller()
         if controller is None and self._store.lease_owner(self.id) is None:
-            return  # taken over below; _slots checks that it is a Dask client
+            return  # taken over below; _start.slots checks that it is a Dask client
         executing = controller.executor if controller is not None else None
         if isinstance(executing, DaskExecutor) and executing.client is executor:
             return  # the agents already run there
         where = "in this process" if controller is not None else "by another live process"
-        raise SweepError(
+        raise SweepStateError(
             f"sweep {self.id} is controlled {where}, with its own agents; executor= only"
             " applies when this process takes a sweep over (after its controller ended):"
             " leave executor out, or add Dask agents with nbsweep.agents.dask_agents()"
         )
 
     def _change_config(
-        self, row: Mapping[str, Any], given: Mapping[str, Any] | str | os.PathLike[str], here: bool
+        self, row: StoredSweep, given: Mapping[str, Any] | str | os.PathLike[str], here: bool
     ) -> None:
         """Store the config ``resume(config=...)`` asks for, or say why it cannot be."""
-        old = loads(row["config"])
+        old = row.config
         new = resume_config(old, given)
         if not here and self._store.lease_owner(self.id) is not None:
-            raise SweepError(
+            raise SweepStateError(
                 f"sweep {self.id} is controlled by another live process: resume it with"
                 " config= there, or stop that process first"
             )
-        if not here and row["state"] in SWEEP_DONE:
-            raise SweepError(f"sweep {self.id} is {row['state']}: nothing to resume")
-        changed = sorted(k for k in {*old, *new} if old.get(k) != new.get(k))
+        if not here and row.state in SWEEP_ENDED:
+            raise SweepStateError(f"sweep {self.id} is {row.state}: nothing to resume")
+        changed = sorted(old.changed_keys(new))
         if changed:
             self._store.update_sweep(
-                self.id, config=dumps(new), event=f"config changed on resume: {', '.join(changed)}"
+                self.id, config=new, event=f"config changed on resume: {', '.join(changed)}"
             )
 
     def _take_over(
         self, train: Callable[..., Any] | None, workers: int | None, executor: Any = None
     ) -> None:
-        """Become the sweep's controller in this process, with new agents: on ``executor``
-        (a Dask client), else on the queue's Dask client, else local processes."""
-        gpus = self._row()["gpus_per_run"]
-        client = executor if executor is not None else queue_client(self.config)
-        # Planned first: a wrong executor or workers= leaves the sweep as it was.
-        slots = _slots(self.config, workers, gpus, None, client)
-        groups = queue_groups(self.config, gpus, None) if client is None else []
-        spec = self._spec(train)
-        ended = self._crash_orphans()
-        # The new controller queues the cut runs again (and any its agents still report).
-        self._store.update_sweep(
-            self.id,
-            only_from=[*SWEEP_ACTIVE, SWEEP_FINISHED, "pending"],
-            state=SWEEP_RUNNING,
-            message="",
-            event=f"resumed here; {ended} orphaned runs",
-        )
-        self._start(spec, slots, client, gpu_groups=groups)
+        take_over(self._store, self.id, lambda: self._spec(train), workers, executor)
 
     def _spec(self, train: Callable[..., Any] | None) -> Path:
-        directory = self._store.root / "sweeps" / self.id
-        if train is not None:
-            self._train_spec = ship(train, directory)
-        if self._train_spec is not None:
-            return self._train_spec
-        ref = self._row()["train_ref"]
-        if ref is None:
-            raise SweepError(
-                f"sweep {self.id}: its train function was defined in a notebook or script;"
-                " pass it again: sweep.resume(train=...)"
-            )
-        from nbsweep.agents._shipping import resolve
-
-        self._train_spec = ship(resolve(ref), directory)
+        self._train_spec = train_spec(self._store, self.id, train, self._train_spec)
         return self._train_spec
-
-    def _crash_orphans(self) -> int:
-        """Mark crashed the running runs whose agent process on this host is gone."""
-        agents = {a["agent"]: a for a in self._store.agents(self.id)}
-        orphans = []
-        for run_id in self._store.running_ids(self.id):
-            run = self._store.run(run_id) or {}
-            agent = agents.get(run.get("agent"))
-            owner = f"{agent['host']}:{agent['pid']}:" if agent and agent["pid"] else None
-            if owner is None or not owner_alive(owner):
-                orphans.append(run_id)
-        self._store.end_runs(self.id, orphans, CRASHED, {r: CONTROLLER_DIED for r in orphans})
-        return len(orphans)
-
-    def _start(
-        self, spec: Path, slots: list[Any], client: Any = None, gpu_groups: list[Any] = ()
-    ) -> None:
-        """Start the controller here; ``gpu_groups``: the local GPUs its agents share with
-        the other sweeps of the store (see ``agents._pool``)."""
-        executor: LocalExecutor | DaskExecutor | None = None
-        if slots and client is not None:
-            gpus = self._row()["gpus_per_run"]
-            executor = DaskExecutor(self._store, self.id, client, spec, gpus)
-        elif slots:
-            executor = LocalExecutor(self._store, self.id, spec)
-        groups = list(gpu_groups) if isinstance(executor, LocalExecutor) else []
-        controller = Controller(self._store, self.id, executor, slots, groups)
-        holder = controller.acquire()
-        if holder is not None:
-            raise SweepError(
-                f"sweep {self.id} is already run by controller {holder}; watch it with"
-                " nbsweep.load() or add agents with nbsweep.agent()"
-            )
-        with _controllers_lock:
-            _controllers[self.id] = controller
-        controller.start()
 
     def stop(self) -> None:
         """No new runs; running ones finish, then the sweep is finished."""
         self._store.update_sweep(
             self.id,
-            only_from=[SWEEP_RUNNING, PAUSED],
-            state=STOPPING,
+            only_from=[SweepState.RUNNING, SweepState.PAUSED],
+            state=SweepState.STOPPING,
             message="stopped by the user",
             event="stopping",
         )
@@ -586,13 +410,13 @@ class Sweep:
         """No new runs; running ones are killed (state ``killed``)."""
         self._store.update_sweep(
             self.id,
-            only_from=[*SWEEP_ACTIVE, "pending"],
-            state=CANCELLED,
+            only_from=[*SWEEP_ACTIVE, SweepState.PENDING],
+            state=SweepState.CANCELLED,
             message="cancelled by the user",
             event="cancelled",
         )
         running = self._store.running_ids(self.id)
-        self._store.end_runs(self.id, running, "killed", {r: "cancelled" for r in running})
+        self._store.end_runs(self.id, running, RunState.KILLED, {r: "cancelled" for r in running})
         self._store.drop_pending(self.id)
         self._wake()
 
@@ -603,18 +427,17 @@ class Sweep:
         ``distributed.Client``), else to the Dask client this process last ran the sweep's
         agents on, else where ``resume`` would put them (the queue's client, local processes).
         """
-        if executor is not None and self.state != SWEEP_FINISHED:
-            raise SweepError(
+        if executor is not None and self.state != SweepState.FINISHED:
+            raise SweepStateError(
                 f"sweep {self.id} is {self.state}: its agents stay where they are; executor="
                 " only applies to a finished sweep, which retry_failed starts again"
             )
         runs = self._store.runs(self.id)
-        replaced = {r["requeued_from"] for r in runs if r["requeued_from"]}
-        again = [r for r in runs if r["state"] in (FAILED, CRASHED) and r["id"] not in replaced]
-        ids = self._store.add_runs(
-            self.id, [loads(r["config"]) for r in again], [r["id"] for r in again]
-        )
-        if ids and self.state == SWEEP_FINISHED:
+        replaced = {r.requeued_from for r in runs if r.requeued_from}
+        failed = (RunState.FAILED, RunState.CRASHED)
+        again = [r for r in runs if r.state in failed and r.id not in replaced]
+        ids = self._store.add_runs(self.id, [r.config for r in again], [r.id for r in again])
+        if ids and self.state == SweepState.FINISHED:
             controller = self._controller()
             if controller is not None:
                 controller.join()  # it is leaving: the sweep was over
@@ -625,8 +448,7 @@ class Sweep:
     def _last_client(self) -> Any:
         """The Dask client this process last ran the sweep's agents on, while it is open
         (None: local agents, none yet, or a client closed since)."""
-        with _controllers_lock:
-            last = _controllers.get(self.id)
+        last = last_controller(self.id)
         executing = last.executor if last is not None else None
         if isinstance(executing, DaskExecutor) and executing.client.status == "running":
             return executing.client
@@ -643,11 +465,11 @@ class Sweep:
         while True:
             state = self.state
             controller = self._controller()
-            if state in SWEEP_DONE:
+            if state in SWEEP_ENDED:
                 if controller is not None:
                     controller.join(None if deadline is None else deadline - time.monotonic())
                 return state
-            if state == PAUSED:
+            if state == SweepState.PAUSED:
                 return state
             if deadline is not None and time.monotonic() >= deadline:
                 return state
@@ -707,7 +529,7 @@ class Sweep:
         A ``WarmStart``: ``sources`` (sweep ids), ``used`` (how many runs), ``ignored`` (why
         others were not used: not finished, outside the new space, ...), ``note``.
         """
-        sources = loads(self._row()["warm_start"])
+        sources = self._row().warm_start
         if not sources:
             return None
         from nbsweep._warm_start import load
@@ -718,12 +540,12 @@ class Sweep:
         """W&B's parameter importance of ``metric.name`` over the runs so far."""
         from nbsweep.analysis import importance
 
-        metric = self.config.get("metric") or {}
-        if not metric.get("name"):
+        metric = self.config.metric
+        if metric is None:
             raise SweepError(f"sweep {self.id} has no metric.name: importance needs a metric")
-        return importance(self.runs, metric["name"], metric.get("goal", "minimize"))
+        return importance(self.runs, metric.name, metric.goal)
 
-    def refine(self, top: float = 0.2, margin: float = 0.1) -> dict[str, Any]:
+    def refine(self, top: float = 0.2, margin: float = 0.1) -> SweepConfig:
         """A narrower sweep config around the best ``top`` share of the finished runs."""
         from nbsweep.analysis import refine
 
@@ -746,22 +568,7 @@ class Sweep:
         """
         from nbsweep._confirm import confirm
 
-        return confirm(self, seeds, train, workers, timeout)
-
-
-def _slots(
-    config: Mapping[str, Any],
-    workers: int | None,
-    gpus_per_run: int,
-    nvml: Any,
-    client: Any = None,
-) -> list[Any]:
-    if client is not None:
-        slots = forward_env(config, dask_slots(client, workers, gpus_per_run))
-    else:
-        slots = plan(config, workers, gpus_per_run, nvml)
-    cap = (config.get("scheduler") or {}).get("num_workers")
-    return slots[:cap] if isinstance(cap, int) else slots
+        return confirm(self, seeds, train, workers, timeout, start=sweep)
 
 
 def sweep(
@@ -789,68 +596,12 @@ def sweep(
     asking for ``resources={"GPU": gpus_per_run}`` when the workers advertise GPUs;
     ``workers`` then defaults to those GPUs (see ``nbsweep.agents.DaskExecutor``).
     """
-    from nbsweep._command import script_function
-    from nbsweep.config import ConfigWarning, validate
-    from nbsweep.schedulers import make_scheduler, scheduler_name
-
-    normalised = validate(config)
-    if train is None:
-        # A ``program:`` sweep runs its script per run, as ``wandb agent`` does.
-        train = script_function(normalised)
-    make_scheduler(normalised, seed=seed)  # its errors show here, not in the controller
-    if executor is None:
-        executor = queue_client(normalised)  # a queue registered with a Dask cluster
-    slots = _slots(normalised, workers, gpus_per_run, nvml, executor)
-    opened = open_store(store)
-    sources = _warm_sources(warm_start, normalised, opened)
-    sweep_id = new_id()
-    spec = ship(train, opened.root / "sweeps" / sweep_id)
-    chosen_seed = seed if seed is not None else normalised.get("seed")
-    opened.create_sweep(
-        sweep_id,
-        name or normalised.get("name") or sweep_id,
-        normalised["method"],
-        normalised,
-        reference(train),
-        chosen_seed,
-        SWEEP_RUNNING,
-        gpus_per_run,
-        warm_start=sources,
+    store_, sweep_id, spec = start(
+        config, train, workers, store, name, gpus_per_run, seed, nvml, executor, warm_start
     )
-    note = launch_note(normalised, scheduler_name(normalised))
-    if note is not None:
-        opened.add_event(sweep_id, "launch", note)
-        warnings.warn(ConfigWarning(note), stacklevel=2)
-    handle = Sweep(opened, sweep_id)
+    handle = Sweep(store_, sweep_id)
     handle._train_spec = spec
-    groups = queue_groups(normalised, gpus_per_run, nvml) if executor is None else []
-    handle._start(spec, slots, executor, groups)
-    if workers == 0:
-        warnings.warn(
-            f"workers=0: no agent runs sweep {sweep_id} until one is started:"
-            f" nbsweep.agent({sweep_id!r}) in this or another process, or"
-            f" `nbsweep agent {sweep_id}` in a terminal",
-            stacklevel=2,
-        )
     return handle
-
-
-def _warm_sources(warm_start: Any, config: Mapping[str, Any], store: Store) -> list[str]:
-    """The sweeps to warm-start from, checked; warns when some of their runs do not fit."""
-    if warm_start is None:
-        return []
-    if config.get("method") != "bayes":
-        raise SweepError(
-            f"warm_start: method {config.get('method')!r} does not learn from earlier runs;"
-            " use method: bayes, or leave warm_start out"
-        )
-    from nbsweep._warm_start import load, source_ids
-
-    sources = source_ids(warm_start, store)
-    warm = load(store, sources, config)
-    if warm.ignored or not warm.used:
-        warnings.warn(warm.note, stacklevel=3)
-    return sources
 
 
 def load(sweep_id: str, store: StoreArg = None) -> Sweep:
@@ -860,8 +611,8 @@ def load(sweep_id: str, store: StoreArg = None) -> Sweep:
     except StoreError as exc:
         raise StoreError(f"sweep {sweep_id!r}: {exc}") from None
     if opened.sweep(sweep_id) is None:
-        known = ", ".join(s["id"] for s in opened.sweeps()[-5:]) or "none"
-        raise SweepError(
+        known = ", ".join(s.id for s in opened.sweeps()[-5:]) or "none"
+        raise SweepNotFoundError(
             f"sweep {sweep_id!r} is not in store {opened.url} (latest sweeps: {known})"
         )
     return Sweep(opened, sweep_id)
@@ -871,18 +622,18 @@ def list_sweeps(store: StoreArg = None) -> pd.DataFrame:
     """Every sweep in the store with its state and run counts."""
     records = []
     for s in open_store(store).sweeps():
-        counts = s["run_counts"]
+        counts = s.run_counts
         records.append(
             {
-                "sweep_id": s["id"],
-                "name": s["name"],
-                "method": s["method"],
-                "state": s["state"],
-                "created_at": _time(s["created_at"]),
+                "sweep_id": s.id,
+                "name": s.name,
+                "method": s.method,
+                "state": s.state,
+                "created_at": utc_time(s.created_at),
                 "runs": sum(counts.values()),
-                "running": counts.get(RUNNING, 0),
-                "finished": counts.get("finished", 0),
-                "message": s["message"],
+                "running": counts.get(RunState.RUNNING, 0),
+                "finished": counts.get(RunState.FINISHED, 0),
+                "message": s.message,
             }
         )
     columns = ["sweep_id", "name", "method", "state", "created_at", "runs", "running"]

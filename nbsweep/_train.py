@@ -8,20 +8,24 @@ must stop at a band never logs a row past it.
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from nbsweep._errors import RunStopped, SweepError
-from nbsweep._runs import RUNNING, RunRecord, is_valid_metric
-from nbsweep.stopping import Stopper
-from nbsweep.store import Store
+from nbsweep._errors import RunStopped, SweepError, SweepNotFoundError
+from nbsweep._runs import RunRecord, is_valid_metric
+from nbsweep._states import RunState
+from nbsweep.schedulers import Scheduler, agent_scheduler
+from nbsweep.store import Store, logged_row, logged_step, open_store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 _last_train: Callable[..., Any] | None = None
 _current: RunContext | None = None
+_finding = threading.Lock()
 
 
 def train(fn: F) -> F:
@@ -66,14 +70,18 @@ class RunContext:
         sweep_id: str,
         run_id: str,
         metric: str | None,
-        stopper: Stopper | None,
+        scheduler: Scheduler | None,
+        config: Mapping[str, Any] | None = None,
     ) -> None:
+        """``scheduler``: asked inside the log transaction when a row reaches one of its
+        checkpoints (``agent_scheduler``); ``config``: the run's, for it."""
         self.store = store
         self.sweep_id = sweep_id
         self.run_id = run_id
         self.metric = metric
-        self.stopper = stopper
-        self.bands = frozenset(getattr(stopper, "bands", ()) or ())
+        self.scheduler = scheduler
+        self.config = config or {}
+        self.checkpoints = frozenset(scheduler.checkpoints) if scheduler is not None else ()
         self.summary: dict[str, Any] = {}
         self.values: list[float] = []  # the valid metric values so far (the iterations)
         self.steps = 0
@@ -82,17 +90,26 @@ class RunContext:
         self._row: int | None = None
         self._row_data: dict[str, Any] = {}
         self._row_has_metric = False
+        self._lock = threading.Lock()
 
     def log(self, data: Mapping[str, Any], step: int | None) -> None:
         if not isinstance(data, Mapping):
             raise TypeError(f"nbsweep.log() takes a dict of values, not {type(data).__name__}")
+        data = logged_row(data)  # checked at the call; plain values from here on
+        if step is not None:
+            step = logged_step(step)
+        # Threads of one run log in turn: each reads the step and counts the previous one set.
+        with self._lock:
+            self._log(data, step)
+
+    def _log(self, data: dict[str, Any], step: int | None) -> None:
         if step is None:
             step = self._step + 1
         elif step < self._step:
             warnings.warn(
                 f"nbsweep.log: step {step} is before the run's current step {self._step};"
                 " the row is dropped (as W&B does)",
-                stacklevel=3,
+                stacklevel=4,  # the caller of nbsweep.log
             )
             return
         merge = step == self._step and self._row is not None
@@ -112,7 +129,7 @@ class RunContext:
             metric, iteration = values[-1], len(values)
         judge = None
         new_iteration = iteration is not None and iteration > len(self.values)
-        if new_iteration and iteration in self.bands and self.stopper is not None:
+        if new_iteration and iteration in self.checkpoints:
             judge = (iteration, self._judge(values))
         summary = {**self.summary, **data, "_step": step}
         steps = self.steps if merge else self.steps + 1
@@ -138,28 +155,19 @@ class RunContext:
             raise RunStopped(reason)
 
     def _judge(self, values: list[float]) -> Callable[[dict[str, list[float]]], str | None]:
-        """The stopping rule for this run at the band it just reached, given the others."""
-        stopper = self.stopper
-        assert stopper is not None
-        run_id = self.run_id
-        band = len(values)
+        """The scheduler's verdict on this run at the checkpoint it just reached."""
+        scheduler = self.scheduler
+        assert scheduler is not None
+        run = RunRecord(self.run_id, self.config, RunState.RUNNING, tuple(values))
 
         def rule(others: dict[str, list[float]]) -> str | None:
-            # Histories cut at the band are all a band's threshold depends on; the others are
-            # marked finished so that only this run is judged.
+            # Histories cut at the checkpoint are all a decision there depends on; the others
+            # are finished runs to it, so that only this run is judged.
             records = [
-                RunRecord(id=other, config={}, state="finished", metric_history=history)
+                RunRecord(id=other, config={}, state=RunState.FINISHED, metric_history=history)
                 for other, history in others.items()
             ]
-            records.append(RunRecord(id=run_id, config={}, state=RUNNING, metric_history=values))
-            decision = stopper.decide(records)
-            if run_id not in decision.stop:
-                return None
-            threshold = next((b.threshold for b in decision.bands if b.iteration == band), None)
-            return (
-                f"early_terminate: stopped at band {band} ({self.metric}={values[band - 1]:g},"
-                f" threshold {threshold:g})"
-            )
+            return scheduler.on_result(run, records)
 
         return rule
 
@@ -174,6 +182,32 @@ def set_current_run(context: RunContext | None) -> None:
     _current = context
 
 
+def run_from_env(environ: Mapping[str, str] | None = None) -> RunContext | None:
+    """The run a program started by an agent is executing, from ``NBSWEEP_*`` variables.
+
+    Returns a ``RunContext`` for ``nbsweep.log`` in the program, or None outside a script
+    sweep.
+    """
+    env = os.environ if environ is None else environ
+    names = ("NBSWEEP_STORE", "NBSWEEP_SWEEP_ID", "NBSWEEP_RUN_ID")
+    if not all(env.get(name) for name in names):
+        return None
+    store_url, sweep_id, run_id = (env[name] for name in names)
+    store = open_store(store_url)
+    sweep = store.sweep(sweep_id)
+    if sweep is None:
+        raise SweepNotFoundError(
+            f"NBSWEEP_SWEEP_ID={sweep_id} is not in store {store_url}; this program was not "
+            "started by an agent of that sweep (unset NBSWEEP_* to run it on its own)"
+        )
+    config = sweep.config
+    scheduler = agent_scheduler(config, sweep.seed)
+    run = store.run(run_id) if scheduler is not None else None
+    return RunContext(
+        store, sweep_id, run_id, config.metric_name, scheduler, run.config if run else None
+    )
+
+
 def log(data: Mapping[str, Any], step: int | None = None) -> None:
     """Log a history row for the current run (W&B's ``wandb.log``); durable on return.
 
@@ -182,10 +216,10 @@ def log(data: Mapping[str, Any], step: int | None = None) -> None:
     propagate (it is a ``BaseException``, so ``except Exception`` does not catch it).
     """
     if _current is None:
-        from nbsweep._command import run_from_env
-
-        # A program of a ``program:`` sweep finds its run in the NBSWEEP_* variables.
-        set_current_run(run_from_env())
+        with _finding:  # threads of a program find one run, not one each
+            if _current is None:
+                # A program of a ``program:`` sweep finds its run in the NBSWEEP_* variables.
+                set_current_run(run_from_env())
     if _current is None:
         raise SweepError(
             "nbsweep.log() was called outside a sweep run: call it from the train function"

@@ -11,14 +11,15 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from nbsweep._errors import SweepError
-from nbsweep._runs import FINISHED, STOPPED, RunRecord, is_valid_metric
+from nbsweep._errors import SweepError, SweepNotFoundError
+from nbsweep._runs import RunRecord, is_valid_metric
+from nbsweep._states import RunState
+from nbsweep.config import SweepConfig
 from nbsweep.space import Parameter, Space, value_key
 from nbsweep.store import Store
-from nbsweep.store._store import loads
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def source_ids(warm_start: Any, store: Store) -> list[str]:
                 f" {type(item).__name__}"
             )
         if store.sweep(sweep_id) is None:
-            raise SweepError(f"warm_start: sweep {sweep_id!r} is not in store {store.url}")
+            raise SweepNotFoundError(f"warm_start: sweep {sweep_id!r} is not in store {store.url}")
         if sweep_id not in ids:
             ids.append(sweep_id)
     if not ids:
@@ -74,10 +75,10 @@ def source_ids(warm_start: Any, store: Store) -> list[str]:
     return ids
 
 
-def load(store: Store, sources: Sequence[str], config: Mapping[str, Any]) -> WarmStart:
+def load(store: Store, sources: Sequence[str], config: SweepConfig) -> WarmStart:
     """The finished runs of ``sources`` as records of the sweep ``config`` describes."""
-    space = Space.from_config(config)
-    metric = (config.get("metric") or {}).get("name")
+    space = config.space
+    metric = config.metric_name
     records: list[RunRecord] = []
     ignored: Counter[str] = Counter()
     for sweep_id in sources:
@@ -85,32 +86,20 @@ def load(store: Store, sources: Sequence[str], config: Mapping[str, Any]) -> War
         if row is None:
             ignored[f"from sweep {sweep_id}, which is no longer in the store"] += 1
             continue
-        runs = store.runs(sweep_id)
         # The stored metric history is the source sweep's metric; another name: summary only.
-        same_metric = (loads(row["config"]).get("metric") or {}).get("name") == metric
-        histories = store.metric_histories([r["id"] for r in runs]) if same_metric else {}
-        for run in runs:
-            if run["state"] not in (FINISHED, STOPPED):
+        same_metric = row.config.metric_name == metric
+        for run in store.run_records(sweep_id, metric, histories=same_metric):
+            if run.state not in (RunState.FINISHED, RunState.STOPPED):
                 ignored["not finished"] += 1
                 continue
-            history = tuple(histories.get(run["id"], ()))
-            summary = loads(run["summary"]).get(metric)
-            if not is_valid_metric(summary) and not history:
+            if not is_valid_metric(run.summary_metric) and not run.metric_history:
                 ignored[f"without a value of {metric}"] += 1
                 continue
-            config_or_why = _project(space, loads(run["config"]))
+            config_or_why = _project(space, run.config)
             if isinstance(config_or_why, str):
                 ignored[config_or_why] += 1
                 continue
-            records.append(
-                RunRecord(
-                    id=run["id"],
-                    config=config_or_why,
-                    state=run["state"],
-                    metric_history=history,
-                    summary_metric=summary,
-                )
-            )
+            records.append(replace(run, config=config_or_why))
     return WarmStart(tuple(sources), tuple(records), dict(ignored))
 
 

@@ -17,7 +17,9 @@ import numpy as np
 import pandas as pd
 
 from nbsweep._errors import ConfigError, SweepError
-from nbsweep._runs import FINISHED, is_valid_metric
+from nbsweep._runs import is_valid_metric
+from nbsweep._states import RunState
+from nbsweep.config import ConfigWarning, SweepConfig, validate
 
 __all__ = ["best_value", "importance", "metric_values", "refine"]
 
@@ -325,7 +327,7 @@ def _method(method: Any, parameters: Mapping[str, Any]) -> Any:
 
 def refine(
     config: Mapping[str, Any] | str, runs: pd.DataFrame, top: float = 0.2, margin: float = 0.1
-) -> dict[str, Any]:
+) -> SweepConfig:
     """A narrower sweep config around the best finished runs (coarse-to-fine search).
 
     Takes the best ``top`` fraction of finished runs by ``summary/<metric>`` (at least 2).
@@ -339,8 +341,6 @@ def refine(
     except that a config with nothing left to search becomes a grid of one run. ``config`` may
     be raw or normalised; the result is validated and returned normalised.
     """
-    from nbsweep.config import ConfigWarning, validate
-
     with warnings.catch_warnings():
         # A config that has run was validated already; its warnings were shown then.
         warnings.simplefilter("ignore", ConfigWarning)
@@ -349,14 +349,15 @@ def refine(
         raise ValueError(f"top: {top!r} must be a fraction in (0, 1]")
     if margin < 0:
         raise ValueError(f"margin: {margin!r} must be at least 0")
-    metric = config.get("metric")
-    if not isinstance(metric, Mapping) or "name" not in metric:
+    metric = config.metric
+    if metric is None:
         raise ConfigError("metric: refine ranks runs on the metric; add metric: {name, goal}")
-    name, goal = str(metric["name"]), metric.get("goal", "minimize")
+    name, goal = metric.name, metric.goal
     values = metric_values(runs, name)
-    finished = (
-        values[(runs["state"] == FINISHED) & values.notna()] if "state" in runs else values[:0]
-    )
+    if "state" not in runs:
+        finished = values[:0]
+    else:
+        finished = values[(runs["state"] == RunState.FINISHED) & values.notna()]
     if len(finished) < 2:
         raise SweepError(
             f"refine needs at least 2 finished runs with a valid summary/{name}; "
@@ -364,11 +365,5 @@ def refine(
         )
     count = min(len(finished), max(2, math.ceil(top * len(finished))))
     best = finished.sort_values(ascending=goal == "minimize", kind="mergesort").index[:count]
-    refined = dict(copy.deepcopy(config))
-    refined["parameters"] = _refine_parameters(
-        config["parameters"], runs.loc[best], "config/", margin
-    )
-    refined["method"] = _method(config.get("method"), refined["parameters"])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConfigWarning)
-        return validate(refined)
+    parameters = _refine_parameters(config.parameters, runs.loc[best], "config/", margin)
+    return config.replace(parameters=parameters, method=_method(config.method, parameters))

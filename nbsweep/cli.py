@@ -19,13 +19,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from nbsweep._command import script_function
-from nbsweep._errors import NbsweepError, SweepError
+from nbsweep._errors import NbsweepError, PlacementError, SweepError
+from nbsweep._states import SWEEP_LIVE, SweepState
+from nbsweep._timing import CLI_REFRESH_S
 
 USAGE_ERROR = 2
 INTERRUPTED = 130
-# Sweep states in which the controller still has work to do; anything else is an end.
-_LIVE_STATES = frozenset({"pending", "running", "paused", "stopping"})
-_REFRESH_S = 1.0
 _TABLE_ROWS = 20
 
 
@@ -222,9 +221,9 @@ def _watch(sweep: Any, out: TextIO) -> int:
     while True:
         try:
             state = sweep.state
-            if state not in _LIVE_STATES:
+            if state not in SWEEP_LIVE:
                 break
-            if state == "paused" and sweep.message.startswith("paused:"):
+            if state == SweepState.PAUSED and sweep.message.startswith("paused:"):
                 out.write(render_table(sweep) + "\n")
                 out.write(f"fix the program, then: nbsweep resume {sweep.id}\n")
                 _release(sweep)
@@ -236,7 +235,7 @@ def _watch(sweep: Any, out: TextIO) -> int:
                 out.write(text + "\n")
             out.flush()
             last = text
-            time.sleep(_REFRESH_S)
+            time.sleep(CLI_REFRESH_S)
         except KeyboardInterrupt:
             interrupts += 1
             if interrupts == 1:
@@ -281,7 +280,7 @@ def render_table(sweep: Any, max_rows: int | None = _TABLE_ROWS) -> str:
         return header
     keep = ["run_id", "state"]
     keep += [c for c in runs.columns if c.startswith("config/")]
-    metric = (sweep.config.get("metric") or {}).get("name")
+    metric = sweep.config.metric_name
     if metric and f"summary/{metric}" in runs.columns:
         keep.append(f"summary/{metric}")
     keep += [c for c in ("runtime_s", "error") if c in runs.columns]
@@ -306,7 +305,7 @@ def _cmd_agent(args: argparse.Namespace) -> int:
     import nbsweep
 
     if args.workers < 1:
-        raise SweepError(f"--workers {args.workers}: give at least 1")
+        raise PlacementError(f"--workers {args.workers}: give at least 1")
     function = _import_function(args.function) if args.function else None
     if args.dask:
         return _dask_agents(args, function)
@@ -321,7 +320,7 @@ def _dask_agents(args: argparse.Namespace, function: Callable[..., Any] | None) 
     try:
         from distributed import Client
     except ImportError as exc:
-        raise SweepError(
+        raise PlacementError(
             "--dask needs Dask's distributed package: pip install 'nbsweep[dask]'"
         ) from exc
     from nbsweep.agents import dask_agents
@@ -329,7 +328,7 @@ def _dask_agents(args: argparse.Namespace, function: Callable[..., Any] | None) 
     try:
         client = Client(args.dask, timeout=30)
     except OSError as exc:
-        raise SweepError(f"--dask {args.dask}: cannot reach the Dask scheduler: {exc}") from exc
+        raise PlacementError(f"--dask {args.dask}: cannot reach the Dask scheduler: {exc}") from exc
     with client:
         futures = dask_agents(args.sweep_id, client, function, count=args.count, store=args.store)
         executed = client.gather(futures)

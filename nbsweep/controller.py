@@ -14,56 +14,34 @@ import threading
 import time
 import traceback
 import warnings
-from collections.abc import Mapping
 from typing import Any
 
 from nbsweep._errors import StoreError
-from nbsweep._runs import (
-    ALIVE,
-    CRASHED,
-    FAILED,
-    FINISHED,
-    KILLED,
-    PENDING,
-    RUNNING,
-    STOPPED,
-    RunRecord,
-    is_valid_metric,
+from nbsweep._runs import RunRecord, is_valid_metric
+from nbsweep._states import (
+    RUN_ALIVE,
+    SWEEP_ACTIVE,
+    AgentState,
+    CrashReason,
+    RunState,
+    SweepState,
+    cut_by_machine,
+    describe_exit,
 )
-from nbsweep.agents._dask import WORKER_LOST
+from nbsweep._timing import LEASE_RENEW_S, LEASE_TTL_S, POOL_POLL_S, STALE_RUN_S
+from nbsweep.agents._executor import Executor
 from nbsweep.agents._gpus import Slot
-from nbsweep.agents._local import LocalExecutor, describe_exit
-from nbsweep.agents._loop import CONTROLLER_DIED, log_path, scratch_path
+from nbsweep.agents._loop import log_path, scratch_path
 from nbsweep.agents._pool import YIELDED, GpuPool, priority_of
+from nbsweep.config import SweepConfig
 from nbsweep.schedulers import Scheduler, make_scheduler
 from nbsweep.schedulers._launch import queue_groups
-from nbsweep.store import Store
-from nbsweep.store._store import loads, owner_id
+from nbsweep.store import Store, StoredRun, StoredSweep, owner_id
 
-# Sweep states. ``stopping``: no new runs, running ones finish, then ``finished``.
-SWEEP_PENDING, SWEEP_RUNNING, PAUSED, STOPPING, SWEEP_FINISHED, CANCELLED = (
-    "pending",
-    "running",
-    "paused",
-    "stopping",
-    "finished",
-    "cancelled",
-)
-SWEEP_ACTIVE = frozenset({SWEEP_RUNNING, PAUSED, STOPPING})
-SWEEP_DONE = frozenset({SWEEP_FINISHED, CANCELLED})
-
-LEASE_TTL_S = 5.0
-LEASE_RENEW_S = 1.0
 MAX_SLEEP_S = 0.05
 CHANGING_SLEEP_S = 0.01
 # W&B-like failure guard: this many failed or crashed runs before any success pause the sweep.
 INITIAL_FAILURES = 3
-# A run on an agent this controller does not supervise is crashed after this much silence
-# (its machine vanished, or the agent was killed) and its config is queued again.
-STALE_RUN_S = 60.0
-AGENT_SILENT = "no heartbeat from its agent"
-# How often a sweep waiting for GPUs of the pool asks again.
-POOL_POLL_S = 0.1
 # The deepest queue of pending runs kept for grid and random (no-op trials need this many).
 MAX_AHEAD = 1024
 
@@ -75,13 +53,15 @@ class Controller(threading.Thread):
         self,
         store: Store,
         sweep_id: str,
-        executor: LocalExecutor | None = None,
+        executor: Executor | None = None,
         slots: list[Slot] | None = None,
         gpu_groups: list[Slot] | None = None,
+        scheduler: Scheduler | None = None,
     ) -> None:
         """``gpu_groups``: every GPU group of the machine; with them, ``len(slots)`` agents
         get GPUs from the pool shared with other sweeps, spread over the groups it hands out
-        (more agents than groups share them; see ``agents._pool``)."""
+        (more agents than groups share them; see ``agents._pool``). ``scheduler``: the one
+        ``nbsweep.sweep`` built to check the config (else built from it on first use)."""
         super().__init__(name=f"nbsweep-controller-{sweep_id}", daemon=True)
         self.store = store
         self.sweep_id = sweep_id
@@ -97,29 +77,29 @@ class Controller(threading.Thread):
         # Agents drained by this controller (fewer planned, or their GPU given away).
         self._retiring: set[int] = set()
         self._priority = 0
-        self._config_text = ""
+        self._sweep_config: SweepConfig | None = None
         self._pool_at = 0.0
         sweep = store.sweep(sweep_id)
         assert sweep is not None
-        self.config: dict[str, Any] = loads(sweep["config"])
-        self.seed = sweep["seed"]
-        metric = self.config.get("metric") or {}
-        self.metric: str | None = metric.get("name")
-        self.goal = metric.get("goal", "minimize")
-        self.target = metric.get("target")
-        self.run_cap: int | None = self.config.get("run_cap")
-        self._scheduler: Scheduler | None = None
+        self.config: SweepConfig = sweep.config
+        self.seed = sweep.seed
+        metric = self.config.metric
+        self.metric: str | None = self.config.metric_name
+        self.goal = metric.goal if metric is not None else "minimize"
+        self.target = metric.target if metric is not None else None
+        self.run_cap: int | None = self.config.run_cap
+        self._scheduler = scheduler
         self._new_slots: list[Slot] | None = None  # handed over by Sweep.resume(config=...)
         self._warm: tuple[RunRecord, ...] | None = None
-        self._warm_sources: list[str] = loads(sweep["warm_start"]) or []
+        self._warm_sources: list[str] = list(sweep.warm_start)
         self._wake = threading.Event()
         self._quit = False
         self.error: str | None = None
-        # What the store said at the last tick: run rows by id, parsed once.
-        self._runs: dict[str, dict[str, Any]] = {}
+        # What the store said at the last tick: runs by id.
+        self._runs: dict[str, StoredRun] = {}
         self._records: dict[str, RunRecord] = {}
         self._replaced: set[str] = set()
-        self._changed: list[dict[str, Any]] = []
+        self._changed: list[StoredRun] = []
         self._observed = False
         self._cancelled = False
         self._dead_at_start = 0
@@ -181,8 +161,8 @@ class Controller(threading.Thread):
             with contextlib.suppress(StoreError):
                 self.store.update_sweep(
                     self.sweep_id,
-                    only_from=[SWEEP_RUNNING, STOPPING],
-                    state=PAUSED,
+                    only_from=[SweepState.RUNNING, SweepState.STOPPING],
+                    state=SweepState.PAUSED,
                     message=f"paused: the controller failed:\n{self.error}",
                     event="paused: the controller failed",
                 )
@@ -204,7 +184,7 @@ class Controller(threading.Thread):
         sweep = self.store.sweep(self.sweep_id)
         if sweep is None:
             return False, True
-        state = sweep["state"]
+        state = sweep.state
         if self._new_slots is not None:
             self._reconfigured()
         busy = self._reap(respawn=state in SWEEP_ACTIVE)
@@ -214,29 +194,29 @@ class Controller(threading.Thread):
         if state in SWEEP_ACTIVE and self._requeue_cut_runs():
             # Read back next tick: the search must see the copies, or it suggests them again.
             return True, False
-        if state == CANCELLED:
+        if state == SweepState.CANCELLED:
             self._cancel()
             return True, True
-        if state == SWEEP_FINISHED:
+        if state == SweepState.FINISHED:
             return True, True
-        if state == SWEEP_RUNNING and self._missing and self.executor is not None:
+        if state == SweepState.RUNNING and self._missing and self.executor is not None:
             for slot in self._missing:
                 self.executor.spawn(slot)
             self._missing = []
             busy = True
         if self.pool is not None:
             busy |= self._share_gpus(sweep)
-        if state == SWEEP_RUNNING:
+        if state == SweepState.RUNNING:
             busy |= self._early_terminate()
             state = self._checks(sweep)
-        if state == SWEEP_RUNNING and self._fill(guarded=bool(sweep["failure_guard"])):
+        if state == SweepState.RUNNING and self._fill(guarded=bool(sweep.failure_guard)):
             return True, False  # the new runs are read back (and counted) next tick
-        if state in (SWEEP_RUNNING, STOPPING) and self._over(state):
+        if state in (SweepState.RUNNING, SweepState.STOPPING) and self._over(state):
             self.store.update_sweep(
                 self.sweep_id,
-                only_from=[SWEEP_RUNNING, STOPPING],
-                state=SWEEP_FINISHED,
-                message=sweep["message"] or self._end_reason(),
+                only_from=[SweepState.RUNNING, SweepState.STOPPING],
+                state=SweepState.FINISHED,
+                message=sweep.message or self._end_reason(),
                 event="finished",
             )
             return True, True
@@ -248,7 +228,7 @@ class Controller(threading.Thread):
             return False
         gone = self.executor.reap()
         for handle, code in gone:
-            self.store.update_agent(self.sweep_id, handle.agent, state="dead")
+            self.store.update_agent(self.sweep_id, handle.agent, state=AgentState.DEAD)
             if code == YIELDED and self.pool is not None:
                 self._give_away(handle.slot)  # asked for again while the sweep has runs
                 self.pool.left(handle.slot)
@@ -267,16 +247,16 @@ class Controller(threading.Thread):
                         self._want = max(0, self._want - 1)  # a drained agent is not replaced
                 continue
             # An executor that knows better than the exit code says why (a lost Dask worker).
-            cause = getattr(handle, "why", None) or describe_exit(code)
+            cause = handle.why or describe_exit(code)
             why = f"agent {handle.agent} (pid {handle.pid}) died: {cause}"
             running = self.store.running_ids(self.sweep_id, agent=handle.agent)
-            self.store.end_runs(self.sweep_id, running, CRASHED, {r: why for r in running})
+            self.store.end_runs(self.sweep_id, running, RunState.CRASHED, {r: why for r in running})
             scratch = scratch_path(self.store, self.sweep_id, handle.agent)
             if running and scratch.exists():
                 # What the run printed before it died is the best clue to why.
                 scratch.replace(log_path(self.store, self.sweep_id, running[-1]))
             self.store.add_event(self.sweep_id, "agent_died", why, agent=handle.agent)
-            ran = bool(running) or any(r["agent"] == handle.agent for r in self._runs.values())
+            ran = bool(running) or any(r.agent == handle.agent for r in self._runs.values())
             self._dead_at_start = 0 if ran else self._dead_at_start + 1
             if self._dead_at_start >= INITIAL_FAILURES:
                 # Agents that die before running anything (an import or unpickling error in
@@ -303,21 +283,21 @@ class Controller(threading.Thread):
         for agent, handle in self.executor.processes.items():
             if handle.slot == slot and agent not in self._retiring:
                 self._retiring.add(agent)
-                self.store.update_agent(self.sweep_id, agent, drain=True, state="draining")
+                self.store.update_agent(self.sweep_id, agent, drain=True, state=AgentState.DRAINING)
 
-    def _share_gpus(self, sweep: Mapping[str, Any]) -> bool:
+    def _share_gpus(self, sweep: StoredSweep) -> bool:
         """Ask the GPU pool for the agents the sweep lacks while it runs and has runs waiting.
 
         Returns whether agents were started. Asks at once, then every ``POOL_POLL_S`` while
         it waits; a sweep that stops wanting GPUs drops its wait.
         """
         assert self.pool is not None and self.executor is not None
-        if sweep["config"] != self._config_text:  # the priority may change (set_priority)
-            self._config_text = sweep["config"]
-            self._priority = priority_of(loads(sweep["config"]))
+        if sweep.config != self._sweep_config:  # the priority may change (set_priority)
+            self._sweep_config = sweep.config
+            self._priority = priority_of(sweep.config)
         lacking = 0
-        if sweep["state"] == SWEEP_RUNNING:
-            pending = list(self._alive.values()).count(PENDING)
+        if sweep.state == SweepState.RUNNING:
+            pending = list(self._alive.values()).count(RunState.PENDING)
             lacking = min(self._want - self.executor.alive(), pending)
         if lacking <= 0 and not self.pool.waiting:
             return False
@@ -338,8 +318,8 @@ class Controller(threading.Thread):
         self._dead_at_start = 0
         self.store.update_sweep(
             self.sweep_id,
-            only_from=[SWEEP_RUNNING],
-            state=PAUSED,
+            only_from=[SweepState.RUNNING],
+            state=SweepState.PAUSED,
             message=(
                 f"paused: {INITIAL_FAILURES} agents in a row died before running anything"
                 f" (last: {why}); fix the train function, then sweep.resume(train=...)."
@@ -351,15 +331,15 @@ class Controller(threading.Thread):
     def _refresh(self) -> bool:
         """Read the runs that may have changed: those from the oldest alive run on."""
         rows, pending = self.store.changed_runs(self.sweep_id, self._window, self._top)
-        seen = {r["id"] for r in rows}
-        window = [r for r in self._runs.values() if r["seq"] >= self._window]
-        waiting = [r for r in window if r["state"] == PENDING and r["id"] not in seen]
+        seen = {r.id for r in rows}
+        window = [r for r in self._runs.values() if r.seq >= self._window]
+        waiting = [r for r in window if r.state == RunState.PENDING and r.id not in seen]
         gone = []
         if len(waiting) != pending:
             # Pending runs were dropped (stop, cancel, a reached target): read the window whole.
             rows = self.store.runs(self.sweep_id, min_seq=self._window)
-            seen = {r["id"] for r in rows}
-            gone = [r["id"] for r in window if r["id"] not in seen]
+            seen = {r.id for r in rows}
+            gone = [r.id for r in window if r.id not in seen]
             waiting = []
         for run_id in gone:
             del self._runs[run_id]
@@ -367,40 +347,31 @@ class Controller(threading.Thread):
             self._alive.pop(run_id, None)
         self._changed = []
         for row in rows:
-            old = self._runs.get(row["id"])
-            if old is not None and old["state"] == row["state"] and old["steps"] == row["steps"]:
+            old = self._runs.get(row.id)
+            if old is not None and old.state == row.state and old.steps == row.steps:
                 continue
-            row["config"] = old["config"] if old is not None else loads(row["config"])
-            row["summary"] = loads(row["summary"])
-            self._runs[row["id"]] = row
+            self._runs[row.id] = row
             self._changed.append(row)
-            if row["state"] in ALIVE:
-                self._alive[row["id"]] = row["state"]
+            if row.state in RUN_ALIVE:
+                self._alive[row.id] = row.state
             else:
-                self._alive.pop(row["id"], None)
-            if row["state"] in (CRASHED, KILLED) and row["steps"] == 0:
-                self._uncounted.add(row["id"])
-            if row["requeued_from"]:
-                self._replaced.add(row["requeued_from"])
-        refresh = {r["id"] for r in self._changed}
+                self._alive.pop(row.id, None)
+            if row.state in (RunState.CRASHED, RunState.KILLED) and row.steps == 0:
+                self._uncounted.add(row.id)
+            if row.requeued_from:
+                self._replaced.add(row.requeued_from)
+        refresh = {r.id for r in self._changed}
         if self.scheduler.reads_histories:
-            stale = [
-                r["id"] for r in rows if r["metric_count"] != len(self._histories.get(r["id"], ()))
-            ]
+            stale = [r.id for r in rows if r.metric_count != len(self._histories.get(r.id, ()))]
             if stale:
                 self._histories.update(self.store.metric_histories(stale))
                 refresh.update(stale)
         for run_id in refresh:
-            r = self._runs[run_id]
-            self._records[run_id] = RunRecord(
-                id=run_id,
-                config=r["config"],
-                state=r["state"],
-                metric_history=tuple(self._histories.get(run_id, ())),
-                summary_metric=r["summary"].get(self.metric) if self.metric else None,
+            self._records[run_id] = self._runs[run_id].record(
+                self.metric, self._histories.get(run_id, ())
             )
-        self._top = max([self._top, *(r["seq"] for r in rows)])
-        seqs = [r["seq"] for r in rows if r["state"] in ALIVE] + [r["seq"] for r in waiting]
+        self._top = max([self._top, *(r.seq for r in rows)])
+        seqs = [r.seq for r in rows if r.state in RUN_ALIVE] + [r.seq for r in waiting]
         self._window = min(seqs) if seqs else self._top + 1
         self._stale_runs(rows)
         return bool(gone or refresh)
@@ -411,12 +382,12 @@ class Controller(threading.Thread):
         A typo in ``metric.name`` otherwise goes unnoticed: every run finishes, and search,
         stopping and the best run silently see nothing. The warning names what was logged.
         """
-        run = next((r for r in self._changed if r["state"] == FINISHED), None)
+        run = next((r for r in self._changed if r.state == RunState.FINISHED), None)
         if run is None:
             return
         self._metric_checked = True
-        summary = run["summary"]
-        if run["metric_count"] or is_valid_metric(summary.get(self.metric)):
+        summary = run.summary
+        if run.metric_count or is_valid_metric(summary.get(self.metric)):
             return
         logged = ", ".join(sorted(k for k in summary if not k.startswith("_"))) or "nothing"
         how = (
@@ -425,11 +396,11 @@ class Controller(threading.Thread):
             else "was never logged"
         )
         message = (
-            f"metric.name {self.metric!r} {how} by run {run['id']}, the first run to finish;"
+            f"metric.name {self.metric!r} {how} by run {run.id}, the first run to finish;"
             f" it logged: {logged}. Fix metric.name in the config, or log {self.metric!r}"
             " as a number from the train function"
         )
-        self.store.add_event(self.sweep_id, "warning", message, run_id=run["id"])
+        self.store.add_event(self.sweep_id, "warning", message, run_id=run.id)
         warnings.warn(message, stacklevel=1)
 
     def _requeue_cut_runs(self) -> bool:
@@ -442,33 +413,30 @@ class Controller(threading.Thread):
         cut = [
             r
             for r in self._changed
-            if r["state"] == CRASHED
-            and (
-                (r["error"] or "").startswith((CONTROLLER_DIED, AGENT_SILENT))
-                or WORKER_LOST in (r["error"] or "")
-            )
-            and r["id"] not in self._replaced
+            if r.state == RunState.CRASHED
+            and cut_by_machine(r.error)
+            and r.id not in self._replaced
         ]
         if not cut:
             return False
-        self.store.add_runs(self.sweep_id, [r["config"] for r in cut], [r["id"] for r in cut])
-        self._replaced.update(r["id"] for r in cut)
+        self.store.add_runs(self.sweep_id, [r.config for r in cut], [r.id for r in cut])
+        self._replaced.update(r.id for r in cut)
         return True
 
-    def _stale_runs(self, rows: list[dict[str, Any]]) -> None:
+    def _stale_runs(self, rows: list[StoredRun]) -> None:
         """Crash runs whose (foreign) agent stopped sending heartbeats long ago."""
         local = set(self.executor.processes) if self.executor is not None else set()
         limit = time.time() - STALE_RUN_S
         stale = [
-            r["id"]
+            r.id
             for r in rows
-            if r["state"] == RUNNING
-            and r["agent"] not in local
-            and (r["heartbeat_at"] or 0) < limit
+            if r.state == RunState.RUNNING
+            and r.agent not in local
+            and (r.heartbeat_at or 0) < limit
         ]
         if stale:
-            why = f"{AGENT_SILENT} for {STALE_RUN_S:.0f} s"
-            self.store.end_runs(self.sweep_id, stale, CRASHED, {r: why for r in stale})
+            why = f"{CrashReason.AGENT_SILENT} for {STALE_RUN_S:.0f} s"
+            self.store.end_runs(self.sweep_id, stale, RunState.CRASHED, {r: why for r in stale})
 
     def records(self, engine: bool = True, warm: bool = False) -> list[RunRecord]:
         """The runs as the engine sees them; with ``engine``, without requeued originals.
@@ -499,54 +467,54 @@ class Controller(threading.Thread):
     def _early_terminate(self) -> bool:
         if not self.scheduler.reads_histories:
             return False
-        running = [run_id for run_id, state in self._alive.items() if state == RUNNING]
+        running = [run_id for run_id, state in self._alive.items() if state == RunState.RUNNING]
         key = (sum(len(h) for h in self._histories.values()), len(running))
         if not running or key == self._decided_at:
             return False
         self._decided_at = key
         reasons = self.scheduler.stop(self.records())
-        stop = [run_id for run_id in reasons if self._alive.get(run_id) == RUNNING]
+        stop = [run_id for run_id in reasons if self._alive.get(run_id) == RunState.RUNNING]
         if not stop:
             return False
-        self.store.end_runs(self.sweep_id, stop, STOPPED, reasons)
+        self.store.end_runs(self.sweep_id, stop, RunState.STOPPED, reasons)
         return True
 
-    def _checks(self, sweep: Mapping[str, Any]) -> str:
+    def _checks(self, sweep: StoredSweep) -> str:
         """Failure guard and ``metric.target``; returns the sweep state after them."""
-        if sweep["failure_guard"]:
-            runs = sorted(self._runs.values(), key=lambda r: r["seq"])
-            if any(r["state"] in (FINISHED, STOPPED) for r in runs):
+        if sweep.failure_guard:
+            runs = sorted(self._runs.values(), key=lambda r: r.seq)
+            if any(r.state in (RunState.FINISHED, RunState.STOPPED) for r in runs):
                 self.store.update_sweep(self.sweep_id, failure_guard=False)
             else:
-                failed = [r for r in runs if r["state"] in (FAILED, CRASHED)]
+                failed = [r for r in runs if r.state in (RunState.FAILED, RunState.CRASHED)]
                 if len(failed) >= INITIAL_FAILURES:
                     first = failed[0]
                     self.store.update_sweep(
                         self.sweep_id,
-                        only_from=[SWEEP_RUNNING],
-                        state=PAUSED,
+                        only_from=[SweepState.RUNNING],
+                        state=SweepState.PAUSED,
                         failure_guard=False,
                         message=(
                             f"paused: the first {len(failed)} runs failed; fix the train"
-                            f" function, then sweep.resume(). First error (run {first['id']}):"
-                            f"\n{first['error'] or first['state']}"
+                            f" function, then sweep.resume(). First error (run {first.id}):"
+                            f"\n{first.error or first.state}"
                         ),
                         event=f"paused: the first {len(failed)} runs failed",
                     )
-                    return PAUSED
+                    return SweepState.PAUSED
         if self.target is not None and self.metric:
             for r in self._changed:
-                if self._reached(r["summary"].get(self.metric)):
+                if self._reached(r.summary.get(self.metric)):
                     self.store.update_sweep(
                         self.sweep_id,
-                        only_from=[SWEEP_RUNNING],
-                        state=STOPPING,
-                        message=f"run {r['id']} reached metric.target {self.target:g}",
-                        event=f"run {r['id']} reached metric.target",
+                        only_from=[SweepState.RUNNING],
+                        state=SweepState.STOPPING,
+                        message=f"run {r.id} reached metric.target {self.target:g}",
+                        event=f"run {r.id} reached metric.target",
                     )
                     self.store.drop_pending(self.sweep_id)
-                    return STOPPING
-        return SWEEP_RUNNING
+                    return SweepState.STOPPING
+        return SweepState.RUNNING
 
     def _reached(self, value: Any) -> bool:
         if not is_valid_metric(value):
@@ -564,8 +532,8 @@ class Controller(threading.Thread):
         if self._exhausted:
             return False
         states = list(self._alive.values())
-        pending = states.count(PENDING)
-        running = states.count(RUNNING)
+        pending = states.count(RunState.PENDING)
+        running = states.count(RunState.RUNNING)
         agents = self.executor.alive() if self.executor is not None else 0
         agents = max(1, self._want if self.pool is not None else agents)
         if not self.scheduler.queue_ahead:
@@ -609,10 +577,12 @@ class Controller(threading.Thread):
         Agents on a slot the new plan keeps go on; the others finish their run and leave.
         """
         slots, self._new_slots = self._new_slots or [], None
-        sweep = self.store.sweep(self.sweep_id) or {}
-        queue = self.config.get("queue")
-        self.config = loads(sweep.get("config"))
-        self.run_cap = self.config.get("run_cap")
+        sweep = self.store.sweep(self.sweep_id)
+        if sweep is None:
+            return
+        queue = self.config.queue
+        self.config = sweep.config
+        self.run_cap = self.config.run_cap
         self._scheduler = None
         self._exhausted = False
         self._decided_at = (-1, -1)
@@ -620,8 +590,8 @@ class Controller(threading.Thread):
         if self.executor is None:
             return
         if self.pool is not None:
-            if self.config.get("queue") != queue:  # another queue: other GPUs of the pool
-                gpus = sweep.get("gpus_per_run") or 1
+            if self.config.queue != queue:  # another queue: other GPUs of the pool
+                gpus = sweep.gpus_per_run or 1
                 self.pool.groups = queue_groups(self.config, gpus, None)
             # The pool hands out GPUs for the new number of agents; the surplus ones leave.
             self._want = len(slots)
@@ -631,14 +601,14 @@ class Controller(threading.Thread):
             keep = [a for a, handle in agents if handle.slot.gpus in allowed][: self._want]
             for agent in [a for a in self.executor.processes if a not in keep]:
                 self._retiring.add(agent)
-                self.store.update_agent(self.sweep_id, agent, drain=True, state="draining")
+                self.store.update_agent(self.sweep_id, agent, drain=True, state=AgentState.DRAINING)
             return
         spare = list(slots)
         for agent, handle in list(self.executor.processes.items()):
             if handle.slot in spare:
                 spare.remove(handle.slot)
             else:
-                self.store.update_agent(self.sweep_id, agent, drain=True, state="draining")
+                self.store.update_agent(self.sweep_id, agent, drain=True, state=AgentState.DRAINING)
         for slot in spare:
             self.executor.spawn(slot)
 
@@ -646,13 +616,13 @@ class Controller(threading.Thread):
         """No run alive and no new one will come."""
         if self._alive:
             return False
-        if state == STOPPING or self._exhausted:
+        if state == SweepState.STOPPING or self._exhausted:
             return True
         return self.run_cap is not None and self._counted() >= self.run_cap
 
     def _end_reason(self) -> str:
         if self._exhausted:
-            search = "grid" if self.config.get("method") == "grid" else "search"
+            search = "grid" if self.config.method == "grid" else "search"
             return f"{search} exhausted: {len(self._runs)} runs"
         if self.run_cap is not None and self._counted() >= self.run_cap:
             return f"run_cap {self.run_cap} reached"
@@ -661,8 +631,9 @@ class Controller(threading.Thread):
     def _cancel(self) -> None:
         """Kill running runs and the local agents."""
         self._cancelled = True
-        running = [run_id for run_id, state in self._alive.items() if state == RUNNING]
-        self.store.end_runs(self.sweep_id, running, KILLED, {r: "cancelled" for r in running})
+        running = [run_id for run_id, state in self._alive.items() if state == RunState.RUNNING]
+        why = {r: "cancelled" for r in running}
+        self.store.end_runs(self.sweep_id, running, RunState.KILLED, why)
         self.store.drop_pending(self.sweep_id)
         if self.executor is not None:
             for agent in list(self.executor.processes):

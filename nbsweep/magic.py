@@ -7,12 +7,13 @@ it, or a Python expression (a dict, a YAML string or a path) evaluated in the no
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from nbsweep._errors import ConfigError, NbsweepError, SweepError
+from nbsweep._errors import ConfigError, NbsweepError, PlacementError, SweepError
 from nbsweep.config import load_yaml
 
 LINE_COMMANDS = ("list", "show", "pause", "resume", "stop", "cancel", "retry")
@@ -49,9 +50,9 @@ class SweepMagics(Magics):
             config = self._config_from_cell(cell)
             train = self._train(args.train)
             executor = self._executor(args.executor)
-            import nbsweep
+            from nbsweep._sweep import sweep as start
 
-            sweep = nbsweep.sweep(
+            sweep = start(
                 config,
                 train,
                 workers=args.workers,
@@ -101,10 +102,10 @@ class SweepMagics(Magics):
             return None
 
     def _line_command(self, args: Any) -> Any:
-        import nbsweep
+        from nbsweep._sweep import list_sweeps
 
         if args.command == "list":
-            return nbsweep.list_sweeps(store=args.store)
+            return list_sweeps(store=args.store)
         known = self.last
         sweep = self._target(args.id, args.store)
         if args.command == "show":
@@ -124,7 +125,7 @@ class SweepMagics(Magics):
         return None
 
     def _target(self, sweep_id: str | None, store: str | None) -> Any:
-        import nbsweep
+        from nbsweep._sweep import load
 
         if sweep_id is None:
             if self.last is None:
@@ -132,7 +133,7 @@ class SweepMagics(Magics):
             return self.last
         if self.last is not None and str(self.last.id) == sweep_id and store is None:
             return self.last
-        sweep = nbsweep.load(sweep_id, store=store)
+        sweep = load(sweep_id, store=store)
         self.last = sweep
         return sweep
 
@@ -159,7 +160,7 @@ class SweepMagics(Magics):
         if name is None:
             return None
         if name not in self.shell.user_ns:
-            raise SweepError(
+            raise PlacementError(
                 f"--executor {name}: no variable named {name!r} in the notebook; create the"
                 f" Dask client first ({name} = distributed.Client(...))"
             )
@@ -167,7 +168,7 @@ class SweepMagics(Magics):
         # Never imported here: an object made by distributed has loaded it already.
         distributed = sys.modules.get("distributed")
         if distributed is None or not isinstance(client, distributed.Client):
-            raise SweepError(
+            raise PlacementError(
                 f"--executor {name}: {name!r} is a {type(client).__name__}, not a"
                 f" distributed.Client ({name} = distributed.Client(cluster))"
             )
@@ -208,7 +209,7 @@ def _yaml_mapping(text: str) -> dict[str, Any] | None:
 
 
 def _checked(value: Any) -> Any:
-    if isinstance(value, (dict, str)) or hasattr(value, "__fspath__"):
+    if isinstance(value, (Mapping, str)) or hasattr(value, "__fspath__"):  # a SweepConfig too
         return value
     raise ConfigError(
         f"the %%sweep cell gave a {type(value).__name__}: it must be a config mapping "

@@ -18,6 +18,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 from nbsweep import views
+from nbsweep._states import RunState
 
 DEFAULT_CMAP = "viridis"
 
@@ -161,7 +162,7 @@ def draw_bands(info: views.BandsInfo, fig: Figure | None = None) -> Figure:
         return _message(fig, f"no run has logged {info.metric} yet")
     ax = fig.add_subplot()
     for stopped in (True, False):  # stopped runs grey, under the others
-        curves = [c for c in info.curves if (c.state == "stopped") == stopped]
+        curves = [c for c in info.curves if (c.state == RunState.STOPPED) == stopped]
         _lines(
             ax,
             [list(zip(c.x, c.y, strict=True)) for c in curves],

@@ -53,7 +53,7 @@ def report_html(snap: views.Snapshot) -> str:
         if key == "bands":
             body.append(_html.bands_table_html(views.bands_info(snap)))
         body.append(f'<img alt="{title}" src="data:image/png;base64,{png}">')
-    config = yaml.safe_dump(_plain(snap.config), sort_keys=False)
+    config = yaml.safe_dump(_plain(snap.config.as_dict()), sort_keys=False)
     body.append(f"<h2>Config</h2><pre>{html.escape(config)}</pre>")
     written = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     title = html.escape(f"nbsweep report: {snap.name or snap.id}")

@@ -327,6 +327,17 @@ class Parameter:
             "values, int_uniform or q_uniform, or method random or bayes"
         )
 
+    def grid_points(self) -> tuple[list[str], list[Any]]:
+        """The distinct grid points: their identity keys and the values emitted.
+
+        Duplicates (by W&B identity) keep the position of their first occurrence and emit the
+        value listed last, as W&B's dict-based dedupe does.
+        """
+        emitted: dict[str, Any] = {}
+        for value in self.grid_values():
+            emitted[self.identity(value)] = value
+        return list(emitted), list(emitted.values())
+
 
 def _log_uniform(
     u: np.ndarray, lo: float, hi: float, low: float | None = None, high: float | None = None
@@ -384,8 +395,9 @@ class Space:
         )
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> Space:
-        """Flatten ``config["parameters"]`` depth-first, keys code-point sorted at each level."""
+    def from_parameters(cls, parameters: Mapping[str, Any]) -> Space:
+        """Flatten a normalised ``parameters`` block depth-first, keys code-point sorted at each
+        level (``SweepConfig.space`` builds a sweep's)."""
         found: list[Parameter] = []
 
         def walk(block: Mapping[str, Any], prefix: tuple[str, ...]) -> None:
@@ -406,11 +418,15 @@ class Space:
                         "nbsweep.validate first"
                     )
 
-        walk(config.get("parameters") or {}, ())
+        walk(parameters, ())
         return cls(found)
 
     def __len__(self) -> int:
         return len(self.parameters)
+
+    def grid_size(self) -> int:
+        """How many runs a grid over this space makes (1 when every parameter is constant)."""
+        return math.prod(len(p.grid_points()[0]) for p in self.searchable)
 
     def flatten(self, nested: Mapping[str, Any]) -> dict[tuple[str, ...], Any]:
         """The values of this space's parameters in a nested run config; missing ones left out."""

@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nbsweep._runs import ALIVE, TERMINAL, is_valid_metric
+from nbsweep._runs import is_valid_metric
+from nbsweep._states import SWEEP_LIVE, RunState, SweepState
+from nbsweep.config import SweepConfig
 from nbsweep.stopping import Band
 
 # Distributions drawn on a log axis and distributions drawn as categories.
@@ -37,16 +39,14 @@ CATEGORICAL_DISTRIBUTIONS = frozenset({"categorical", "categorical_w_probabiliti
 
 # One colour per run state, shared by every renderer (W&B's palette, roughly).
 STATE_COLOURS = {
-    "pending": "#9e9e9e",
-    "running": "#1e88e5",
-    "finished": "#43a047",
-    "failed": "#e53935",
-    "crashed": "#8e24aa",
-    "stopped": "#fb8c00",
-    "killed": "#6d4c41",
+    RunState.PENDING: "#9e9e9e",
+    RunState.RUNNING: "#1e88e5",
+    RunState.FINISHED: "#43a047",
+    RunState.FAILED: "#e53935",
+    RunState.CRASHED: "#8e24aa",
+    RunState.STOPPED: "#fb8c00",
+    RunState.KILLED: "#6d4c41",
 }
-# A stopping sweep is still live: its running runs finish and change the view.
-SWEEP_ALIVE = frozenset({"pending", "running", "paused", "stopping"})
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class Snapshot:
     method: str
     state: str
     message: str
-    config: Mapping[str, Any]
+    config: SweepConfig
     created_at: float | None  # epoch seconds
     progress: tuple[int, int | None]
     runs: pd.DataFrame
@@ -99,13 +99,13 @@ class Snapshot:
     @property
     def metric(self) -> str | None:
         """The sweep metric's name, or None for a sweep without one."""
-        metric = self.config.get("metric") or {}
-        return metric.get("name")
+        return self.config.metric_name
 
     @property
     def goal(self) -> str:
         """``minimize`` or ``maximize`` (W&B's default is minimize)."""
-        return (self.config.get("metric") or {}).get("goal", "minimize")
+        metric = self.config.metric
+        return metric.goal if metric is not None else "minimize"
 
 
 def to_epoch(value: Any) -> float | None:
@@ -167,8 +167,8 @@ class Parameter:
     values: tuple[Any, ...] = ()  # the categories, in config order
 
 
-def parameters_of(config: Mapping[str, Any]) -> list[Parameter]:
-    """The searched parameters of a normalised config, nested names joined by "/".
+def parameters_of(config: SweepConfig) -> list[Parameter]:
+    """The searched parameters of a sweep config, nested names joined by "/".
 
     Constants are left out: they would be flat axes and zero-importance rows.
     """
@@ -195,7 +195,7 @@ def parameters_of(config: Mapping[str, Any]) -> list[Parameter]:
                 )
             )
 
-    walk(config.get("parameters") or {}, "")
+    walk(config.parameters, "")
     return found
 
 
@@ -257,12 +257,12 @@ def header_info(snap: Snapshot) -> HeaderInfo:
     elapsed = None
     if snap.created_at is not None:
         end = snap.taken_at
-        if snap.state not in SWEEP_ALIVE and "ended_at" in runs.columns and len(runs):
+        if snap.state not in SWEEP_LIVE and "ended_at" in runs.columns and len(runs):
             last = pd.to_datetime(runs["ended_at"], utc=True).max()
             end = to_epoch(last) or end
         elapsed = max(0.0, end - snap.created_at)
     eta = None
-    if total and done and elapsed is not None and snap.state == "running" and done < total:
+    if total and done and elapsed is not None and snap.state == SweepState.RUNNING and done < total:
         eta = elapsed / done * (total - done)
     values = metric_values(runs, snap.metric)
     best_value = best_run_id = None
@@ -515,12 +515,12 @@ class BandsInfo:
     goal: str
     enabled: bool  # the sweep has a hyperband early_terminate block
     bands: list[Band]
-    curves: list[Curve]  # stopped runs carry state "stopped" so renderers can grey them
+    curves: list[Curve]  # stopped runs carry state RunState.STOPPED so renderers can grey them
 
 
-def has_bands(config: Mapping[str, Any]) -> bool:
+def has_bands(config: SweepConfig) -> bool:
     """Whether a sweep has hyperband bands to draw (its ``early_terminate`` is hyperband)."""
-    return (config.get("early_terminate") or {}).get("type") == "hyperband"
+    return config.early_terminate is not None and config.early_terminate.type == "hyperband"
 
 
 def bands_info(snap: Snapshot) -> BandsInfo:
@@ -594,7 +594,7 @@ def parallel_info(snap: Snapshot) -> ParallelInfo:
     if snap.metric is not None:
         keep = values.notna()
     else:
-        keep = runs["state"].isin(TERMINAL | ALIVE) if "state" in runs.columns else values.isna()
+        keep = runs["state"].isin(list(RunState)) if "state" in runs.columns else values.isna()
     runs, values = runs[keep], values[keep]
     dimensions = [_dimension(p, runs) for p in parameters_of(snap.config)]
     if snap.metric is not None and len(runs):

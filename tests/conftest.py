@@ -1,4 +1,6 @@
-"""Shared fixtures: a private SQLite store per test and a private PostgreSQL schema."""
+"""Shared fixtures (a private SQLite store per test, a private PostgreSQL schema), the time
+scale of every test process and the tier markers.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +11,47 @@ from pathlib import Path
 
 import pytest
 
+# Leases, heartbeats, agent silence and idle GPU hand-over at a fifth of real time
+# (nbsweep/_timing.py), here and in every agent, program and kernel a test starts (they
+# inherit the environment). Set before nbsweep is imported; not lower, so that a lease still
+# outlives a process stalled by a loaded machine.
+os.environ.setdefault("NBSWEEP_TIME_SCALE", "0.2")
+
 PG_SERVER = os.environ.get("NBSWEEP_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+TESTS = Path(__file__).parent
+# Each test's tier (a marker: ``pytest -m runtime``), by the longest entry naming its
+# directory or file, relative to tests/.
+TIERS = {
+    "analysis": "analysis",
+    "benchmarks": "benchmarks",
+    "engine": "engine",
+    "faults": "faults",
+    "integrations": "integrations",
+    "launch": "launch",
+    "notebook": "notebook",
+    "pool": "pool",
+    "runtime": "runtime",
+    "scale": "scale",
+    "store": "runtime",
+    "test_layers.py": "lint",
+}
+
+
+def tier_of(path: Path) -> str | None:
+    """The tier of a test file: the entry of ``TIERS`` that names most of its path."""
+    parts = path.relative_to(TESTS).parts
+    for end in range(len(parts), 0, -1):
+        tier = TIERS.get("/".join(parts[:end]))
+        if tier is not None:
+            return tier
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        tier = tier_of(Path(item.path))
+        if tier is not None:
+            item.add_marker(tier)
 
 
 @pytest.fixture

@@ -10,15 +10,13 @@ import sys
 import threading
 import time
 
-from nbsweep._runs import CRASHED
+from nbsweep._states import AgentState, CrashReason, RunState
+from nbsweep._timing import PROGRAM_GRACE_S
 from nbsweep.agents._local import children, end_programs
-from nbsweep.agents._loop import CONTROLLER_DIED, Agent, log_path, scratch_path
+from nbsweep.agents._loop import Agent, log_path, scratch_path
 from nbsweep.agents._pool import YIELDED
 from nbsweep.agents._shipping import load
 from nbsweep.store import open_store
-
-# How long a program gets to end after its agent's controller died.
-PROGRAM_GRACE_S = 5.0
 
 
 def _watch_parent(agent: Agent, why: str) -> None:
@@ -31,11 +29,11 @@ def _watch_parent(agent: Agent, why: str) -> None:
     try:
         # Every run of ours still running: also one whose end is not yet written.
         running = agent.store.running_ids(agent.sweep_id, agent=agent.agent)
-        agent.store.end_runs(agent.sweep_id, running, CRASHED, {r: why for r in running})
+        agent.store.end_runs(agent.sweep_id, running, RunState.CRASHED, {r: why for r in running})
         scratch = scratch_path(agent.store, agent.sweep_id, agent.agent)
         if running and scratch.exists():
             scratch.replace(log_path(agent.store, agent.sweep_id, running[-1]))
-        agent.store.update_agent(agent.sweep_id, agent.agent, state="dead")
+        agent.store.update_agent(agent.sweep_id, agent.agent, state=AgentState.DEAD)
     finally:
         # Our programs run in their own sessions: SIGTERM them, and SIGKILL one that ignores
         # it after a grace, rather than leave it running as an orphan.
@@ -56,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gpu", default="")
     parser.add_argument("--watch-parent", action="store_true")
     parser.add_argument(
-        "--parent-died", default=CONTROLLER_DIED, help="the error of a run cut by that death"
+        "--parent-died",
+        default=CrashReason.CONTROLLER_DIED,
+        help="the error of a run cut by that death",
     )
     args = parser.parse_args(argv)
     # Ctrl-C in the notebook interrupts the kernel, not its trials.

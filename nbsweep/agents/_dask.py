@@ -15,8 +15,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -24,19 +22,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nbsweep._errors import SweepError
-from nbsweep._runs import CRASHED
+from nbsweep._errors import PlacementError, SweepError, SweepNotFoundError
+from nbsweep._states import AgentState, CrashReason, RunState
+from nbsweep._timing import DASK_WATCH_S
+from nbsweep.agents._executor import start_agent
 from nbsweep.agents._gpus import Slot, detect_gpus, visible_gpus
 from nbsweep.agents._shipping import PICKLE_NAME, SPEC_NAME, _write_private
-from nbsweep.store import Store, open_store
-from nbsweep.store._store import private_dir
+from nbsweep.store import Store, open_store, private_dir
 
 
 def _agent_task(
     sweep_id: str, function: Callable[..., Any] | None, count: int | None, store: str
 ) -> int:
     """What runs on a Dask worker: a plain agent, against the store the sweep lives in."""
-    from nbsweep.agents import agent
+    from nbsweep.agents._agent import agent
 
     return agent(sweep_id, function, count=count, store=store)
 
@@ -62,12 +61,12 @@ def dask_agents(
     """
     opened = open_store(store)
     if opened.sweep(sweep_id) is None:
-        raise SweepError(f"sweep {sweep_id!r} is not in store {opened.url}")
+        raise SweepNotFoundError(f"sweep {sweep_id!r} is not in store {opened.url}")
     if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
         raise SweepError(f"count={count!r} must be a positive number of runs")
     addresses = list(workers) if workers is not None else list(client.nthreads())
     if not addresses:
-        raise SweepError(
+        raise PlacementError(
             "the Dask cluster has no workers yet: scale it up first (e.g. cluster.scale(4))"
             " or wait for them with client.wait_for_workers(n)"
         )
@@ -89,12 +88,6 @@ def dask_agents(
 
 # -- the executor of nbsweep.sweep(..., executor=client) ------------------------------------
 
-# The error of a run cut short because the Dask worker it ran on was lost; the controller
-# queues such runs again (the machine failed, not the train function).
-WORKER_LOST = "Dask worker lost"
-# How often the executor asks the scheduler which workers are gone.
-WATCH_S = 1.0
-
 # GPUs handed out to the agents running in this worker process (worker side).
 _taken: set[str] = set()
 _taken_lock = threading.Lock()
@@ -110,14 +103,14 @@ def dask_slots(client: Any, workers: int | None, gpus_per_run: int) -> list[Slot
     from distributed import Client
 
     if not isinstance(client, Client):
-        raise SweepError(
+        raise PlacementError(
             f"executor={type(client).__name__}: pass a distributed.Client, e.g."
             " Client(SLURMCluster(...)), or leave executor out for local agents"
         )
     if workers is not None and (isinstance(workers, bool) or workers < 1):
-        raise SweepError(f"workers={workers!r}: a Dask sweep needs at least one agent")
+        raise PlacementError(f"workers={workers!r}: a Dask sweep needs at least one agent")
     if isinstance(gpus_per_run, bool) or not isinstance(gpus_per_run, int) or gpus_per_run < 0:
-        raise SweepError(f"gpus_per_run={gpus_per_run!r} must be a whole number of GPUs")
+        raise PlacementError(f"gpus_per_run={gpus_per_run!r} must be a whole number of GPUs")
     if workers is None:
         found = client.scheduler_info()["workers"].values()
         gpus = sum(int(w.get("resources", {}).get("GPU", 0)) for w in found)
@@ -125,7 +118,7 @@ def dask_slots(client: Any, workers: int | None, gpus_per_run: int) -> list[Slot
             gpus // gpus_per_run if gpus and gpus_per_run else sum(w["nthreads"] for w in found)
         )
         if not workers:
-            raise SweepError(
+            raise PlacementError(
                 "the Dask cluster has no workers yet: pass workers=N (the agents to run; an"
                 " adaptive cluster starts workers for them) or scale the cluster first"
             )
@@ -159,13 +152,12 @@ class DaskAgent:
 
 
 class DaskExecutor:
-    """Starts the agents of one sweep as Dask tasks and notices the workers that are lost.
+    """The ``Executor`` of Dask tasks: starts one sweep's agents, notices lost workers.
 
-    Same duties as the local executor, for the controller: ``spawn``, ``reap``, ``alive``,
-    ``kill``, ``shutdown``. Each agent is a task asking for ``resources={"GPU": k}``; on its
-    worker it runs ``python -m nbsweep.agents`` as a child process with the worker's GPUs in
+    Each agent is a task asking for ``resources={"GPU": k}``; on its worker it runs
+    ``python -m nbsweep.agents`` as a child process with the worker's GPUs in
     ``CUDA_VISIBLE_DEVICES``, so several agents can share a worker and a dying worker takes
-    its agents along. An agent whose worker is lost is reported dead with ``WORKER_LOST``: the
+    its agents along. An agent whose worker is lost is reported dead (``WORKER_LOST``): the
     controller marks its run crashed, queues it again and starts another agent.
     """
 
@@ -200,7 +192,7 @@ class DaskExecutor:
 
     def reap(self) -> list[tuple[DaskAgent, int]]:
         """The agents that ended (or whose worker was lost) since the last call."""
-        if time.monotonic() >= self._watched + WATCH_S:
+        if time.monotonic() >= self._watched + DASK_WATCH_S:
             self._watch_workers()
         gone = []
         for agent, handle in list(self.processes.items()):
@@ -224,14 +216,12 @@ class DaskExecutor:
         where = {key: worker for worker, keys in processing.items() for key in keys}
         for handle in self.processes.values():
             if handle.worker is not None and handle.worker not in processing:
-                handle.why = f"{WORKER_LOST} ({handle.worker})"
+                handle.why = f"{CrashReason.WORKER_LOST} ({handle.worker})"
             elif handle.future.key in where:
                 handle.worker = where[handle.future.key]
 
     def _pid(self, agent: int) -> int | None:
-        return next(
-            (a["pid"] for a in self.store.agents(self.sweep_id) if a["agent"] == agent), None
-        )
+        return next((a.pid for a in self.store.agents(self.sweep_id) if a.agent == agent), None)
 
     def alive(self) -> int:
         return len(self.processes)
@@ -269,7 +259,7 @@ def _outcome(future: Any) -> tuple[int, str | None]:
         code, why = future.result()
         return code, why
     if type(error).__name__ == "KilledWorker":
-        return 1, f"{WORKER_LOST} (Dask gave up: {error})"
+        return 1, f"{CrashReason.WORKER_LOST} (Dask gave up: {error})"
     return 1, f"its Dask task failed: {type(error).__name__}: {error}"
 
 
@@ -305,50 +295,22 @@ def _agent_on_worker(
 
     worker = get_worker()
     store = open_store(url)
-    row = next((a for a in store.agents(sweep_id) if a["agent"] == agent), None)
-    if row is None or row["pid"] is not None or row["state"] == "dead":
+    row = next((a for a in store.agents(sweep_id) if a.agent == agent), None)
+    if row is None or row.pid is not None or row.state == AgentState.DEAD:
         # Dask started this task again after the worker running it was lost.
-        why = f"{WORKER_LOST} (agent {agent} was started again on {worker.address})"
+        why = f"{CrashReason.WORKER_LOST} (agent {agent} was started again on {worker.address})"
         running = store.running_ids(sweep_id, agent=agent)
-        store.end_runs(sweep_id, running, CRASHED, {r: why for r in running})
+        store.end_runs(sweep_id, running, RunState.CRASHED, {r: why for r in running})
         return 1, why
     store.update_agent(sweep_id, agent, pid=os.getpid(), host=socket.gethostname())
     chosen = _take_gpus(worker, gpus)
     try:
-        env = {**os.environ, **extra, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, **extra}
         if gpus:
             env.update(CUDA_DEVICE_ORDER="PCI_BUS_ID", CUDA_VISIBLE_DEVICES=",".join(chosen))
         spec = _unpack(train, store.root / "sweeps" / sweep_id)
-        logs = private_dir(store.root / "logs" / sweep_id)
-        out = os.open(logs / f"agent-{agent}.log", os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600)
-        try:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "nbsweep.agents",
-                    "--store",
-                    url,
-                    "--sweep",
-                    sweep_id,
-                    "--agent",
-                    str(agent),
-                    "--train",
-                    str(spec),
-                    "--gpu",
-                    ",".join(chosen),
-                    "--watch-parent",
-                    "--parent-died",
-                    f"{WORKER_LOST} ({worker.address})",
-                ],
-                stdin=subprocess.PIPE,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-            )
-        finally:
-            os.close(out)
+        lost = f"{CrashReason.WORKER_LOST} ({worker.address})"
+        process = start_agent(store, sweep_id, agent, spec, ",".join(chosen), env, lost)
         store.update_agent(sweep_id, agent, pid=process.pid)
         code = process.wait()
         if process.stdin is not None:
@@ -375,7 +337,7 @@ def _take_gpus(worker: Any, count: int) -> list[str]:
     with _taken_lock:
         free = [g for g in ids if g not in _taken]
         if len(free) < count:
-            raise SweepError(
+            raise PlacementError(
                 f"Dask worker {worker.address} has {len(ids)} GPU(s), {len(free)} free;"
                 f" an agent needs {count}: advertise as many GPU resources as it has GPUs"
             )

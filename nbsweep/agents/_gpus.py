@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
-from nbsweep._errors import SweepError
-from nbsweep.store._store import GpuUse
+from nbsweep._errors import PlacementError, SweepError
+from nbsweep.store import GpuUse
 
 _nvml: Any = None
 # The FakeNVML an agent process gets from the kernel that spawned it (JSON of its GPUs).
@@ -210,7 +210,7 @@ def visible_gpus(gpus: Sequence[GPU], environ: Mapping[str, str] | None = None) 
             match = [g for g in gpus if g.uuid == token or g.uuid.startswith(token)]
         if not match:
             seen = ", ".join(f"{g.index} ({g.uuid})" for g in gpus) or "none"
-            raise SweepError(
+            raise PlacementError(
                 f"CUDA_VISIBLE_DEVICES={setting!r} names GPU {token!r}, which NVML does not"
                 f" see (GPUs: {seen}); fix CUDA_VISIBLE_DEVICES"
             )
@@ -240,7 +240,7 @@ def plan_slots(workers: int | None = None, gpus_per_run: int = 1, nvml: Any = No
     if workers is not None and (
         isinstance(workers, bool) or not isinstance(workers, int) or workers < 0
     ):
-        raise SweepError(f"workers={workers!r} must be a count of agents (0 or more)")
+        raise PlacementError(f"workers={workers!r} must be a count of agents (0 or more)")
     groups = gpu_groups(gpus_per_run, nvml)
     if not groups:
         count = (os.cpu_count() or 1) if workers is None else workers
@@ -252,7 +252,7 @@ def plan_slots(workers: int | None = None, gpus_per_run: int = 1, nvml: Any = No
 def gpu_groups(gpus_per_run: int = 1, nvml: Any = None) -> list[Slot]:
     """Every group of ``gpus_per_run`` visible GPUs, as one slot each ([] without GPUs)."""
     if isinstance(gpus_per_run, bool) or not isinstance(gpus_per_run, int) or gpus_per_run < 0:
-        raise SweepError(f"gpus_per_run={gpus_per_run!r} must be a whole number of GPUs")
+        raise PlacementError(f"gpus_per_run={gpus_per_run!r} must be a whole number of GPUs")
     lib = get_nvml(nvml)
     gpus = visible_gpus(detect_gpus(lib)) if gpus_per_run else []
     if not gpus:
@@ -260,7 +260,7 @@ def gpu_groups(gpus_per_run: int = 1, nvml: Any = None) -> list[Slot]:
     groups = [tuple(gpus[i : i + gpus_per_run]) for i in range(0, len(gpus), gpus_per_run)]
     groups = [g for g in groups if len(g) == gpus_per_run]
     if not groups:
-        raise SweepError(
+        raise PlacementError(
             f"gpus_per_run={gpus_per_run} but only {len(gpus)} GPU(s) are visible;"
             " lower gpus_per_run"
         )

@@ -1,8 +1,8 @@
 """The local executor: agent processes on this machine, spawned (never forked).
 
-Each agent is ``python -m nbsweep.agents`` in its own session (Ctrl-C in the notebook does
-not reach it) with its GPUs in the environment. Its stdin is a pipe from the kernel: when
-the kernel dies the pipe closes and the agent stops its run and exits.
+Each agent is ``python -m nbsweep.agents`` (``start_agent``) with its GPUs in the
+environment. Its stdin is a pipe from the kernel: when the kernel dies the pipe closes and
+the agent stops its run and exits.
 """
 
 from __future__ import annotations
@@ -11,14 +11,13 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from nbsweep.agents._executor import start_agent
 from nbsweep.agents._gpus import Slot
 from nbsweep.store import Store
-from nbsweep.store._store import private_dir
 
 
 @dataclass
@@ -28,24 +27,15 @@ class AgentProcess:
     agent: int
     slot: Slot
     process: subprocess.Popen[bytes]
+    why: str | None = None  # its exit code says why it ended
 
     @property
     def pid(self) -> int:
         return self.process.pid
 
 
-def describe_exit(returncode: int) -> str:
-    """``exit code 3`` or ``killed by SIGKILL``, as a user reads it."""
-    if returncode < 0:
-        try:
-            return f"killed by {signal.Signals(-returncode).name}"
-        except ValueError:
-            return f"killed by signal {-returncode}"
-    return f"exit code {returncode}"
-
-
 class LocalExecutor:
-    """Starts, watches and stops the agent processes of one sweep on this machine."""
+    """The ``Executor`` of agent processes on this machine, for one sweep."""
 
     def __init__(self, store: Store, sweep_id: str, train_spec: Path) -> None:
         self.store = store
@@ -57,36 +47,9 @@ class LocalExecutor:
 
     def spawn(self, slot: Slot) -> AgentProcess:
         agent = self.store.add_agent(self.sweep_id, None, gpu=slot.gpu, gpu_name=slot.gpu_name)
-        logs = self.store.root / "logs" / self.sweep_id
-        private_dir(logs)
-        env = {**os.environ, **slot.env, "PYTHONUNBUFFERED": "1"}
-        fd = os.open(logs / f"agent-{agent}.log", os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600)
-        try:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "nbsweep.agents",
-                    "--store",
-                    self.store.url,
-                    "--sweep",
-                    self.sweep_id,
-                    "--agent",
-                    str(agent),
-                    "--train",
-                    str(self.train_spec),
-                    "--gpu",
-                    slot.gpu,
-                    "--watch-parent",
-                ],
-                stdin=subprocess.PIPE,
-                stdout=fd,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-            )
-        finally:
-            os.close(fd)
+        process = start_agent(
+            self.store, self.sweep_id, agent, self.train_spec, slot.gpu, {**os.environ, **slot.env}
+        )
         self.store.update_agent(self.sweep_id, agent, pid=process.pid)
         handle = self.processes[agent] = AgentProcess(agent, slot, process)
         return handle

@@ -21,23 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from nbsweep import _train
-from nbsweep._errors import RunStopped, SweepError
-from nbsweep._runs import FAILED, FINISHED, KILLED, STOPPED
+from nbsweep._errors import RunStopped, SweepNotFoundError
+from nbsweep._states import SWEEP_ENDED, AgentState, RunState
+from nbsweep._timing import GIVE_WAY_S, HEARTBEAT_S, IDLE_YIELD_S
 from nbsweep.agents._gpus import GpuMeter, own_gpus
-from nbsweep.agents._pool import IDLE_YIELD_S
-from nbsweep.stopping import make_stopper
-from nbsweep.store import Claim, Finish, Store
-from nbsweep.store._store import loads, private_dir
+from nbsweep.schedulers import agent_scheduler
+from nbsweep.store import Claim, Finish, Store, logged_row, private_dir
 
-# Sweep states in which an agent has nothing more to do.
-DONE_STATES = frozenset({"finished", "cancelled"})
-HEARTBEAT_S = 1.0
 MAX_WAIT_S = 0.05
-# An agent on GPUs asks whether a waiting sweep should have them at most this often.
-GIVE_WAY_S = 0.25
-# The error of a run cut short because the kernel (or script) running the sweep died;
-# ``Sweep.resume`` queues such runs again.
-CONTROLLER_DIED = "controller process died"
 
 
 def log_path(store: Store, sweep_id: str, run_id: str) -> Path:
@@ -67,7 +58,7 @@ class Agent:
         ``CUDA_VISIBLE_DEVICES`` names (an agent started outside a kernel), measured alike."""
         sweep = store.sweep(sweep_id)
         if sweep is None:
-            raise SweepError(f"sweep {sweep_id!r} is not in store {store.url}")
+            raise SweepNotFoundError(f"sweep {sweep_id!r} is not in store {store.url}")
         self.store = store
         self.sweep_id = sweep_id
         self.function = function
@@ -81,10 +72,9 @@ class Agent:
         )
         self.count = count
         self.redirect = redirect
-        config = loads(sweep["config"])
-        metric = config.get("metric") or {}
-        self.metric = metric.get("name") if isinstance(metric, Mapping) else None
-        self.stopper = make_stopper(config)
+        config = sweep.config
+        self.metric = config.metric_name
+        self.scheduler = agent_scheduler(config, sweep.seed)
         self.current: str | None = None
         self.draining = False
         self.yielded = False  # gave its GPUs to a sweep of higher priority
@@ -97,7 +87,7 @@ class Agent:
     def run(self) -> int:
         """Execute runs until there is nothing more to do; returns how many it executed."""
         self.store.update_agent(
-            self.sweep_id, self.agent, state="idle", pid=os.getpid(), **self._found
+            self.sweep_id, self.agent, state=AgentState.IDLE, pid=os.getpid(), **self._found
         )
         beat = threading.Thread(target=self._heartbeat, name="nbsweep-heartbeat", daemon=True)
         beat.start()
@@ -115,7 +105,7 @@ class Agent:
                 finish = None
                 if claim is None:
                     sweep = self.store.sweep(self.sweep_id)
-                    if sweep is None or sweep["state"] in DONE_STATES:
+                    if sweep is None or sweep.state in SWEEP_ENDED:
                         break
                     if time.monotonic() - idle_since >= IDLE_YIELD_S:
                         idle_since = time.monotonic()  # asked again after as long
@@ -132,7 +122,7 @@ class Agent:
             if finish is not None:
                 self.store.finish(finish)
             self._halt.set()
-            self.store.update_agent(self.sweep_id, self.agent, state="dead")
+            self.store.update_agent(self.sweep_id, self.agent, state=AgentState.DEAD)
         return done
 
     def _give_way(self, busy: bool, every: float) -> bool:
@@ -154,26 +144,27 @@ class Agent:
             self.meter.start()
         self.current = claim.run_id
         context = _train.RunContext(
-            self.store, self.sweep_id, claim.run_id, self.metric, self.stopper
+            self.store, self.sweep_id, claim.run_id, self.metric, self.scheduler, claim.config
         )
         _train.set_current_run(context)
-        state, error = FINISHED, None
+        state, error = RunState.FINISHED, None
         try:
             with self._output(claim.run_id):
                 try:
                     result = self.function(_train.Config(claim.config))
                     if isinstance(result, Mapping):
-                        context.summary.update(result)
+                        summary = logged_row(result, "the summary returned by train", "return")
+                        context.summary.update(summary)
                 except RunStopped:
-                    state = STOPPED
+                    state = RunState.STOPPED
                 except KeyboardInterrupt:
                     # Only reaches here in nbsweep.agent() (agent processes ignore SIGINT):
                     # the user interrupted this run; record it, then let the interrupt go on.
-                    self.store.finish(self._finish(context, KILLED, None))
+                    self.store.finish(self._finish(context, RunState.KILLED, None))
                     raise
                 except BaseException as exc:
                     # A program run's error is its exit status and output tail (run_error).
-                    state = FAILED
+                    state = RunState.FAILED
                     error = getattr(exc, "run_error", None) or traceback.format_exc()
                     sys.stderr.write(error)
         finally:

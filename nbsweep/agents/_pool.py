@@ -17,30 +17,27 @@ changes hands when the last one is gone.
 from __future__ import annotations
 
 import socket
-from collections.abc import Mapping
 from typing import Any
 
-from nbsweep._errors import SweepError
+from nbsweep._errors import PlacementError
 from nbsweep.agents._gpus import GPU, Slot
+from nbsweep.config import SweepConfig
 from nbsweep.store import Store
 
 PRIORITIES = {"low": 0, "medium": 1, "high": 2}
 DEFAULT_PRIORITY = "medium"
 # The exit status of an agent that gave its GPU to another sweep (it is started again later).
 YIELDED = 75
-# An agent without a run for this long lets a waiting sweep have its GPU.
-IDLE_YIELD_S = 5.0
 
 
-def priority_of(config: Mapping[str, Any]) -> int:
+def priority_of(config: SweepConfig) -> int:
     """``scheduler.priority`` of a sweep config as a rank (low 0, medium 1, high 2)."""
-    scheduler = config.get("scheduler") or {}
-    return PRIORITIES[scheduler.get("priority") or DEFAULT_PRIORITY]
+    return PRIORITIES[config.scheduler.priority or DEFAULT_PRIORITY]
 
 
 def check_priority(level: Any) -> str:
     if level not in PRIORITIES:
-        raise SweepError(
+        raise PlacementError(
             f"priority {level!r} is not one of {', '.join(PRIORITIES)} (scheduler.priority)"
         )
     return str(level)

@@ -23,8 +23,8 @@ from typing import Any
 
 import dill
 
-from nbsweep._errors import SweepError
-from nbsweep.store._store import private_dir
+from nbsweep._errors import ShippingError
+from nbsweep.store import private_dir
 
 SPEC_NAME = "train.json"
 PICKLE_NAME = "train.pkl"
@@ -53,7 +53,7 @@ def resolve(ref: str) -> Callable[..., Any]:
         for part in qualname.split("."):
             found = getattr(found, part)
     except (ImportError, AttributeError) as exc:
-        raise SweepError(
+        raise ShippingError(
             f"train function {ref} cannot be imported ({exc}); pass train= to resume the sweep"
         ) from exc
     return found
@@ -90,12 +90,12 @@ def pickle_function(fn: Callable[..., Any]) -> bytes:
         culprit = _culprit(fn)
         name = getattr(fn, "__qualname__", repr(fn))
         if culprit is None:
-            raise SweepError(
+            raise ShippingError(
                 f"train function {name} cannot be sent to the agent processes: {exc}."
                 " Move it to an importable module"
             ) from exc
         what, value, why = culprit
-        raise SweepError(
+        raise ShippingError(
             f"train function {name} cannot be sent to the agent processes: {what}"
             f" ({type(value).__name__}) cannot be pickled ({why}). Create it inside the"
             " function, or move the function to an importable module"
@@ -144,12 +144,12 @@ def _global_names(code: types.CodeType) -> Iterator[str]:
 def ship(fn: Callable[..., Any], directory: Path) -> Path:
     """Write what agents need to load ``fn`` into ``directory``; returns the spec file."""
     if not callable(fn):
-        raise SweepError(f"train must be a function, not {type(fn).__name__}")
+        raise ShippingError(f"train must be a function, not {type(fn).__name__}")
     try:
         inspect.signature(fn).bind({})
     except TypeError as exc:
         name = getattr(fn, "__name__", "train")
-        raise SweepError(
+        raise ShippingError(
             f"train function {name} cannot be called with the run config ({exc}); define it"
             f" as def {name}(config)"
         ) from None

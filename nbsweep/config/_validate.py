@@ -17,6 +17,7 @@ import reprlib
 import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from importlib.metadata import entry_points
 from typing import Any, NamedTuple
 
 from nbsweep._errors import ConfigError
@@ -55,7 +56,8 @@ _short.maxother = 60
 class _Context:
     """Collects problems and warnings while the config is walked."""
 
-    def __init__(self) -> None:
+    def __init__(self, stored: bool = False) -> None:
+        self.stored = stored  # a stored config: its scheduler name was checked when it was made
         self.problems: list[str] = []
         self.warnings: list[str] = []
         self.specs_seen = 0
@@ -379,13 +381,29 @@ def _scheduler_settings(ctx: _Context, path: str, value: Any) -> Any:
     return _keyed(ctx, path, value, {"pruner": _optuna_part, "sampler": _optuna_part})
 
 
+# Entry points of this group declare schedulers (``nbsweep.schedulers`` loads them).
+SCHEDULER_GROUP = "nbsweep.schedulers"
+# Names ``nbsweep.register_scheduler`` registered in this process. The classes stay in
+# ``nbsweep.schedulers``; validation, below it, needs only the names.
+_registered_schedulers: set[str] = set()
+
+
+def register_scheduler_name(name: str) -> None:
+    """Let ``scheduler.engine`` name a scheduler registered in this process."""
+    _registered_schedulers.add(name)
+
+
+def known_scheduler_names() -> list[str]:
+    """Every scheduler name this process can run: nbsweep's, declared ones, registered ones."""
+    declared = (ep.name for ep in entry_points(group=SCHEDULER_GROUP))
+    return sorted({"nbsweep", *declared, *_registered_schedulers})
+
+
 def _engine(ctx: _Context, path: str, value: Any) -> Any:
     """W&B's engines, or the name of a scheduler registered here (``register_scheduler``)."""
-    from nbsweep.schedulers import known_names
-
-    if isinstance(value, str) and value in ("optuna", "ax", "wandb"):
+    if isinstance(value, str) and (ctx.stored or value in ("optuna", "ax", "wandb")):
         return value
-    return _one_of("optuna", "ax", "wandb", *known_names())(ctx, path, value)
+    return _one_of("optuna", "ax", "wandb", *known_scheduler_names())(ctx, path, value)
 
 
 SCHEDULER_KEYS: Mapping[str, _Check] = {
@@ -826,15 +844,19 @@ def _to_mapping(config: Any) -> Mapping[Any, Any]:
     )
 
 
-def validate(config: Mapping[str, Any] | str | os.PathLike[str]) -> dict[str, Any]:
-    """Check a sweep config and return it normalised (distributions and defaults filled).
+def normalise(
+    config: Mapping[str, Any] | str | os.PathLike[str], *, stored: bool = False, quiet: bool = False
+) -> dict[str, Any]:
+    """The config normalised: distributions inferred and defaults filled in.
 
-    ``config`` is a dict, YAML text, or a path to a YAML file; the caller's dict is never
-    changed. Every problem is reported at once in one ``ConfigError``; configs that run but
-    probably not as meant emit a ``ConfigWarning``.
+    The caller's dict is never changed. Every problem is reported at once in one
+    ``ConfigError``; a config that runs but probably not as meant emits a ``ConfigWarning``
+    (pointing at the caller of ``validate``) unless ``quiet``. ``stored``: a config read back
+    from the store, validated when its sweep was made; its scheduler may be registered in
+    another process only.
     """
     raw = _to_mapping(config)
-    ctx = _Context()
+    ctx = _Context(stored)
     out: dict[str, Any] = {}
     for key, value in raw.items():
         check = ROOT_KEYS.get(key) if isinstance(key, str) else None
@@ -846,8 +868,9 @@ def validate(config: Mapping[str, Any] | str | os.PathLike[str]) -> dict[str, An
             continue
         out[key] = check(ctx, key, value)
     _cross(ctx, raw, out)
-    for message in ctx.warnings:
-        warnings.warn(ConfigWarning(message), stacklevel=2)
+    if not quiet:
+        for message in ctx.warnings:
+            warnings.warn(ConfigWarning(message), stacklevel=3)
     if ctx.problems:
         raise ConfigError(ctx.problems)
     return out

@@ -11,16 +11,26 @@ the one scheduler registered in this process.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
 from nbsweep._errors import ConfigError, SweepError
+from nbsweep.config import (
+    SCHEDULER_GROUP,
+    SweepConfig,
+    known_scheduler_names,
+    register_scheduler_name,
+)
 from nbsweep.schedulers._base import Scheduler
 
-__all__ = ["Scheduler", "make_scheduler", "register_scheduler", "scheduler_name"]
+__all__ = [
+    "Scheduler",
+    "agent_scheduler",
+    "make_scheduler",
+    "register_scheduler",
+    "scheduler_name",
+]
 
-GROUP = "nbsweep.schedulers"
 OWN = "nbsweep"
 # W&B's names for its own scheduler: ``engine: wandb`` and the standard scheduler job.
 OWN_ALIASES = ("wandb", "wandb-sweep-scheduler")
@@ -42,15 +52,11 @@ def register_scheduler(name: str, cls: type[Scheduler]) -> None:
     if not isinstance(name, str) or not name or name == OWN or name in OWN_ALIASES:
         raise SweepError(f"register_scheduler: {name!r} cannot name a scheduler; pick another name")
     _registered[name] = cls
+    register_scheduler_name(name)
 
 
 def _declared() -> dict[str, Any]:
-    return {ep.name: ep for ep in entry_points(group=GROUP)}
-
-
-def known_names() -> list[str]:
-    """Every scheduler name this process can run."""
-    return sorted({OWN, *_declared(), *_registered})
+    return {ep.name: ep for ep in entry_points(group=SCHEDULER_GROUP)}
 
 
 def _job_name(job: str) -> str:
@@ -59,10 +65,9 @@ def _job_name(job: str) -> str:
     return last.removeprefix("job-")
 
 
-def scheduler_name(config: Mapping[str, Any]) -> str:
-    """The name of the scheduler a normalised config asks for (``nbsweep`` for the own one)."""
-    scheduler = config.get("scheduler") or {}
-    engine, job = scheduler.get("engine"), scheduler.get("job")
+def scheduler_name(config: SweepConfig) -> str:
+    """The name of the scheduler a sweep config asks for (``nbsweep`` for the own one)."""
+    engine, job = config.scheduler.engine, config.scheduler.job
     if isinstance(engine, str):
         return OWN if engine in OWN_ALIASES else engine
     if isinstance(job, str):
@@ -77,31 +82,55 @@ def scheduler_name(config: Mapping[str, Any]) -> str:
         found = [n for n in names if n.lower() in words]
         if len(found) == 1:
             return found[0]
-    if config.get("method") == "custom":
+    if config.method == "custom":
         if len(_registered) == 1:
             return next(iter(_registered))
+        known = ", ".join(known_scheduler_names())
         raise SweepError(
             "method: 'custom' needs a scheduler: register one with"
             " nbsweep.register_scheduler(name, cls) and name it in scheduler.engine, or use"
-            f" method grid, random or bayes (schedulers known here: {', '.join(known_names())})"
+            f" method grid, random or bayes (schedulers known here: {known})"
         )
     return OWN
 
 
-def make_scheduler(config: Mapping[str, Any], seed: int | None = None) -> Scheduler:
-    """The scheduler a normalised sweep config asks for, ready to suggest and stop."""
-    name = scheduler_name(config)
+def _class_of(name: str) -> type[Scheduler] | None:
+    """The scheduler class of a name, from nbsweep, this process's registry or entry points."""
     if name == OWN:
         from nbsweep.schedulers._nbsweep import NbsweepScheduler
 
-        return NbsweepScheduler(config, seed)
-    cls = _registered.get(name)
+        return NbsweepScheduler
+    if name in _registered:
+        return _registered[name]
+    declared = _declared().get(name)
+    return None if declared is None else declared.load()
+
+
+def make_scheduler(config: SweepConfig, seed: int | None = None) -> Scheduler:
+    """The scheduler a sweep config asks for, ready to suggest and stop."""
+    name = scheduler_name(config)
+    cls = _class_of(name)
     if cls is None:
-        declared = _declared().get(name)
-        if declared is None:
-            raise ConfigError(
-                f"scheduler: no scheduler named {name!r} here (known: {', '.join(known_names())});"
-                " register it with nbsweep.register_scheduler(name, cls) in this process"
-            )
-        cls = declared.load()
+        known = ", ".join(known_scheduler_names())
+        raise ConfigError(
+            f"scheduler: no scheduler named {name!r} here (known: {known});"
+            " register it with nbsweep.register_scheduler(name, cls) in this process"
+        )
     return cls(config, seed)
+
+
+def agent_scheduler(config: SweepConfig, seed: int | None = None) -> Scheduler | None:
+    """The scheduler an agent asks as it logs (at its ``checkpoints``), or None.
+
+    None when it has no checkpoints, keeps its state in the controller (``in_agents``), or is
+    unknown in this process: one registered only in the kernel. Declare it by entry point, or
+    register it in a module the train function's module imports, to have agents ask it too.
+    """
+    try:
+        cls = _class_of(scheduler_name(config))
+    except SweepError:  # method: custom with no scheduler registered here
+        return None
+    if cls is None or not cls.in_agents:
+        return None
+    scheduler = cls(config, seed)
+    return scheduler if scheduler.checkpoints else None

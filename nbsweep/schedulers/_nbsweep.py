@@ -2,31 +2,61 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from nbsweep._runs import RunRecord
+from nbsweep._runs import RunRecord, valid_metric_values
+from nbsweep.config import SweepConfig
 from nbsweep.schedulers._base import Scheduler
-from nbsweep.search import make_searcher
 from nbsweep.stopping import make_stopper
+
+if TYPE_CHECKING:
+    from nbsweep.search import Searcher
 
 
 class NbsweepScheduler(Scheduler):
     """``method`` (grid, random, bayes) suggests; ``early_terminate`` (hyperband, asha) stops.
 
     Both parts are stateless: everything they decide comes from the runs they are given.
+    Agents judge their run at the stopper's bands; the searcher is built on first use, so an
+    agent, which only judges, never builds one.
     """
 
-    def __init__(self, config: Mapping[str, Any], seed: int | None = None) -> None:
+    def __init__(self, config: SweepConfig, seed: int | None = None) -> None:
         super().__init__(config, seed)
-        self.searcher = make_searcher(config, seed=self.seed)
         self.stopper = make_stopper(config)
-        learns = config.get("method") == "bayes"
+        self.checkpoints = frozenset(self.stopper.bands) if self.stopper is not None else ()
+        learns = config.method == "bayes"
         self.reads_histories = learns or self.stopper is not None
         self.queue_ahead = not learns
+        self._searcher: Searcher | None = None
 
     def suggest(self, runs: Sequence[RunRecord], n: int) -> list[dict[str, Any]]:
-        return self.searcher.suggest(runs, n)
+        if self._searcher is None:
+            from nbsweep.search import make_searcher
+
+            self._searcher = make_searcher(self.config, seed=self.seed)
+        return self._searcher.suggest(runs, n)
+
+    def on_result(self, run: RunRecord, runs: Sequence[RunRecord]) -> str | None:
+        """Hyperband's (or ASHA's) verdict on ``run`` at the band it has reached."""
+        if self.stopper is None:
+            return None
+        others = [r for r in runs if r.id != run.id]
+        decision = self.stopper.decide([*others, run])
+        if run.id not in decision.stop:
+            return None
+        values = valid_metric_values(run.metric_history)
+        band = len(values)
+        threshold = next((b.threshold for b in decision.bands if b.iteration == band), None)
+        if threshold is None:
+            return f"early_terminate: stopped at {band} iterations"
+        metric = self.stopper.config.metric
+        name = metric.name if metric is not None else "metric"
+        return (
+            f"early_terminate: stopped at band {band} ({name}={values[band - 1]:g},"
+            f" threshold {threshold:g})"
+        )
 
     def stop(self, runs: Sequence[RunRecord]) -> dict[str, str]:
         if self.stopper is None:

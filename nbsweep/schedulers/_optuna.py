@@ -18,11 +18,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nbsweep._errors import ConfigError, SweepError
-from nbsweep._runs import FINISHED, RUNNING, STOPPED, TERMINAL, RunRecord, is_valid_metric
+from nbsweep._runs import RunRecord, is_valid_metric
 from nbsweep._runs import valid_metric_values as valid_values
+from nbsweep._states import RUN_ENDED, RunState
+from nbsweep.config import SweepConfig
 from nbsweep.schedulers._base import Scheduler
-from nbsweep.space import CATEGORICAL, CATEGORICAL_PROB, INT_UNIFORM, Parameter, Space
-from nbsweep.store._store import dumps, loads
+from nbsweep.space import CATEGORICAL, CATEGORICAL_PROB, INT_UNIFORM, Parameter
+from nbsweep.store import as_stored
 
 DEFAULTS = {"sampler": "TPESampler", "pruner": "MedianPruner"}
 # W&B distributions Optuna has natively; every other one is searched on its quantile in
@@ -83,15 +85,16 @@ class OptunaScheduler(Scheduler):
 
     reads_histories = True
     queue_ahead = False
+    in_agents = False  # the study lives in the controller's process: only it asks
 
-    def __init__(self, config: Mapping[str, Any], seed: int | None = None) -> None:
+    def __init__(self, config: SweepConfig, seed: int | None = None) -> None:
         super().__init__(config, seed)
         optuna = import_optuna()
-        metric = config.get("metric") or {}
-        self.metric = metric.get("name")
-        if not self.metric:
+        metric = config.metric
+        if metric is None:
             raise ConfigError("metric: the Optuna scheduler learns and prunes on metric.name")
-        settings = (config.get("scheduler") or {}).get("settings") or {}
+        self.metric = metric.name
+        settings = config.scheduler.settings
         sampler = _build(
             optuna.samplers,
             optuna.samplers.BaseSampler,
@@ -104,15 +107,15 @@ class OptunaScheduler(Scheduler):
         )
         self.pruner = type(pruner).__name__
         self.study = optuna.create_study(
-            direction="maximize" if metric.get("goal") == "maximize" else "minimize",
+            direction=metric.goal,
             sampler=sampler,
             pruner=pruner,
         )
         self._state = optuna.trial.TrialState
-        self.space = Space.from_config(config)
+        self.space = config.space
         self.distributions = {p.name: _distribution(optuna, p) for p in self.space.searchable}
         self._trials: dict[str, Any] = {}  # run id -> its trial
-        self._asked: list[tuple[str, Any, dict[str, Any]]] = []  # (key, trial, config) unseen
+        self._asked: list[tuple[Any, dict[str, Any]]] = []  # (trial, config) not yet a run
         self._reported: dict[str, int] = {}  # run id -> steps reported
         self._judged: dict[str, int] = {}  # run id -> steps when should_prune last asked
         self._over: set[str] = set()  # runs whose trial is told (or that cannot be one)
@@ -120,30 +123,35 @@ class OptunaScheduler(Scheduler):
     def suggest(self, runs: Sequence[RunRecord], n: int) -> list[dict[str, Any]]:
         self._sync(runs)
         # Suggestions the controller could not queue (the sweep paused meanwhile) go first.
-        configs = [config for _, _, config in self._asked[:n]]
+        configs = [config for _, config in self._asked[:n]]
         while len(configs) < n:
             trial = self.study.ask(self.distributions)
-            config = loads(dumps(self._config(trial.params)))  # as the store will give it back
-            self._asked.append((dumps(config), trial, config))
+            config = as_stored(self._config(trial.params))  # to know it again as a run's
+            self._asked.append((trial, config))
             configs.append(config)
         return configs
 
+    def on_result(self, run: RunRecord, runs: Sequence[RunRecord]) -> str | None:
+        self._sync(runs)
+        return self._judge(run)
+
     def stop(self, runs: Sequence[RunRecord]) -> dict[str, str]:
         self._sync(runs)
-        stop = {}
-        for run in runs:
-            steps = self._reported.get(run.id, 0)
-            if run.state != RUNNING or run.id in self._over or not steps:
-                continue
-            if self._judged.get(run.id) == steps:
-                continue
-            self._judged[run.id] = steps
-            if self._trials[run.id].should_prune():
-                value = valid_values(run.metric_history)[-1]
-                stop[run.id] = (
-                    f"optuna {self.pruner}: pruned at step {steps - 1} ({self.metric}={value:g})"
-                )
-        return stop
+        decided = {run.id: self._judge(run) for run in runs}
+        return {run_id: why for run_id, why in decided.items() if why is not None}
+
+    def _judge(self, run: RunRecord) -> str | None:
+        """The pruner's verdict on a running run, once per step it reported."""
+        steps = self._reported.get(run.id, 0)
+        if run.state != RunState.RUNNING or run.id in self._over or not steps:
+            return None
+        if self._judged.get(run.id) == steps:
+            return None
+        self._judged[run.id] = steps
+        if not self._trials[run.id].should_prune():
+            return None
+        value = valid_values(run.metric_history)[-1]
+        return f"optuna {self.pruner}: pruned at step {steps - 1} ({self.metric}={value:g})"
 
     # -- the study follows the runs ---------------------------------------------------------
 
@@ -159,14 +167,13 @@ class OptunaScheduler(Scheduler):
             for step in range(self._reported.get(run.id, 0), len(values)):
                 trial.report(values[step], step)
             self._reported[run.id] = len(values)
-            if run.state in TERMINAL:
+            if run.state in RUN_ENDED:
                 self._tell(run, trial, values)
 
     def _bind(self, run: RunRecord) -> Any:
         """The trial of a run: the suggestion it came from, or a new trial with its config."""
-        key = dumps(run.config)
-        for i, (asked, trial, _) in enumerate(self._asked):
-            if asked == key:
+        for i, (trial, asked) in enumerate(self._asked):
+            if asked == run.config:
                 del self._asked[i]
                 self._trials[run.id] = trial
                 return trial
@@ -184,9 +191,9 @@ class OptunaScheduler(Scheduler):
         value = run.summary_metric if is_valid_metric(run.summary_metric) else None
         if value is None and values:
             value = values[-1]
-        if run.state == STOPPED:
+        if run.state == RunState.STOPPED:
             self.study.tell(trial, state=self._state.PRUNED)
-        elif run.state == FINISHED and value is not None:
+        elif run.state == RunState.FINISHED and value is not None:
             self.study.tell(trial, float(value))
         else:
             self.study.tell(trial, state=self._state.FAIL)

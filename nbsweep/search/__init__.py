@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from nbsweep._errors import SweepError
+from nbsweep.config import SweepConfig
 from nbsweep.search._base import Searcher
 from nbsweep.search._bayes import BayesSearch
-from nbsweep.search._grid import GridSearch, grid_size
+from nbsweep.search._grid import GridSearch
 from nbsweep.search._random import RandomSearch
 
 __all__ = [
@@ -16,7 +14,6 @@ __all__ = [
     "GridSearch",
     "RandomSearch",
     "Searcher",
-    "grid_size",
     "make_searcher",
 ]
 
@@ -27,15 +24,15 @@ _METHODS: dict[str, type[Searcher]] = {
 }
 
 
-def make_searcher(config: Mapping[str, Any], seed: int | None = None) -> Searcher:
-    """The searcher for ``config["method"]``; ``seed`` overrides the config's ``seed``."""
-    method = config.get("method")
+def make_searcher(config: SweepConfig, seed: int | None = None) -> Searcher:
+    """The searcher for the config's ``method``; ``seed`` overrides the config's ``seed``."""
+    method = config.method
     if method == "custom":
         raise SweepError(
             "method 'custom' needs a scheduler; none is registered yet: "
             "use method grid, random or bayes"
         )
-    cls = _METHODS.get(method) if isinstance(method, str) else None
+    cls = _METHODS.get(method)
     if cls is None:
         raise SweepError(f"method: unknown search method {method!r}; use grid, random or bayes")
     return cls(config, seed)

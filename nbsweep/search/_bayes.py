@@ -31,27 +31,17 @@ import functools
 import hashlib
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from nbsweep._errors import ConfigError
-from nbsweep._runs import (
-    CRASHED,
-    FAILED,
-    FINISHED,
-    KILLED,
-    PENDING,
-    RUNNING,
-    STOPPED,
-    TERMINAL,
-    RunRecord,
-    valid_metric_values,
-)
+from nbsweep._runs import RunRecord, valid_metric_values
+from nbsweep._states import RUN_ENDED, RunState
+from nbsweep.config import SweepConfig
 from nbsweep.search._base import Searcher
 from nbsweep.search._random import derive_rng
-from nbsweep.space import Space
 
 MAX_OBSERVATIONS = 200
 _REFIT_EVERY_UNTIL = 100
@@ -75,16 +65,16 @@ class Observations(NamedTuple):
 class BayesSearch(Searcher):
     """Gaussian-process search; reproducible with a seed, never exhausted."""
 
-    def __init__(self, config: Mapping[str, Any], seed: int | None = None) -> None:
+    def __init__(self, config: SweepConfig, seed: int | None = None) -> None:
         super().__init__(config, seed)
-        metric = config.get("metric")
-        if not isinstance(metric, Mapping) or not metric.get("name"):
+        metric = config.metric
+        if metric is None:
             raise ConfigError("metric: bayes search needs a metric, e.g. {name: loss}")
-        self.metric_name: str = metric["name"]
-        self.maximize = metric.get("goal", "minimize") == "maximize"
-        self.impute: str = metric.get("impute", "worst")
-        self.impute_while_running: str = str(metric.get("impute_while_running", "false"))
-        self.space = Space.from_config(config)
+        self.metric_name = metric.name
+        self.maximize = metric.maximize
+        self.impute = metric.impute
+        self.impute_while_running = metric.impute_while_running
+        self.space = config.space
         if not self.space.searchable:
             raise ConfigError(
                 "parameters: bayes search needs at least one parameter that is not a constant"
@@ -131,7 +121,7 @@ class BayesSearch(Searcher):
         extremes = [
             min(values) if self.maximize else max(values)
             for run, values in zip(runs, values_of, strict=True)
-            if run.state in TERMINAL and values
+            if run.state in RUN_ENDED and values
         ]
         worst = (min(extremes) if self.maximize else max(extremes)) if extremes else 0.0
 
@@ -148,13 +138,13 @@ class BayesSearch(Searcher):
             x = self._point(run)
             if x is None:
                 continue  # lacks a parameter of this sweep: nothing to learn from it
-            if run.state in (FINISHED, STOPPED):
+            if run.state in (RunState.FINISHED, RunState.STOPPED):
                 y = self._best(values) if values else impute(self.impute, run, values)
-            elif run.state in (FAILED, CRASHED, KILLED):
+            elif run.state in (RunState.FAILED, RunState.CRASHED, RunState.KILLED):
                 y = impute(self.impute, run, values)
-            elif run.state == RUNNING and self.impute_while_running != "false":
+            elif run.state == RunState.RUNNING and self.impute_while_running != "false":
                 y = self._best(values) if values else impute(self.impute_while_running, run, values)
-            elif run.state in (RUNNING, PENDING):
+            elif run.state in (RunState.RUNNING, RunState.PENDING):
                 pending_ids.append(run.id)
                 pending.append(x)
                 continue

@@ -5,25 +5,13 @@ from __future__ import annotations
 import copy
 import itertools
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from nbsweep._runs import RunRecord
+from nbsweep.config import SweepConfig
 from nbsweep.search._base import Searcher
-from nbsweep.space import GRID_DISTRIBUTIONS, Parameter, Space
-
-
-def _axis(param: Parameter) -> tuple[list[str], list[Any]]:
-    """The distinct grid points of one parameter: identity keys and the values emitted.
-
-    Duplicates (by W&B identity) keep the position of their first occurrence and emit the
-    value listed last, as W&B's dict-based dedupe does.
-    """
-    emitted: dict[str, Any] = {}
-    for value in param.grid_values():
-        key = param.identity(value)
-        emitted[key] = value
-    return list(emitted), list(emitted.values())
+from nbsweep.space import GRID_DISTRIBUTIONS
 
 
 class GridSearch(Searcher):
@@ -33,14 +21,14 @@ class GridSearch(Searcher):
     point, remove its run. A run missing one of the grid parameters consumes nothing.
     """
 
-    def __init__(self, config: Mapping[str, Any], seed: int | None = None) -> None:
+    def __init__(self, config: SweepConfig, seed: int | None = None) -> None:
         super().__init__(config, seed)
-        self.space = Space.from_config(config)
+        self.space = config.space
         for p in self.space.parameters:
             if p.distribution not in GRID_DISTRIBUTIONS:
                 p.grid_values()  # raises the ConfigError naming the parameter
-        self._axes = [p for p in self.space.parameters if not p.is_constant]
-        self._points = [_axis(p) for p in self._axes]
+        self._axes = list(self.space.searchable)
+        self._points = [p.grid_points() for p in self._axes]
 
     def __len__(self) -> int:
         return math.prod(len(keys) for keys, _ in self._points)
@@ -76,8 +64,3 @@ class GridSearch(Searcher):
             if len(out) == n:
                 break
         return out
-
-
-def grid_size(config: Mapping[str, Any]) -> int:
-    """How many runs a grid sweep over ``config`` makes in all (1 for an all-constant grid)."""
-    return len(GridSearch(config))

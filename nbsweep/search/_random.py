@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from nbsweep._runs import RunRecord
+from nbsweep.config import SweepConfig
 from nbsweep.search._base import Searcher
-from nbsweep.space import Space
 
 
 def derive_rng(seed: int | None, *keys: int) -> np.random.Generator:
@@ -29,9 +29,9 @@ def derive_rng(seed: int | None, *keys: int) -> np.random.Generator:
 class RandomSearch(Searcher):
     """Independent draws from each parameter's distribution; never exhausted."""
 
-    def __init__(self, config: Mapping[str, Any], seed: int | None = None) -> None:
+    def __init__(self, config: SweepConfig, seed: int | None = None) -> None:
         super().__init__(config, seed)
-        self.space = Space.from_config(config)
+        self.space = config.space
 
     def suggest(self, runs: Sequence[RunRecord], n: int = 1) -> list[dict[str, Any]]:
         """``n`` fresh samples; with a seed, the k-th run of the sweep is keyed by (seed, k).

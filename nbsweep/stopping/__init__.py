@@ -6,10 +6,7 @@ halving. Both are stateless: every call gets every run of the sweep.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from nbsweep._errors import ConfigError
+from nbsweep.config import SweepConfig
 from nbsweep.stopping._asha import Asha, asha_rungs
 from nbsweep.stopping._base import Band, StopDecision, Stopper
 from nbsweep.stopping._hyperband import Hyperband, hyperband_bands
@@ -28,14 +25,8 @@ __all__ = [
 _STOPPERS: dict[str, type[Stopper]] = {"hyperband": Hyperband, "asha": Asha}
 
 
-def make_stopper(config: Mapping[str, Any]) -> Stopper | None:
+def make_stopper(config: SweepConfig) -> Stopper | None:
     """The stopper a sweep config asks for in ``early_terminate``; None when it has none."""
-    early_terminate = config.get("early_terminate")
-    if not early_terminate:
+    if config.early_terminate is None:
         return None
-    kind = early_terminate.get("type") if isinstance(early_terminate, Mapping) else None
-    if kind not in _STOPPERS:
-        raise ConfigError(
-            f"early_terminate.type: {kind!r} is not one of {', '.join(sorted(_STOPPERS))}"
-        )
-    return _STOPPERS[kind](config)
+    return _STOPPERS[config.early_terminate.type](config)

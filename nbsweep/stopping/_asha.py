@@ -9,18 +9,16 @@ to the few promising runs, and it never stops anyone on too little evidence.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
-from nbsweep._errors import ConfigError
-from nbsweep._runs import RUNNING, RunRecord
+from nbsweep._runs import RunRecord
+from nbsweep._states import RunState
+from nbsweep.config import EarlyTerminate, SweepConfig
 from nbsweep.stopping._base import StopDecision, Stopper
 from nbsweep.stopping._hyperband import (
     band_report,
     closest_band,
-    eta_of,
     metric_sign,
-    min_iter,
     shown_bands,
     signed_histories,
 )
@@ -29,18 +27,14 @@ from nbsweep.stopping._hyperband import (
 _NO_MAX_ITER = 2**53
 
 
-def asha_rungs(early_terminate: Mapping[str, Any]) -> list[int]:
+def asha_rungs(early_terminate: EarlyTerminate) -> list[int]:
     """The rung iterations ``int(min_iter * eta**k)``, distinct, below ``max_iter`` if given.
 
     A run at ``max_iter`` has had its whole budget: stopping it there would save nothing.
     """
-    eta = eta_of(early_terminate)
-    first = min_iter(early_terminate)
-    last = early_terminate.get("max_iter", _NO_MAX_ITER)
-    if isinstance(last, bool) or not isinstance(last, int) or last <= first:
-        raise ConfigError(
-            f"early_terminate.max_iter: {last!r} must be an integer greater than min_iter {first}"
-        )
+    eta = early_terminate.eta
+    first = early_terminate.min_iter or 1
+    last = early_terminate.max_iter or _NO_MAX_ITER
     rungs: list[int] = []
     value = float(first)
     while value < last:
@@ -70,13 +64,13 @@ class Asha(Stopper):
     better ones arrive, which is what synchronous halving would decide with the same runs.
     """
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
+    def __init__(self, config: SweepConfig) -> None:
         super().__init__(config)
-        early_terminate = config.get("early_terminate") or {}
+        early_terminate = self.early_terminate
         self.metric, self._sign = metric_sign(config)
         self.bands: list[int] = asha_rungs(early_terminate)
-        self.eta = eta_of(early_terminate)
-        self._show_all = "max_iter" in early_terminate
+        self.eta = early_terminate.eta
+        self._show_all = early_terminate.max_iter is not None
 
     def thresholds(self, histories: Sequence[Sequence[float]]) -> list[float]:
         """Per rung, in the lower-is-better sign: the worst value that still goes on."""
@@ -93,7 +87,7 @@ class Asha(Stopper):
         thresholds = self.thresholds(histories)
         stop = []
         for run, history in zip(runs, histories, strict=True):
-            if run.state != RUNNING:
+            if run.state != RunState.RUNNING:
                 continue
             rung = closest_band(self.bands, len(history))
             if rung is None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
+from nbsweep._errors import ConfigError
 from nbsweep._runs import RunRecord
+from nbsweep.config import EarlyTerminate, SweepConfig
 
 
 @dataclass(frozen=True)
@@ -30,10 +31,19 @@ class StopDecision:
 
 
 class Stopper(ABC):
-    """Decides which running runs stop, from every run's metric history; stateless."""
+    """Decides which running runs stop, from every run's metric history; stateless.
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
+    ``bands``: the iterations (counts of valid metric values) where runs are judged, so that
+    an agent judges its run exactly there, as it logs (the scheduler's ``checkpoints``).
+    """
+
+    bands: Sequence[int]
+
+    def __init__(self, config: SweepConfig) -> None:
+        if config.early_terminate is None:
+            raise ConfigError("early_terminate: a stopper needs the rule it applies")
         self.config = config
+        self.early_terminate: EarlyTerminate = config.early_terminate
 
     @abstractmethod
     def decide(self, runs: Sequence[RunRecord]) -> StopDecision:

@@ -8,73 +8,35 @@ of any state, ties survive, and ``strict: false`` compares the best value of the
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from nbsweep._errors import ConfigError
-from nbsweep._runs import RUNNING, STOPPED, RunRecord, valid_metric_values
+from nbsweep._runs import RunRecord, valid_metric_values
+from nbsweep._states import RunState
+from nbsweep.config import EarlyTerminate, SweepConfig
 from nbsweep.stopping._base import Band, StopDecision, Stopper
 
 # W&B builds exactly this many bands from ``min_iter``.
 _MIN_ITER_BANDS = 100
 
 
-def hyperband_bands(early_terminate: Mapping[str, Any]) -> list[int]:
+def hyperband_bands(early_terminate: EarlyTerminate) -> list[int]:
     """The iterations where hyperband compares runs, ascending, as W&B computes them.
 
-    ``max_iter`` (with ``s``) wins over ``min_iter`` when both are given. Raises
-    ``ConfigError`` naming ``early_terminate`` when the config gives no band.
+    ``max_iter`` (with ``s``) wins over ``min_iter`` when both are given; validation makes
+    sure there is at least one band.
     """
-    eta = eta_of(early_terminate)
-    if "max_iter" in early_terminate:
-        max_iter = early_terminate["max_iter"]
-        if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
-            raise ConfigError(
-                f"early_terminate.max_iter: {max_iter!r} must be an integer of at least 1"
-            )
-        s = _band_count(early_terminate)
-        bands = []
-        band = float(max_iter)
-        for _ in range(s):
-            band /= eta
-            if band < 1:
-                break
-            bands.append(int(band))
-        if not bands:
-            raise ConfigError(
-                f"early_terminate: max_iter {max_iter} with eta {eta:g} and s {s} gives no band;"
-                " raise max_iter or lower s"
-            )
-        return sorted(bands)
-    if "min_iter" in early_terminate:
-        return _geometric_iterations(min_iter(early_terminate), eta, _MIN_ITER_BANDS)
-    raise ConfigError("early_terminate: hyperband needs min_iter, or max_iter and s")
-
-
-def eta_of(early_terminate: Mapping[str, Any]) -> float:
-    """``eta`` (default 3) checked: at 1 or below no band grows and no run would be cut."""
-    eta = early_terminate.get("eta", 3)
-    if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not eta > 1:
-        raise ConfigError(f"early_terminate.eta: {eta!r} must be a number greater than 1")
-    return float(eta)
-
-
-def _band_count(early_terminate: Mapping[str, Any]) -> int:
-    """``s`` as an int; W&B crashes on ``2.0``, an integral float is read as the int it means."""
-    s = early_terminate.get("s")
-    if isinstance(s, bool) or not isinstance(s, (int, float)) or s != int(s) or s < 0:
-        raise ConfigError(
-            f"early_terminate.s: {s!r} must be a whole number of bands (s is needed with max_iter)"
-        )
-    return int(s)
-
-
-def min_iter(early_terminate: Mapping[str, Any]) -> int:
-    """``min_iter`` checked: a band before the first logged value would compare nothing."""
-    value = early_terminate.get("min_iter")
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"early_terminate.min_iter: {value!r} must be an integer of at least 1")
-    return value
+    eta = early_terminate.eta
+    if early_terminate.max_iter is None:
+        return _geometric_iterations(early_terminate.min_iter or 1, eta, _MIN_ITER_BANDS)
+    bands = []
+    band = float(early_terminate.max_iter)
+    for _ in range(early_terminate.s or 0):
+        band /= eta
+        if band < 1:
+            break
+        bands.append(int(band))
+    return sorted(bands)
 
 
 def _geometric_iterations(start: float, eta: float, count: int) -> list[int]:
@@ -94,15 +56,12 @@ def _geometric_iterations(start: float, eta: float, count: int) -> list[int]:
     return out
 
 
-def metric_sign(config: Mapping[str, Any]) -> tuple[str, float]:
+def metric_sign(config: SweepConfig) -> tuple[str, float]:
     """The metric name and the sign that makes lower better (``-1`` for ``maximize``)."""
-    metric = config.get("metric")
-    if not isinstance(metric, Mapping) or "name" not in metric:
+    metric = config.metric
+    if metric is None:
         raise ConfigError("metric: early_terminate needs a metric with a name to compare runs on")
-    goal = metric.get("goal", "minimize")
-    if goal not in ("minimize", "maximize"):
-        raise ConfigError(f"metric.goal: {goal!r} must be minimize or maximize")
-    return str(metric["name"]), (-1.0 if goal == "maximize" else 1.0)
+    return metric.name, (-1.0 if metric.maximize else 1.0)
 
 
 def signed_histories(runs: Sequence[RunRecord], sign: float) -> list[list[float]]:
@@ -138,7 +97,7 @@ def band_report(
     lengths = [len(h) for h in histories]
     stopped_at: dict[int, int] = {}
     for run, length in zip(runs, lengths, strict=True):
-        if run.state == STOPPED or run.id in stopping:
+        if run.state == RunState.STOPPED or run.id in stopping:
             band = closest_band(bands, length)
             if band is not None:
                 stopped_at[band] = stopped_at.get(band, 0) + 1
@@ -171,15 +130,15 @@ class Hyperband(Stopper):
     otherwise the best value of its whole history; it stops when that is strictly worse.
     """
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
+    def __init__(self, config: SweepConfig) -> None:
         super().__init__(config)
-        early_terminate = config.get("early_terminate") or {}
+        early_terminate = self.early_terminate
         self.metric, self._sign = metric_sign(config)
         self.bands: list[int] = hyperband_bands(early_terminate)
-        self.eta = eta_of(early_terminate)
-        self.strict = bool(early_terminate.get("strict", True))
+        self.eta = early_terminate.eta
+        self.strict = early_terminate.strict
         # The min_iter form has 100 bands, mostly far beyond any run: views get the useful ones.
-        self._show_all = "max_iter" in early_terminate
+        self._show_all = early_terminate.max_iter is not None
 
     def thresholds(self, histories: Sequence[Sequence[float]]) -> list[float]:
         """Per band, in the lower-is-better sign: the value a run must not exceed."""
@@ -197,7 +156,7 @@ class Hyperband(Stopper):
         thresholds = self.thresholds(histories)
         stop = []
         for run, history in zip(runs, histories, strict=True):
-            if run.state != RUNNING:
+            if run.state != RunState.RUNNING:
                 continue
             band = closest_band(self.bands, len(history))
             if band is None:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 # Bumped on any change. A store of an older version gets the tables and nullable columns
-# added since when it is opened (``Store._upgrade``); any other difference is refused on open.
+# added since, and its integer columns widened to 64 bits, when it is opened
+# (``Database._upgrade``); any other difference is refused on open.
 # 2: GPU pool tables, GPU figures of runs.
-SCHEMA_VERSION = 2
+# 3: a row's step and a run's steps are 64-bit (int4 on PostgreSQL before).
+SCHEMA_VERSION = 3
 
 metadata = sa.MetaData()
 
@@ -64,7 +66,7 @@ runs = sa.Table(
     sa.Column("heartbeat_at", sa.Double),
     sa.Column("agent", sa.Integer),
     sa.Column("gpu", sa.Text),
-    sa.Column("steps", sa.Integer, nullable=False, default=0),
+    sa.Column("steps", sa.BigInteger, nullable=False, default=0),
     sa.Column("metric_count", sa.Integer, nullable=False, default=0),
     sa.Column("error", sa.Text),
     sa.Column("requeued_from", sa.String(32)),
@@ -82,7 +84,7 @@ rows = sa.Table(
     sa.Column("id", _RowId, primary_key=True, autoincrement=True),
     sa.Column("sweep_id", sa.String(32), nullable=False),
     sa.Column("run_id", sa.String(32), nullable=False),
-    sa.Column("step", sa.Integer, nullable=False),
+    sa.Column("step", sa.BigInteger, nullable=False),  # any step nbsweep.log accepts
     sa.Column("at", sa.Double, nullable=False),
     sa.Column("data", sa.Text, nullable=False),
     sa.Column("metric", sa.Double),

@@ -18,6 +18,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from nbsweep import plot, views
+from nbsweep._states import SWEEP_LIVE, AgentState, RunState, SweepState
 from nbsweep.widgets import _html
 from nbsweep.widgets._feed import SweepFeed, next_wait
 from nbsweep.widgets._gpu import gpu_stats
@@ -25,7 +26,7 @@ from nbsweep.widgets._parallel import ParallelView
 
 REFRESH_HZ = 2.0
 TAB_TITLES = ("Bands", "Parallel coordinates", "Importance", "Curves")
-FAILED = ("failed", "crashed")
+FAILED = (RunState.FAILED, RunState.CRASHED)
 MAX_FAILED_BUTTONS = 12
 TABLE_ROWS = 200  # rows of the runs table drawn; the rest are counted
 
@@ -175,7 +176,7 @@ class Dashboard:
                 self.status.value = _error_html(traceback.format_exc(limit=3))
                 return
             # The snapshot that saw the sweep end was drawn in full: nothing more will change.
-            if self._snapshot is not None and self._snapshot.state not in views.SWEEP_ALIVE:
+            if self._snapshot is not None and self._snapshot.state not in SWEEP_LIVE:
                 return
 
     # ------------------------------------------------------------------ refresh
@@ -210,10 +211,10 @@ class Dashboard:
         return index == 3 or (index == 0 and views.has_bands(config))
 
     def _update_buttons(self, snap: views.Snapshot) -> None:
-        paused = snap.state == "paused"
+        paused = snap.state == SweepState.PAUSED
         self.pause_button.description = "Resume" if paused else "Pause"
         self.pause_button.icon = "play" if paused else "pause"
-        ended = snap.state not in views.SWEEP_ALIVE
+        ended = snap.state not in SWEEP_LIVE
         self.pause_button.disabled = ended
         self.stop_button.disabled = ended
         self.cancel_button.disabled = ended
@@ -247,7 +248,7 @@ class Dashboard:
                 + "".join(f"<td style='width:110px'>{_html.escape(c)}</td>" for c in cells)
                 + "</tr></table></div>"
             )
-            drain.disabled = str(agent.get("state")) in ("draining", "dead")
+            drain.disabled = str(agent.get("state")) in (AgentState.DRAINING, AgentState.DEAD)
             rows.append(widgets.HBox([label, drain]))
         pool = _html.gpu_pool_html(snap.gpu_pool, snap.id)
         self.pool_line.value = pool
@@ -331,7 +332,7 @@ class Dashboard:
         self._redraw_table()
 
     def _on_pause(self, _: Any) -> None:
-        if self.sweep.state == "paused":
+        if self.sweep.state == SweepState.PAUSED:
             self._action("resume", lambda: self.sweep.resume())(None)
         else:
             self._action("pause", lambda: self.sweep.pause())(None)

@@ -16,16 +16,16 @@ from typing import Any
 
 from nbsweep import views
 from nbsweep._cost import sweep_cost
-from nbsweep._errors import SweepError
-from nbsweep._runs import FAILED, FINISHED
-from nbsweep._sweep import progress_of, run_record, runs_frame
-from nbsweep.store._store import loads
+from nbsweep._errors import SweepNotFoundError
+from nbsweep._frames import progress_of, run_record, runs_frame
+from nbsweep._states import SWEEP_LIVE, RunState
+from nbsweep._timing import SETTLE_S
+from nbsweep.store import StoredRun
 
 # A run its agent ended (finished, failed) is final: the summary came with the state. One
 # stopped, killed or crashed under its agent gets its summary and GPU figures when the agent
 # reports, once the program has exited: that run can change for a while.
-FINAL = frozenset({FINISHED, FAILED})
-SETTLE_S = 60.0
+FINAL = frozenset({RunState.FINISHED, RunState.FAILED})
 
 
 class SweepFeed:
@@ -36,7 +36,7 @@ class SweepFeed:
         self._store = sweep.store
         self._lock = threading.Lock()  # the refresher thread and the kernel's own redraws
         self._probe: tuple[Any, ...] | None = None
-        self._rows: dict[str, dict[str, Any]] = {}  # store rows by run id, in queue order
+        self._rows: dict[str, StoredRun] = {}  # runs by id, in queue order
         self._records: dict[str, dict[str, Any]] = {}  # their ``Sweep.runs`` records
         self._alive = False  # whether the sweep was live at the last snapshot
         self._warm_start: Any = None
@@ -59,28 +59,29 @@ class SweepFeed:
         """The sweep now; ``history`` adds the logged rows and the bands (the largest reads)."""
         row = self._store.sweep(self.sweep.id)
         if row is None:
-            raise SweepError(f"sweep {self.sweep.id} is no longer in store {self._store.url}")
-        state = str(row["state"])
+            store = self._store.url
+            raise SweepNotFoundError(f"sweep {self.sweep.id} is no longer in store {store}")
+        state = str(row.state)
         with self._lock:
             # The first look and the look that sees the sweep end read every run, so that
             # the final view is exact whatever settled late.
-            full = not self._rows or (self._alive and state not in views.SWEEP_ALIVE)
+            full = not self._rows or (self._alive and state not in SWEEP_LIVE)
             self._read_runs(full)
-            self._alive = state in views.SWEEP_ALIVE
+            self._alive = state in SWEEP_LIVE
             if full:
                 self._warm_start = self.sweep.warm_start
             rows = list(self._rows.values())
             records = list(self._records.values())
             self.snapshots += 1
-        config = loads(row["config"])
+        config = row.config
         return views.Snapshot(
             id=str(self.sweep.id),
-            name=str(row["name"] or ""),
-            method=str(row["method"]),
+            name=str(row.name or ""),
+            method=str(row.method),
             state=state,
-            message=str(row["message"] or ""),
+            message=str(row.message or ""),
             config=config,
-            created_at=float(row["created_at"]),
+            created_at=float(row.created_at),
             progress=progress_of(config, rows),
             runs=runs_frame(records),
             agents=self.sweep.agents,
@@ -96,12 +97,12 @@ class SweepFeed:
         found = self._store.runs(self.sweep.id, min_seq=start)
         # The tail read again replaces the one kept; a kept run missing from it was dropped
         # (pending runs of a stopped sweep are deleted).
-        for run_id in [i for i, r in self._rows.items() if r["seq"] >= start]:
+        for run_id in [i for i, r in self._rows.items() if r.seq >= start]:
             del self._rows[run_id], self._records[run_id]
         now = time.time()
         for r in found:
-            self._rows[r["id"]] = r
-            self._records[r["id"]] = run_record(r, now)
+            self._rows[r.id] = r
+            self._records[r.id] = run_record(r, now)
         self.runs_read += len(found)
         self.full_reads += full
 
@@ -109,10 +110,10 @@ class SweepFeed:
         """The queue position from which runs can still change (past the last: new runs)."""
         settled_before = time.time() - SETTLE_S
         for r in self._rows.values():
-            ended = r["ended_at"]
-            if r["state"] not in FINAL and (ended is None or ended > settled_before):
-                return int(r["seq"])
-        return max((int(r["seq"]) for r in self._rows.values()), default=0) + 1
+            ended = r.ended_at
+            if r.state not in FINAL and (ended is None or ended > settled_before):
+                return int(r.seq)
+        return max((int(r.seq) for r in self._rows.values()), default=0) + 1
 
 
 # The most of the wall time a refresher may spend refreshing: it waits ten times as long as

@@ -13,6 +13,7 @@ import traceback
 from typing import Any
 
 from nbsweep import views
+from nbsweep._states import SWEEP_LIVE
 from nbsweep.widgets import _html
 from nbsweep.widgets._feed import SweepFeed, next_wait
 
@@ -61,7 +62,7 @@ class HtmlDashboard:
 
         self.feed.changed()  # what this first view shows: redraw when the store moves on
         self._handle = display(self.bundle(), raw=True, display_id=True)
-        if self._state in views.SWEEP_ALIVE:
+        if self._state in SWEEP_LIVE:
             self.start()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, str]:
@@ -104,6 +105,6 @@ class HtmlDashboard:
                     self._handle.update({"text/plain": error}, raw=True)
                 return
             # The view that saw the sweep end was drawn in full: nothing more will change.
-            if self._state not in views.SWEEP_ALIVE:
+            if self._state not in SWEEP_LIVE:
                 return
             wait = next_wait(self.interval, time.monotonic() - start)

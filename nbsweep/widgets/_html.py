@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from nbsweep import views
+from nbsweep._states import SweepState
 
 STYLE = """
 <style>
@@ -38,11 +39,11 @@ STYLE = """
 """
 
 SWEEP_STATE_COLOURS = {
-    "pending": "#9e9e9e",
-    "running": "#1e88e5",
-    "paused": "#fb8c00",
-    "finished": "#43a047",
-    "cancelled": "#6d4c41",
+    SweepState.PENDING: "#9e9e9e",
+    SweepState.RUNNING: "#1e88e5",
+    SweepState.PAUSED: "#fb8c00",
+    SweepState.FINISHED: "#43a047",
+    SweepState.CANCELLED: "#6d4c41",
 }
 
 

@@ -6,7 +6,6 @@ import pytest
 
 import nbsweep
 from nbsweep._warm_start import _project
-from nbsweep.space import Space
 from tests.analysis import trainers
 
 pytestmark = pytest.mark.timeout(120)
@@ -38,7 +37,7 @@ def test_refined_config_validates_and_holds_the_top_runs(coarse: nbsweep.Sweep) 
     assert nbsweep.validate(refined) == refined
     runs = coarse.runs.sort_values("summary/loss")
     top = runs.head(4)  # 20% of 20 finished runs
-    space = Space.from_config(refined)
+    space = refined.space
     for run_id in top["run_id"]:
         config = coarse.get_run(run_id).config
         assert not isinstance(_project(space, config), str), (run_id, config, refined)
@@ -46,8 +45,7 @@ def test_refined_config_validates_and_holds_the_top_runs(coarse: nbsweep.Sweep) 
     assert lr["distribution"] == "log_uniform_values"
     assert lr["max"] / lr["min"] < 1e5  # narrower than the coarse 1e-5..1
     # The refined config runs as it is (what %%sweep would do with it).
-    refined["run_cap"] = 2
-    fine = nbsweep.sweep(refined, trainers.bowl, workers=1, store=coarse.store)
+    fine = nbsweep.sweep({**refined, "run_cap": 2}, trainers.bowl, workers=1, store=coarse.store)
     assert fine.wait() == "finished" and set(fine.runs["state"]) == {"finished"}
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 import nbsweep
-from nbsweep import SweepError
+from nbsweep import SweepError, SweepNotFoundError
 from nbsweep.controller import Controller
 from nbsweep.search import make_searcher
 from tests.runtime import trainfns
@@ -115,7 +115,7 @@ def test_random_and_grid_refuse_warm_start(coarse: nbsweep.Sweep, method: str) -
 
 def test_unknown_or_foreign_sources_are_named(coarse: nbsweep.Sweep, tmp_path: Any) -> None:
     config = space(0.0, 10.0, run_cap=1)
-    with pytest.raises(SweepError, match="warm_start: sweep 'nope' is not in store"):
+    with pytest.raises(SweepNotFoundError, match="warm_start: sweep 'nope' is not in store"):
         nbsweep.sweep(config, trainfns.quadratic, 1, coarse.store, warm_start="nope")
     other = str(tmp_path / "other" / "nbsweep.db")
     with pytest.raises(SweepError, match=f"warm_start: sweep {coarse.id} lives in store"):

@@ -7,20 +7,30 @@ from typing import Any
 
 import pytest
 
+import nbsweep
 from nbsweep import ConfigError
 from nbsweep._runs import RunRecord
-from nbsweep.stopping import Asha, Band, asha_rungs, make_stopper
+from nbsweep.config import SweepConfig
+from nbsweep.stopping import Asha, Band, asha_rungs
 
 R, F, S, C = "running", "finished", "stopped", "crashed"
 
 
-def config(goal: str = "minimize", **early_terminate: Any) -> dict[str, Any]:
-    return {
-        "method": "random",
-        "metric": {"name": "acc" if goal == "maximize" else "loss", "goal": goal},
-        "early_terminate": {"type": "asha", **early_terminate},
-        "parameters": {"lr": {"distribution": "uniform", "min": 0.0, "max": 1.0}},
-    }
+def config(goal: str = "minimize", **early_terminate: Any) -> SweepConfig:
+    return nbsweep.validate(
+        {
+            "method": "random",
+            "metric": {"name": "acc" if goal == "maximize" else "loss", "goal": goal},
+            "early_terminate": {"type": "asha", **early_terminate},
+            "parameters": {"lr": {"distribution": "uniform", "min": 0.0, "max": 1.0}},
+        }
+    )
+
+
+def rungs(**early_terminate: Any) -> list[int]:
+    early = config(**early_terminate).early_terminate
+    assert early is not None
+    return asha_rungs(early)
 
 
 def runs(*specs: tuple[str, str, list[Any]]) -> list[RunRecord]:
@@ -39,13 +49,13 @@ def runs(*specs: tuple[str, str, list[Any]]) -> list[RunRecord]:
     ],
 )
 def test_rungs(early_terminate: dict[str, Any], expected: list[int]) -> None:
-    assert asha_rungs(early_terminate) == expected
+    assert rungs(**early_terminate) == expected
 
 
 def test_rungs_without_max_iter_go_on() -> None:
-    rungs = asha_rungs({"min_iter": 3})
-    assert rungs[:5] == [3, 9, 27, 81, 243]
-    assert rungs[-1] > 10**12
+    found = rungs(min_iter=3)
+    assert found[:5] == [3, 9, 27, 81, 243]
+    assert found[-1] > 10**12
 
 
 @pytest.mark.parametrize(
@@ -56,13 +66,13 @@ def test_rungs_without_max_iter_go_on() -> None:
         ({"min_iter": 2.5}, "early_terminate.min_iter"),
         ({"min_iter": 3, "eta": 1}, "early_terminate.eta"),
         ({"min_iter": 3, "eta": "3"}, "early_terminate.eta"),
-        ({"min_iter": 9, "max_iter": 3}, "early_terminate.max_iter: 3 must be"),
-        ({"min_iter": 9, "max_iter": 9}, "early_terminate.max_iter: 9 must be"),
+        ({"min_iter": 9, "max_iter": 3}, "early_terminate.max_iter: must be greater than min_iter"),
+        ({"min_iter": 9, "max_iter": 9}, "early_terminate.max_iter: must be greater than min_iter"),
     ],
 )
 def test_bad_config_names_the_key(early_terminate: dict[str, Any], needle: str) -> None:
     with pytest.raises(ConfigError, match=needle.replace(".", r"\.")):
-        make_stopper(config(**early_terminate))
+        config(**early_terminate)
 
 
 # (name, early_terminate, goal, runs, run ids expected to stop)

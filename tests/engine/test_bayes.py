@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from itertools import combinations
 from typing import Any
 
 import numpy as np
 import pytest
 
+import nbsweep
 from nbsweep import ConfigError
 from nbsweep._runs import RunRecord
+from nbsweep.config import ConfigWarning, SweepConfig
 from nbsweep.search import BayesSearch, RandomSearch, make_searcher
 from nbsweep.search._bayes import MAX_OBSERVATIONS, _cap
-from nbsweep.space import Space
 
 NAN = float("nan")
 
@@ -23,8 +25,12 @@ def metric(goal: str = "minimize", impute: str = "worst", while_running: str = "
     return {"name": "loss", "goal": goal, "impute": impute, "impute_while_running": while_running}
 
 
-def bayes(parameters: dict[str, Any], **metric_kw: str) -> dict[str, Any]:
-    return {"method": "bayes", "metric": metric(**metric_kw), "parameters": parameters}
+def bayes(parameters: dict[str, Any], **metric_kw: str) -> SweepConfig:
+    with warnings.catch_warnings():  # EVERY has W&B's deprecated log distributions
+        warnings.simplefilter("ignore", ConfigWarning)
+        return nbsweep.validate(
+            {"method": "bayes", "metric": metric(**metric_kw), "parameters": parameters}
+        )
 
 
 U = {"distribution": "uniform", "min": 0.0, "max": 1.0}
@@ -87,7 +93,7 @@ EVERY = bayes(
 
 
 def test_handles_every_distribution_and_nested_blocks() -> None:
-    space = Space.from_config(EVERY)
+    space = EVERY.space
     assert len(space.searchable) == 17
     rng = np.random.default_rng(0)
     runs = []
@@ -224,9 +230,9 @@ def test_run_lacking_a_parameter_is_left_out_and_bad_value_names_the_run() -> No
 
 def test_config_errors() -> None:
     with pytest.raises(ConfigError, match="metric"):
-        BayesSearch({"method": "bayes", "parameters": {"x": U}})
-    with pytest.raises(ConfigError, match="not a constant"):
-        BayesSearch(bayes({"c": {"distribution": "constant", "value": 1}}))
+        XY.replace(metric=None)
+    with pytest.raises(ConfigError, match="not constant"):
+        bayes({"c": {"distribution": "constant", "value": 1}})
     assert isinstance(make_searcher(XY), BayesSearch)
 
 

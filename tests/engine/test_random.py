@@ -8,23 +8,26 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+import nbsweep
 from nbsweep._runs import RunRecord
 from nbsweep.search import RandomSearch
 
-CONFIG: dict[str, Any] = {
-    "method": "random",
-    "parameters": {
-        "lr": {"distribution": "log_uniform_values", "min": 1e-5, "max": 1e-1},
-        "batch": {"distribution": "categorical", "values": [16, 32, 64]},
-        "epochs": {"distribution": "constant", "value": 10},
-        "model": {
-            "parameters": {
-                "depth": {"distribution": "int_uniform", "min": 1, "max": 6},
-                "drop": {"distribution": "q_uniform", "min": 0, "max": 0.5, "q": 0.1},
-            }
+CONFIG = nbsweep.validate(
+    {
+        "method": "random",
+        "parameters": {
+            "lr": {"distribution": "log_uniform_values", "min": 1e-5, "max": 1e-1},
+            "batch": {"distribution": "categorical", "values": [16, 32, 64]},
+            "epochs": {"distribution": "constant", "value": 10},
+            "model": {
+                "parameters": {
+                    "depth": {"distribution": "int_uniform", "min": 1, "max": 6},
+                    "drop": {"distribution": "q_uniform", "min": 0, "max": 0.5, "q": 0.1},
+                }
+            },
         },
-    },
-}
+    }
+)
 
 
 def runs_of(configs: list[dict[str, Any]]) -> list[RunRecord]:
@@ -64,7 +67,7 @@ def test_a_seeded_sweep_draws_the_same_configs_however_requests_are_batched() ->
 
 
 def test_config_seed_is_used_and_different_seeds_differ() -> None:
-    assert RandomSearch({**CONFIG, "seed": 7}).suggest([], 4) == RandomSearch(
+    assert RandomSearch(CONFIG.replace(seed=7)).suggest([], 4) == RandomSearch(
         CONFIG, seed=7
     ).suggest([], 4)
     assert RandomSearch(CONFIG, seed=1).suggest([], 4) != RandomSearch(CONFIG, seed=2).suggest(
@@ -84,7 +87,7 @@ def test_without_seed_suggestions_come_from_fresh_entropy() -> None:
 
 def test_random_ignores_runs_and_never_exhausts() -> None:
     tiny = {"method": "random", "parameters": {"a": {"distribution": "categorical", "values": [1]}}}
-    search = RandomSearch(tiny, seed=0)
+    search = RandomSearch(nbsweep.validate(tiny), seed=0)
     assert search.suggest(runs_of([{"a": 1}] * 5), 4) == [{"a": 1}] * 4
 
 

@@ -243,14 +243,10 @@ def test_cdf_then_ppf_gives_the_value_back(dist: str) -> None:
 
 
 def test_categorical_value_outside_values_names_the_parameter() -> None:
-    space = Space.from_config(
+    space = Space.from_parameters(
         {
-            "parameters": {
-                "model": {
-                    "parameters": {
-                        "act": {"distribution": "categorical", "values": ["relu", "gelu"]}
-                    }
-                }
+            "model": {
+                "parameters": {"act": {"distribution": "categorical", "values": ["relu", "gelu"]}}
             }
         }
     )
@@ -264,10 +260,10 @@ U01 = {"distribution": "uniform", "min": 0.0, "max": 1.0}
 
 
 def test_flattening_is_depth_first_with_code_point_sorted_keys() -> None:
-    space = Space.from_config({"parameters": {"a-b": U01, "a": {"parameters": {"x": U01}}}})
+    space = Space.from_parameters({"a-b": U01, "a": {"parameters": {"x": U01}}})
     assert [p.path for p in space.parameters] == [("a", "x"), ("a-b",)]
     assert [p.name for p in space.parameters] == ["a/x", "a-b"]
-    space = Space.from_config({"parameters": {"b": U01, "_c": U01, "B": U01}})
+    space = Space.from_parameters({"b": U01, "_c": U01, "B": U01})
     assert [p.name for p in space.parameters] == ["B", "_c", "b"]
 
 
@@ -297,7 +293,7 @@ MIXED = {
 
 
 def test_space_flatten_nest_and_searchable() -> None:
-    space = Space.from_config(MIXED)
+    space = Space.from_parameters(MIXED["parameters"])
     assert [p.name for p in space.parameters] == [
         "epochs",
         "lr",
@@ -322,7 +318,7 @@ def test_space_flatten_nest_and_searchable() -> None:
 
 
 def test_sample_is_a_nested_config_with_constants() -> None:
-    space = Space.from_config(MIXED)
+    space = Space.from_parameters(MIXED["parameters"])
     config = space.sample(np.random.default_rng(0))
     assert config["epochs"] == 3
     assert set(config["model"]) == {"act", "depth", "opt"}
@@ -331,7 +327,7 @@ def test_sample_is_a_nested_config_with_constants() -> None:
 
 
 def test_to_unit_and_from_unit_round_trip() -> None:
-    space = Space.from_config(MIXED)
+    space = Space.from_parameters(MIXED["parameters"])
     rng = np.random.default_rng(7)
     for _ in range(50):
         config = space.sample(rng)
@@ -348,6 +344,6 @@ def test_to_unit_and_from_unit_round_trip() -> None:
 
 def test_unnormalised_leaf_is_a_config_error_with_its_path() -> None:
     with pytest.raises(ConfigError, match=r"parameters\.a\.parameters\.b"):
-        Space.from_config({"parameters": {"a": {"parameters": {"b": {"values": [1]}}}}})
+        Space.from_parameters({"a": {"parameters": {"b": {"values": [1]}}}})
     with pytest.raises(ConfigError, match="unknown distribution 'gamma'"):
-        Space.from_config({"parameters": {"a": {"distribution": "gamma"}}})
+        Space.from_parameters({"a": {"distribution": "gamma"}})

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 import nbsweep
-from nbsweep import ConfigError, StoreError, SweepError
+from nbsweep import ConfigError, PlacementError, StoreError, SweepError
 from nbsweep.agents import FakeNVML
 from tests.engine.test_config import BAD, DID_YOU_MEAN
 from tests.faults import faulty
@@ -160,7 +160,7 @@ def test_workers_that_are_not_a_count(tmp_path: Path, bad_inputs: Callable[..., 
     store = str(tmp_path / "store.db")
     cases = [-1, 1.5, "2", True]
     for workers in cases:
-        with pytest.raises(SweepError, match=f"workers={workers!r} must be a count of agents"):
+        with pytest.raises(PlacementError, match=f"workers={workers!r} must be a count of agents"):
             nbsweep.sweep(GRID, faulty.noop, workers=workers, store=store)  # type: ignore[arg-type]
     assert not Path(store).exists()
     with pytest.warns(UserWarning, match=r"workers=0: no agent runs sweep \w+ until one is"):

@@ -17,8 +17,9 @@ from nbclient import NotebookClient
 from nbclient.util import run_sync
 
 import nbsweep
-from nbsweep import SweepError
-from nbsweep.agents._loop import CONTROLLER_DIED
+from nbsweep import ShippingError, SweepStateError
+from nbsweep._start import start_controller
+from nbsweep._states import CrashReason
 from tests.faults import faulty
 from tests.faults.conftest import REPO, Fault
 from tests.waiting import wait_for
@@ -86,9 +87,9 @@ def test_controller_sigkill_then_resume(tmp_path: Path, fault: Callable[..., Fau
     assert len(pids) == 2
     assert not check.processes_left(pids)  # the agents left with their controller
     cut = sweep.runs.query("state == 'crashed'")
-    assert len(cut) == 2 and set(cut["error"]) == {CONTROLLER_DIED}
+    assert len(cut) == 2 and set(cut["error"]) == {CrashReason.CONTROLLER_DIED}
     open_gate(tmp_path)
-    with pytest.raises(SweepError, match=r"pass it again: sweep.resume\(train=...\)"):
+    with pytest.raises(ShippingError, match=r"pass it again: sweep.resume\(train=...\)"):
         nbsweep.load(sweep_id, store=store).resume()  # the store never holds the function
     nbsweep.load(sweep_id, store=store).resume(train=faulty.held)
     assert sweep.wait() == "finished"
@@ -135,8 +136,8 @@ def test_two_processes_on_one_sweep(tmp_path: Path, fault: Callable[..., Fault])
         assert owner is not None and f":{process.pid}:" in owner
         check.before()
         assert sweep.resume() is sweep  # only un-pauses: the first process keeps control
-        with pytest.raises(SweepError, match="already run by controller"):
-            sweep._start(tmp_path / "unused.json", [])
+        with pytest.raises(SweepStateError, match="already run by controller"):
+            start_controller(sweep.store, sweep_id, tmp_path / "unused.json", [])
         executed: list[int] = []
         second = threading.Thread(
             target=lambda: executed.append(nbsweep.agent(sweep_id, faulty.held, store=store))
@@ -217,7 +218,7 @@ def test_kernel_restart_then_resume_magic(
     sweep = nbsweep.load(sweep_id, store=store)
     runs = sweep.runs
     cut = runs.query("state == 'crashed'")
-    assert len(cut) >= 1 and set(cut["error"]) == {CONTROLLER_DIED}
+    assert len(cut) >= 1 and set(cut["error"]) == {CrashReason.CONTROLLER_DIED}
     assert sorted(runs.query("state == 'finished'")["config/x"]) == [1, 2, 3, 4]
     check.check(
         "the agents end their runs as `crashed` when the kernel dies; after the restart"

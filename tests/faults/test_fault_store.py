@@ -111,7 +111,7 @@ def test_store_file_corrupted(tmp_path: Path, fault: Callable[..., Fault]) -> No
     assert sweep.wait() == "finished"
     check = fault("store file corrupted between sessions", str(store))
     check.before()
-    nbsweep.store._store._stores.pop(nbsweep.store.resolve_url(str(store))).dispose()
+    nbsweep.store.forget_store(str(store))
     with store.open("r+b") as handle:  # a disk error, a bad copy: the header is garbage
         handle.write(b"\xde\xad\xbe\xef" * 1024)
     digest = hashlib.sha256(store.read_bytes()).hexdigest()

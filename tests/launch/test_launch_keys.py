@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 import nbsweep
-from nbsweep import SweepError
-from nbsweep._sweep import _controllers
+from nbsweep import PlacementError, SweepError
+from nbsweep._start import _controllers
 from nbsweep.agents import FakeNVML, set_nvml
 from nbsweep.config import ConfigWarning
 from nbsweep.schedulers import _launch
@@ -65,16 +65,16 @@ def test_a_queue_registered_with_gpus_runs_only_on_them(
 
 def test_a_queue_naming_a_missing_gpu_is_refused(sqlite_store: str, four_gpus: FakeNVML) -> None:
     nbsweep.register_queue("a100", gpus=[7])
-    with pytest.raises(SweepError, match="queue 'a100' names GPU 7, which is not visible here"):
+    with pytest.raises(PlacementError, match="queue 'a100' names GPU 7, which is not visible here"):
         nbsweep.sweep(grid(2, queue="a100"), trainfns.environment, store=sqlite_store)
 
 
 def test_register_queue_says_what_it_takes() -> None:
-    with pytest.raises(SweepError, match="either a Dask client or gpus=\\[...\\], not neither"):
+    with pytest.raises(PlacementError, match="either a Dask client or gpus=\\[...\\], not neither"):
         nbsweep.register_queue("q")
-    with pytest.raises(SweepError, match="must be a distributed.Client"):
+    with pytest.raises(PlacementError, match="must be a distributed.Client"):
         nbsweep.register_queue("q", "tcp://scheduler:8786")
-    with pytest.raises(SweepError, match="list GPU indices or UUIDs"):
+    with pytest.raises(PlacementError, match="list GPU indices or UUIDs"):
         nbsweep.register_queue("q", gpus=[])
 
 

@@ -13,18 +13,19 @@ import pytest
 import nbsweep
 from nbsweep import ConfigError, SweepError
 from nbsweep._runs import RunRecord
-from nbsweep.schedulers import make_scheduler, scheduler_name
+from nbsweep.config import SweepConfig
+from nbsweep.schedulers import agent_scheduler, make_scheduler, scheduler_name
 from nbsweep.schedulers._nbsweep import NbsweepScheduler
 from nbsweep.schedulers._optuna import OptunaScheduler
 from tests.launch import trainfns
-from tests.launch.schedulers import Countdown
+from tests.launch.schedulers import Checkpoint, Countdown
 
 pytestmark = pytest.mark.timeout(120)
 
 OPTUNA_JOB = "wandb/sweep-jobs/job-optuna-sweep-scheduler:latest"
 
 
-def optuna_config(**settings: Any) -> dict[str, Any]:
+def optuna_config(**settings: Any) -> SweepConfig:
     return nbsweep.validate(
         {
             "metric": {"name": "loss", "goal": "minimize"},
@@ -80,6 +81,11 @@ def test_nbsweeps_own_scheduler_runs_method_and_early_terminate() -> None:
     runs.append(RunRecord("bad", {"x": 2}, "running", (9.0,)))
     assert scheduler.stop(runs) == {"bad": "early_terminate: stopped at 1 iterations"}
     assert len(scheduler.suggest(runs, 3)) == 3
+    # The agent asks the same rule at each band, as it logs the row reaching it.
+    assert 1 in scheduler.checkpoints
+    why = scheduler.on_result(runs[-1], runs[:-1])
+    assert why == "early_terminate: stopped at band 1 (loss=9, threshold 1)"
+    assert scheduler.on_result(runs[0], runs[1:]) is None
 
 
 def test_an_unknown_engine_says_which_schedulers_exist() -> None:
@@ -141,8 +147,7 @@ def test_a_bad_optuna_setting_names_what_to_change(settings: dict[str, Any], mes
 
 
 def test_the_optuna_scheduler_needs_a_metric() -> None:
-    config = optuna_config()
-    del config["metric"]
+    config = optuna_config().replace(metric=None)
     with pytest.raises(ConfigError, match="metric: the Optuna scheduler learns and prunes"):
         make_scheduler(config)
 
@@ -169,8 +174,7 @@ def test_optuna_percentile_pruner_stops_the_bad_runs_of_a_sweep(sqlite_store: st
         "type": "PercentilePruner",
         "args": {"percentile": 25.0, "n_warmup_steps": 2, "n_startup_trials": 2},
     }
-    config = optuna_config(pruner=pruner)
-    config["run_cap"] = 10
+    config = optuna_config(pruner=pruner).replace(run_cap=10)
     sweep = nbsweep.sweep(config, trainfns.learning_curve, workers=1, store=sqlite_store, seed=0)
     assert sweep.wait(timeout=100) == "finished"
     runs = sweep.runs.set_index("run_id")
@@ -209,6 +213,29 @@ def test_method_custom_runs_the_registered_scheduler(sqlite_store: str) -> None:
     assert sweep.message == "search exhausted: 3 runs"
     events = sweep.events()
     assert list(events.loc[events["kind"] == "stopped", "message"]) == ["countdown: x is 2"]
+
+
+def test_a_registered_scheduler_is_asked_by_the_agent_as_it_logs(sqlite_store: str) -> None:
+    nbsweep.register_scheduler("checkpoint", Checkpoint)
+    config = {**CUSTOM, "scheduler": {"engine": "checkpoint"}}
+    with pytest.warns(UserWarning, match="workers=0: no agent runs sweep"):
+        sweep = nbsweep.sweep(config, trainfns.quick, workers=0, store=sqlite_store)
+    assert nbsweep.agent(sweep.id, trainfns.quick, store=sqlite_store) == 3
+    assert sweep.wait(timeout=60) == "finished"
+    runs = sweep.runs
+    assert list(runs["state"]) == ["finished", "stopped", "finished"]
+    # Stopped in the transaction of its 2nd row: the controller never saw it go past.
+    assert list(runs["steps"]) == [5, 2, 5]
+    events = sweep.events()
+    assert list(events.loc[events["kind"] == "stopped", "message"]) == ["checkpoint: x is 2"]
+
+
+def test_agents_ask_only_schedulers_they_can_build_and_that_have_checkpoints() -> None:
+    assert agent_scheduler(optuna_config()) is None  # its study lives with the controller
+    plain = {**CUSTOM, "method": "grid", "parameters": {"x": {"values": [1]}}}
+    assert agent_scheduler(nbsweep.validate(plain)) is None  # no early_terminate
+    nbsweep.register_scheduler("countdown", Countdown)
+    assert agent_scheduler(nbsweep.validate(dict(CUSTOM))) is None  # no checkpoints
 
 
 def test_a_registered_scheduler_is_named_by_engine_among_several() -> None:

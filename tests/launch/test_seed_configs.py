@@ -13,7 +13,7 @@ import pytest
 
 import nbsweep
 from nbsweep import ConfigError
-from nbsweep.config import ConfigWarning
+from nbsweep.config import ConfigWarning, SweepConfig
 from nbsweep.schedulers import scheduler_name
 from tests.launch import trainfns
 
@@ -32,7 +32,7 @@ CONFIGS = [
 RUNNABLE = [p for p in CONFIGS if p.name not in FRAGMENTS]
 
 
-def load(path: Path) -> dict:
+def load(path: Path) -> SweepConfig:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConfigWarning)  # W&B's deprecated log_uniform
         return nbsweep.validate(path)
@@ -68,8 +68,7 @@ def test_grid_over_a_continuous_range_is_refused_saying_what_to_change(name: str
 
 @pytest.mark.parametrize("path", RUNNABLE, ids=[p.name for p in RUNNABLE])
 def test_seed_document_config_runs(path: Path, sqlite_store: str) -> None:
-    config = load(path)
-    config["run_cap"] = 3  # a short sweep: the documents' run caps go up to 500
+    config = load(path).replace(run_cap=3)  # a short sweep: the documents' caps go up to 500
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         sweep = nbsweep.sweep(config, trainfns.seed_job, workers=0, store=sqlite_store)

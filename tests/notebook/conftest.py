@@ -7,19 +7,22 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from nbsweep import validate
 from nbsweep.views import Snapshot
 
-CONFIG: dict[str, Any] = {
-    "method": "random",
-    "metric": {"name": "val_loss", "goal": "minimize"},
-    "parameters": {
-        "lr": {"distribution": "log_uniform_values", "min": 1e-4, "max": 1e-1},
-        "optimizer": {"distribution": "categorical", "values": ["adam", "sgd"]},
-        "epochs": {"distribution": "constant", "value": 5},
-        "model": {"parameters": {"depth": {"distribution": "int_uniform", "min": 1, "max": 4}}},
-    },
-    "early_terminate": {"type": "hyperband", "min_iter": 2, "eta": 2},
-}
+CONFIG = validate(
+    {
+        "method": "random",
+        "metric": {"name": "val_loss", "goal": "minimize"},
+        "parameters": {
+            "lr": {"distribution": "log_uniform_values", "min": 1e-4, "max": 1e-1},
+            "optimizer": {"distribution": "categorical", "values": ["adam", "sgd"]},
+            "epochs": {"distribution": "constant", "value": 5},
+            "model": {"parameters": {"depth": {"distribution": "int_uniform", "min": 1, "max": 4}}},
+        },
+        "early_terminate": {"type": "hyperband", "min_iter": 2, "eta": 2},
+    }
+)
 
 
 def runs_frame() -> pd.DataFrame:

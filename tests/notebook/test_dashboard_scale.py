@@ -15,7 +15,7 @@ import pytest
 
 import nbsweep
 from nbsweep.config import validate
-from nbsweep.store._store import Finish, new_id, open_store
+from nbsweep.store import Finish, new_id, open_store
 from nbsweep.widgets import Dashboard, HtmlDashboard
 from nbsweep.widgets._feed import BUSY_SHARE, next_wait
 

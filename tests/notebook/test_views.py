@@ -34,7 +34,7 @@ def test_header_reports_progress_elapsed_and_best_run(make_snapshot):
 
 
 def test_header_best_follows_maximize_and_eta_is_linear_while_running(make_snapshot):
-    config = dict(make_snapshot().config, metric={"name": "val_loss", "goal": "maximize"})
+    config = make_snapshot().config.replace(metric={"name": "val_loss", "goal": "maximize"})
     snap = make_snapshot(config=config, state="running", progress=(2, 8))
     info = views.header_info(snap)
     assert info.best_run_id == "r4"
@@ -43,7 +43,7 @@ def test_header_best_follows_maximize_and_eta_is_linear_while_running(make_snaps
 
 
 def test_header_without_metric_has_no_best(make_snapshot):
-    config = {k: v for k, v in make_snapshot().config.items() if k != "metric"}
+    config = make_snapshot().config.replace(metric=None, early_terminate=None)
     info = views.header_info(make_snapshot(config=config, progress=(4, None)))
     assert info.best_value is None and info.metric is None
     assert info.progress_text == "4 runs"
@@ -122,7 +122,7 @@ def test_importance_waits_for_enough_runs(make_snapshot):
     snap = make_snapshot(runs=make_snapshot().runs.iloc[:2])
     info = views.importance_info(snap)
     assert info.rows == [] and "needs 3 runs with val_loss (has 2)" in info.note
-    config = {k: v for k, v in snap.config.items() if k != "metric"}
+    config = snap.config.replace(metric=None, early_terminate=None)
     assert views.importance_info(make_snapshot(config=config)).note.startswith("the sweep has no")
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import nbsweep
-from nbsweep import SweepError
+from nbsweep import PlacementError
 from nbsweep.agents import FakeNVML
 from tests.pool import trainfns
 from tests.waiting import wait_for
@@ -29,18 +29,23 @@ def config(values: int, epochs: int, **scheduler: Any) -> dict[str, Any]:
     }
 
 
+def endless(epochs: int, **scheduler: Any) -> dict[str, Any]:
+    """A sweep that runs until it is cancelled: random search without a run_cap."""
+    return {**config(4, epochs, **scheduler), "method": "random"}
+
+
 def started(sweep: nbsweep.Sweep) -> pd.DataFrame:
     runs = sweep.runs
     return runs[runs["started_at"].notna()]
 
 
-def test_num_workers_caps_the_gpus_each_sweep_holds(store_url: str, in_tmp: Path) -> None:
+def test_num_workers_caps_the_gpus_each_sweep_holds(sqlite_store: str) -> None:
     gpus = FakeNVML(4)
     one = nbsweep.sweep(
-        config(4, 3, num_workers=1), trainfns.busy, store=store_url, nvml=gpus, name="one"
+        config(4, 3, num_workers=1), trainfns.busy, store=sqlite_store, nvml=gpus, name="one"
     )
     three = nbsweep.sweep(
-        config(8, 3, num_workers=3), trainfns.busy, store=store_url, nvml=gpus, name="three"
+        config(8, 3, num_workers=3), trainfns.busy, store=sqlite_store, nvml=gpus, name="three"
     )
     most = {one.id: 0, three.id: 0}
     while one.state == "running" or three.state == "running":
@@ -92,7 +97,7 @@ def test_more_workers_than_gpus_share_them_in_turn(sqlite_store: str, tmp_path: 
 def test_a_shared_gpu_changes_hands_once_its_last_agent_leaves(sqlite_store: str) -> None:
     gpu = FakeNVML(1)
     low = nbsweep.sweep(
-        config(40, 4), trainfns.busy, workers=2, store=sqlite_store, nvml=gpu, name="low"
+        endless(4), trainfns.busy, workers=2, store=sqlite_store, nvml=gpu, name="low"
     )
     wait_for(lambda: (low.runs["state"] == "running").sum() == 2)  # both on the one GPU
     high = nbsweep.sweep(
@@ -112,7 +117,7 @@ def test_a_shared_gpu_changes_hands_once_its_last_agent_leaves(sqlite_store: str
 
 def test_a_raised_priority_gets_the_next_freed_gpu(sqlite_store: str) -> None:
     gpu = FakeNVML(1)
-    first = nbsweep.sweep(config(40, 4), trainfns.busy, store=sqlite_store, nvml=gpu, name="a")
+    first = nbsweep.sweep(endless(4), trainfns.busy, store=sqlite_store, nvml=gpu, name="a")
     wait_for(lambda: len(started(first)) >= 1)
     older = nbsweep.sweep(config(2, 2), trainfns.busy, store=sqlite_store, nvml=gpu, name="b")
     wait_for(lambda: "waits" in set(first.gpu_pool["state"]))
@@ -152,16 +157,22 @@ def test_a_raised_priority_gets_the_next_freed_gpu(sqlite_store: str) -> None:
 
 def test_a_priority_must_be_low_medium_or_high(sqlite_store: str) -> None:
     sweep = nbsweep.sweep(config(1, 1), trainfns.busy, workers=1, store=sqlite_store)
-    with pytest.raises(SweepError, match="priority 'urgent' is not one of low, medium, high"):
+    with pytest.raises(PlacementError, match="priority 'urgent' is not one of low, medium, high"):
         sweep.set_priority("urgent")
     assert sweep.wait(60) == "finished"
 
 
-def test_a_paused_sweep_lends_its_idle_gpu_and_gets_it_back(sqlite_store: str) -> None:
+def test_a_paused_sweep_lends_its_idle_gpu_and_gets_it_back(
+    sqlite_store: str, tmp_path: Path
+) -> None:
     gpu = FakeNVML(1)
-    paused = nbsweep.sweep(config(6, 4), trainfns.busy, store=sqlite_store, nvml=gpu, name="a")
+    gate = tmp_path / "gate"
+    held = config(6, 4)
+    held["parameters"]["gate"] = {"value": str(gate)}
+    paused = nbsweep.sweep(held, trainfns.busy, store=sqlite_store, nvml=gpu, name="a")
     wait_for(lambda: len(started(paused)) >= 1)
     paused.pause()
+    gate.touch()  # its first run goes on only now, so the sweep is paused mid-way
     other = nbsweep.sweep(config(2, 2), trainfns.busy, store=sqlite_store, nvml=gpu, name="b")
     # The paused sweep's agent ends its run, idles, then lets the waiting sweep have the GPU.
     assert other.wait(60) == "finished"
@@ -174,7 +185,7 @@ def test_a_paused_sweep_lends_its_idle_gpu_and_gets_it_back(sqlite_store: str) -
 
 def test_fewer_workers_on_resume_give_gpus_back_to_the_pool(sqlite_store: str) -> None:
     gpus = FakeNVML(3)
-    big = nbsweep.sweep(config(40, 3), trainfns.busy, store=sqlite_store, nvml=gpus, name="big")
+    big = nbsweep.sweep(endless(3), trainfns.busy, store=sqlite_store, nvml=gpus, name="big")
     wait_for(lambda: len(big.gpu_pool) == 3)
     small = nbsweep.sweep(config(4, 2), trainfns.busy, store=sqlite_store, nvml=gpus, name="s")
     wait_for(lambda: "waits" in set(big.gpu_pool["state"]))
@@ -199,8 +210,8 @@ def test_the_gpus_of_a_killed_kernel_go_back_to_the_pool(sqlite_store: str, tmp_
             from nbsweep.agents import FakeNVML
             from tests.pool import trainfns
 
-            config = {{"method": "grid", "parameters": {{"x": {{"values": list(range(50))}},
-                      "epochs": {{"value": 5}}}}}}
+            config = {{"method": "random", "parameters": {{"x": {{"values": [0, 1]}},
+                      "epochs": {{"value": 5}}}}}}  # no end of its own: killed below
             sweep = nbsweep.sweep(config, trainfns.busy, store=sys.argv[1], nvml=FakeNVML(1))
             print(sweep.id, flush=True)
             sweep.wait()

@@ -9,10 +9,14 @@ from typing import Any
 
 import nbsweep
 from nbsweep.agents._gpus import get_nvml
+from tests.waiting import held_until
 
 
 def busy(config: Any) -> None:
-    """``epochs`` rows 0.1 s apart: a run that holds its GPU a while."""
+    """``epochs`` rows 0.1 s apart: a run that holds its GPU a while; with ``gate``, it
+    starts only once the test opened it."""
+    if config.get("gate"):
+        held_until(config.gate)
     for epoch in range(int(config.epochs)):
         time.sleep(0.1)
         nbsweep.log({"loss": float(config.x), "epoch": epoch})

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import nbsweep
-from nbsweep import SweepError
+from nbsweep import PlacementError
 from nbsweep.agents import FakeNVML, plan_slots
 from nbsweep.agents._shipping import reference
 from tests.runtime import trainfns
@@ -98,10 +98,10 @@ def test_gpu_slots_follow_cuda_visible_devices(monkeypatch: pytest.MonkeyPatch) 
     assert all(s.env["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID" for s in slots)
     assert [s.gpu for s in plan_slots(workers=3, nvml=nvml)] == [uuids[2], uuids[0], uuids[2]]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "7")
-    with pytest.raises(SweepError, match="CUDA_VISIBLE_DEVICES='7' names GPU '7'"):
+    with pytest.raises(PlacementError, match="CUDA_VISIBLE_DEVICES='7' names GPU '7'"):
         plan_slots(nvml=nvml)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
-    with pytest.raises(SweepError, match="gpus_per_run=2 but only 1 GPU"):
+    with pytest.raises(PlacementError, match="gpus_per_run=2 but only 1 GPU"):
         plan_slots(gpus_per_run=2, nvml=nvml)
 
 

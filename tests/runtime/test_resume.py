@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 
 import nbsweep
-from nbsweep.agents._loop import CONTROLLER_DIED
-from nbsweep.store._store import pid_alive
+from nbsweep._states import CrashReason
+from nbsweep.store import pid_alive
 from tests.runtime import trainfns
 from tests.waiting import wait_for
 
@@ -60,7 +60,7 @@ def test_resume_after_the_controller_died_late_in_a_grid_runs_each_point_once(
     pids = [p for p in sweep.agents["pid"] if p]
     wait_for(lambda: not any(pid_alive(p) for p in pids), timeout=10)
     cut = sweep.runs.query("state == 'crashed'")
-    assert sorted(cut["config/x"]) == [3, 4] and set(cut["error"]) == {CONTROLLER_DIED}
+    assert sorted(cut["config/x"]) == [3, 4] and set(cut["error"]) == {CrashReason.CONTROLLER_DIED}
 
     # The new controller's first look finds the grid's last points cut and none pending: it
     # queues those two again, and the grid must count the copies as taken.

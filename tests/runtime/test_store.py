@@ -4,30 +4,41 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import socket
 import sqlite3
 import stat
+import time
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from nbsweep import StoreError
-from nbsweep.store import SCHEMA_VERSION, Finish, Store, open_store
-from nbsweep.store import _store as store_module
+from nbsweep._runs import RunRecord
+from nbsweep.config import SweepConfig, validate
+from nbsweep.store import (
+    SCHEMA_VERSION,
+    Finish,
+    GpuUse,
+    PoolEntry,
+    Store,
+    StoredAgent,
+    StoredEvent,
+    StoredRow,
+    StoredRun,
+    StoredSweep,
+    forget_store,
+    open_store,
+    owner_id,
+    resolve_url,
+)
 from tests.runtime import workers
 
-
-def _forget(url: str) -> None:
-    """Drop the process's cached store so the next open reads the database again."""
-    key = store_module.resolve_url(url)
-    with store_module._stores_lock:
-        found = store_module._stores.pop(key, None)
-    if found is not None:
-        found.dispose()
+CONFIG = {"method": "grid", "metric": {"name": "loss"}, "parameters": {"x": {"values": [1, 2]}}}
 
 
 def _sweep(store: Store, sweep_id: str = "sw", state: str = "running") -> str:
-    store.create_sweep(sweep_id, "test", "grid", {"method": "grid"}, None, None, state)
+    store.create_sweep(sweep_id, "test", "grid", CONFIG, None, None, state)
     return sweep_id
 
 
@@ -44,7 +55,7 @@ def test_schema_version_mismatch_is_refused(store_url: str) -> None:
     store = open_store(store_url)
     with store.write() as conn:
         conn.execute(sa.text("UPDATE nbsweep_meta SET value = '99' WHERE key = 'schema_version'"))
-    _forget(store_url)
+    forget_store(store_url)
     with pytest.raises(
         StoreError, match=f"schema version 99, this nbsweep reads version {SCHEMA_VERSION}"
     ):
@@ -56,7 +67,7 @@ def test_foreign_sqlite_file_is_refused_and_left_alone(tmp_path: Path) -> None:
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE accounts (id INTEGER)")
     with pytest.raises(StoreError, match="not an nbsweep store.*accounts"):
-        Store(store_module.resolve_url(path))
+        Store(resolve_url(path))
     with sqlite3.connect(path) as conn:
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master")]
     assert tables == ["accounts"]
@@ -66,7 +77,7 @@ def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "notes.db"
     path.write_text("these are my notes, not a database\n" * 100)
     with pytest.raises(StoreError, match="cannot be opened"):
-        Store(store_module.resolve_url(path))
+        Store(resolve_url(path))
     assert path.read_text().startswith("these are my notes")
 
 
@@ -74,10 +85,10 @@ def test_store_url_comes_from_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("NBSWEEP_STORE", str(tmp_path / "env.db"))
-    assert store_module.resolve_url(None) == f"sqlite:///{tmp_path / 'env.db'}"
+    assert resolve_url(None) == f"sqlite:///{tmp_path / 'env.db'}"
     monkeypatch.delenv("NBSWEEP_STORE")
     monkeypatch.chdir(tmp_path)
-    assert store_module.resolve_url(None) == f"sqlite:///{tmp_path / '.nbsweep' / 'nbsweep.db'}"
+    assert resolve_url(None) == f"sqlite:///{tmp_path / '.nbsweep' / 'nbsweep.db'}"
 
 
 @pytest.mark.timeout(120)
@@ -91,8 +102,8 @@ def test_no_run_is_claimed_twice_by_four_racing_processes(store_url: str) -> Non
     assert sorted(claimed) == sorted(ids)
     assert len(set(claimed)) == len(claimed)
     rows = store.runs(sweep_id)
-    assert {r["state"] for r in rows} == {"finished"}
-    by_agent = {r["id"]: r["agent"] for r in rows}
+    assert {r.state for r in rows} == {"finished"}
+    by_agent = {r.id: r.agent for r in rows}
     for agent, result in enumerate(results):
         assert all(by_agent[run_id] == agent for run_id in result)
 
@@ -107,7 +118,7 @@ def test_claims_follow_queue_order_and_wait_while_paused(store_url: str) -> None
     assert first is not None and (first.run_id, first.config) == (ids[0], {"i": 0})
     second = store.claim(sweep_id, 0, finish=Finish(first.run_id, "finished", {"loss": 1}))
     assert second is not None and second.run_id == ids[1]
-    assert store.run(first.run_id)["state"] == "finished"
+    assert store.run(first.run_id).state == "finished"
 
 
 def test_a_logged_row_is_visible_to_another_connection_at_once(store_url: str) -> None:
@@ -168,7 +179,149 @@ def test_a_dead_local_owner_loses_the_lease_at_once(sqlite_store: str) -> None:
     process = multiprocessing.get_context("spawn").Process(target=os.getpid)
     process.start()
     process.join()
-    dead = f"{store_module.socket.gethostname()}:{process.pid}:x"
+    dead = f"{socket.gethostname()}:{process.pid}:x"
     assert store.acquire_lease(sweep_id, dead, 60) is None
     assert store.lease_owner(sweep_id) is None
-    assert store.acquire_lease(sweep_id, store_module.owner_id(), 60) is None
+    assert store.acquire_lease(sweep_id, owner_id(), 60) is None
+
+
+# -- the store's contract, on every backend: typed records out, JSON decoded once ------------
+
+
+def test_a_sweep_comes_back_as_a_record_with_its_config_decoded(store_url: str) -> None:
+    store = open_store(store_url)
+    store.create_sweep("sw", "test", "grid", validate(CONFIG), "m:f", 3, "running", 2, ["a", "b"])
+    sweep = store.sweep("sw")
+    assert isinstance(sweep, StoredSweep) and isinstance(sweep.config, SweepConfig)
+    assert sweep.config == validate(CONFIG) and sweep.config.metric.name == "loss"
+    assert (sweep.name, sweep.state, sweep.train_ref, sweep.seed) == ("test", "running", "m:f", 3)
+    assert (sweep.gpus_per_run, sweep.warm_start, sweep.failure_guard) == (2, ("a", "b"), True)
+    assert store.sweep("nope") is None
+    store.add_runs("sw", [{"x": 1}, {"x": 2}])
+    assert store.update_sweep("sw", only_from=["paused"], state="finished") is False
+    changed = validate(CONFIG).with_priority("high")
+    assert store.update_sweep("sw", config=changed, message="why", event="priority high")
+    [listed] = store.sweeps()
+    assert listed.config.scheduler.priority == "high" and listed.message == "why"
+    assert listed.run_counts == {"pending": 2}
+    assert [e.kind for e in store.events("sw")] == ["created", "sweep"]
+
+
+def test_runs_come_back_as_records_and_as_the_engines_run_records(store_url: str) -> None:
+    np = pytest.importorskip("numpy")
+    store = open_store(store_url)
+    sweep_id = _sweep(store)
+    first, second = store.add_runs(sweep_id, [{"x": np.int64(1)}, {"x": (2, 3)}])
+    claim = store.claim(sweep_id, 0, gpu="GPU-1")
+    assert claim is not None and claim.config == {"x": 1}
+    for step, loss in enumerate([3.0, 2.0]):
+        store.log_row(
+            sweep_id,
+            first,
+            step=step,
+            data={"loss": np.float32(loss), "seen": (1, 2)},
+            metric=loss,
+            metric_iter=step + 1,
+            steps=step + 1,
+            summary={"loss": loss},
+        )
+    store.finish(Finish(first, "finished", {"loss": 2.0}, gpu=GpuUse(50.0, 100.0, 4.0)))
+    run = store.run(first)
+    assert isinstance(run, StoredRun) and run.summary == {"loss": 2.0}
+    assert (run.state, run.agent, run.gpu, run.steps, run.metric_count) == (
+        "finished",
+        0,
+        "GPU-1",
+        2,
+        2,
+    )
+    assert (run.gpu_util, run.gpu_mem_mb, run.gpu_seconds) == (50.0, 100.0, 4.0)
+    assert store.run(second).config == {"x": [2, 3]}
+    assert store.history(sweep_id) == [
+        StoredRow(first, 0, pytest.approx(time.time(), abs=60), {"loss": 3.0, "seen": [1, 2]}),
+        StoredRow(first, 1, pytest.approx(time.time(), abs=60), {"loss": 2.0, "seen": [1, 2]}),
+    ]
+    assert store.run_records(sweep_id, "loss") == [
+        RunRecord(first, {"x": 1}, "finished", (3.0, 2.0), 2.0),
+        RunRecord(second, {"x": [2, 3]}, "pending", (), None),
+    ]
+    assert store.run_records(sweep_id, "loss", histories=False)[0].metric_history == ()
+
+
+def test_a_run_stopped_meanwhile_keeps_its_state_and_takes_its_summary(store_url: str) -> None:
+    store = open_store(store_url)
+    sweep_id = _sweep(store)
+    (run_id,) = store.add_runs(sweep_id, [{"x": 1}])
+    store.claim(sweep_id, 0)
+    assert store.running_ids(sweep_id) == [run_id]
+    store.end_runs(sweep_id, [run_id], "killed", {run_id: "cancel"})
+    store.finish(Finish(run_id, "finished", {"loss": 1.0}))
+    run = store.run(run_id)
+    assert (run.state, run.summary) == ("killed", {"loss": 1.0})
+    assert store.events(sweep_id)[-1].kind == "killed"
+    assert store.drop_pending(sweep_id) == 0
+
+
+def test_the_judge_stops_a_run_inside_the_transaction_of_its_row(store_url: str) -> None:
+    store = open_store(store_url)
+    sweep_id = _sweep(store)
+    a, b = store.add_runs(sweep_id, [{"x": 1}, {"x": 2}])
+    store.claim(sweep_id, 0)
+    store.claim(sweep_id, 1)
+    row = {"step": 0, "metric_iter": 1, "steps": 1}
+    store.log_row(sweep_id, a, data={"loss": 1.0}, metric=1.0, summary={}, **row)
+    seen: list[dict[str, list[float]]] = []
+
+    def judge(histories: dict[str, list[float]]) -> str | None:
+        seen.append(histories)
+        return "worse than run a"
+
+    row_id, reason = store.log_row(
+        sweep_id, b, data={"loss": 9.0}, metric=9.0, summary={}, judge=(1, judge), **row
+    )
+    assert row_id is not None and reason == "worse than run a"
+    assert seen == [{a: [1.0]}]
+    assert store.run_state(b) == "stopped"
+    event = store.events(sweep_id)[-1]
+    assert isinstance(event, StoredEvent)
+    assert (event.kind, event.run_id, event.message) == ("stopped", b, "worse than run a")
+
+
+def test_agents_are_numbered_and_a_drained_one_hears_it_at_its_heartbeat(store_url: str) -> None:
+    store = open_store(store_url)
+    sweep_id = _sweep(store)
+    assert [store.add_agent(sweep_id, pid) for pid in (11, 12)] == [0, 1]
+    (run_id,) = store.add_runs(sweep_id, [{"x": 1}])
+    store.claim(sweep_id, 1)
+    assert store.heartbeat(sweep_id, 1, run_id, GpuUse(10.0, 20.0, 1.0)) is True
+    store.update_agent(sweep_id, 1, drain=True, state="draining")
+    assert store.heartbeat(sweep_id, 1, run_id) is False
+    agents = store.agents(sweep_id)
+    assert all(isinstance(a, StoredAgent) for a in agents)
+    assert [(a.agent, a.pid, a.state, a.run_id) for a in agents] == [
+        (0, 11, "starting", None),
+        (1, 12, "draining", run_id),
+    ]
+    assert store.run(run_id).gpu_seconds == 1.0
+    store.add_event(sweep_id, "agent died", "exit code 7", agent=0)
+    assert store.events(sweep_id)[-1].agent == 0
+
+
+def test_the_gpu_pool_grants_free_gpus_and_queues_the_rest(store_url: str) -> None:
+    store = open_store(store_url)
+    groups = [["g0"], ["g1"]]
+    assert store.pool_request("h", "a", "elsewhere:1:a", 0, groups, 1, 30) == [0]
+    assert store.pool_request("h", "b", "elsewhere:2:b", 2, groups, 2, 30) == [1]
+    entries = store.pool("h")
+    assert all(isinstance(e, PoolEntry) for e in entries)
+    assert [(e.state, e.sweep_id, e.gpu, e.wanted) for e in entries] == [
+        ("holds", "a", "g0", None),
+        ("holds", "b", "g1", None),
+        ("waits", "b", None, 1),
+    ]
+    # Sweep a's agent gives its GPU to b, which waits with a higher priority.
+    assert store.pool_yield("h", "a", ["g0"], busy=True) is True
+    store.pool_release("h", ["g0"], "elsewhere:1:a")
+    assert store.pool_request("h", "b", "elsewhere:2:b", 2, groups, 1, 30) == [0]
+    store.pool_leave("elsewhere:2:b")
+    assert store.pool("h") == []

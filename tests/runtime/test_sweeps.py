@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import nbsweep
-from nbsweep import RunStopped, SweepError
+from nbsweep import RunStopped, SweepError, SweepNotFoundError
 from nbsweep.agents import FakeNVML
 from tests.runtime import trainfns
 from tests.waiting import wait_for
@@ -89,7 +89,7 @@ def test_cancel_kills_running_runs(sqlite_store: str) -> None:
     assert list(runs["state"]) == ["killed", "killed"]
     assert (runs["steps"] < 200).all()
     pids = sweep.agents["pid"].tolist()
-    wait_for(lambda: all(not nbsweep.store._store.pid_alive(p) for p in pids), timeout=10)
+    wait_for(lambda: all(not nbsweep.store.pid_alive(p) for p in pids), timeout=10)
 
 
 def test_fake_gpus_get_one_agent_each_with_its_uuid(sqlite_store: str) -> None:
@@ -114,10 +114,10 @@ def test_log_returns_only_once_the_row_is_in_the_store(sqlite_store: str) -> Non
     assert sweep.runs["summary/seen"].iloc[0] == [1, 2, 3]
 
 
-def test_hyperband_stops_a_bad_run_at_the_band(store_url: str) -> None:
+def test_hyperband_stops_a_bad_run_at_the_band(sqlite_store: str) -> None:
     config = grid([1, 5], epochs=12)
     config["early_terminate"] = {"type": "hyperband", "min_iter": 3, "eta": 3}
-    sweep = nbsweep.sweep(config, trainfns.stubborn_curve, workers=1, store=store_url)
+    sweep = nbsweep.sweep(config, trainfns.stubborn_curve, workers=1, store=sqlite_store)
     assert sweep.wait() == "finished"
     runs = sweep.runs
     # With two runs and eta 3 the threshold at band 3 is the better value (W&B's rule).
@@ -153,7 +153,7 @@ def test_list_and_load_see_the_same_sweep(sqlite_store: str) -> None:
     assert listed.set_index("sweep_id").loc[sweep.id, "name"] == "lr-search"
     again = nbsweep.load(sweep.id, store=sqlite_store)
     assert again.state == "finished" and len(again.runs) == 2
-    with pytest.raises(SweepError, match="nosuch"):
+    with pytest.raises(SweepNotFoundError, match="nosuch"):
         nbsweep.load("nosuch", store=sqlite_store)
 
 

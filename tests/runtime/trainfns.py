@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import nbsweep
+from tests.waiting import held_until, meet
 
 
 def quadratic(config: Any) -> dict[str, float]:
@@ -21,11 +22,15 @@ def quadratic(config: Any) -> dict[str, float]:
     return {"final": loss}
 
 
-def slow(config: Any) -> None:
-    """Logs a row every 50 ms for ``epochs`` rows (long enough to steer mid-run)."""
-    for epoch in range(int(config.get("epochs", 100))):
+def gated(config: Any) -> None:
+    """Logs ``epochs`` rows, stopping after ``hold_at`` of them (default 0) until the test
+    opens the file ``gate``: so the test steers the run mid-way. Only runs whose x is at
+    least ``hold_from`` stop there, when given."""
+    held = config.x >= config.get("hold_from", config.x)
+    for epoch in range(int(config.epochs)):
+        if held and epoch == config.get("hold_at", 0):
+            held_until(config.gate)
         nbsweep.log({"loss": float(config.x), "epoch": epoch})
-        time.sleep(0.05)
 
 
 def fails(config: Any) -> None:
@@ -56,8 +61,10 @@ def sigkills(config: Any) -> None:
 
 
 def environment(config: Any) -> dict[str, str]:
-    """Returns the GPU environment the agent received."""
-    time.sleep(0.2)  # long enough that every agent takes a run
+    """Returns the GPU environment the agent received; with ``meet``, once two runs met there
+    (so each of two agents takes one)."""
+    if config.get("meet"):
+        meet(config.meet, 2)
     return {
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>"),
         "cuda_device_order": os.environ.get("CUDA_DEVICE_ORDER", "<unset>"),
@@ -108,7 +115,9 @@ def durable(config: Any) -> dict[str, list[int]]:
     return {"seen": seen}
 
 
-def slow_target(config: Any) -> None:
-    """One row of ``(x - 3)^2``, then a pause, so a target reached stops the sweep early."""
+def target_then_gate(config: Any) -> None:
+    """One row of ``(x - 3)^2``; the runs after x == 3, which reaches the target, wait at
+    ``gate``: so the rest of the grid cannot run before the sweep notices the target."""
     nbsweep.log({"loss": float((config.x - 3) ** 2)})
-    time.sleep(0.1)
+    if config.x > 3:
+        held_until(config.gate)

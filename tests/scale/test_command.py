@@ -28,6 +28,7 @@ from nbsweep._command import (
     run_script_trial,
     write_param_file,
 )
+from nbsweep.config import SweepConfig, validate
 
 # The run config of spec §11's examples: a nested block arrives as one dict-valued key.
 RUN = {
@@ -39,6 +40,12 @@ RUN = {
     "none": None,
 }
 
+
+def script(**keys: Any) -> SweepConfig:
+    """A validated sweep config with these ``program``/``command`` keys."""
+    return validate({"method": "random", "parameters": {"x": {"value": 1}}, **keys})
+
+
 ARGS = ["--lr=0.01", "--flag=False", "--on=True", "--name=a b", "--opt={'b': 1}", "--none=None"]
 ARGS_JSON = '{"lr": 0.01, "flag": false, "on": true, "name": "a b", "opt": {"b": 1}, "none": null}'
 
@@ -46,9 +53,7 @@ ARGS_JSON = '{"lr": 0.01, "flag": false, "on": true, "name": "a b", "opt": {"b":
 def argv(
     command: list[Any] | None, run: dict[str, Any] = RUN, tmp: Path | None = None, **env: str
 ) -> list[str]:
-    config: dict[str, Any] = {"program": "train.py"}
-    if command is not None:
-        config["command"] = command
+    config = script(program="train.py", **({} if command is None else {"command": command}))
     return build_command(
         config,
         run,
@@ -193,25 +198,36 @@ def test_default_run_dir_follows_wandb_dir(tmp_path: Path) -> None:
         (["python", "${args_dict}"], {"program": "t.py"}, "command[1]", "${args_json}"),
         (["python", "${lr}"], {"program": "t.py"}, "command[1]", "known macros"),
         (["${env}", "${interpreter}", "${program}"], {}, "command[2]", "program: train.py"),
-        ("python t.py", {"program": "t.py"}, "command", "list"),
-        (None, {"program": 3}, "program", "string"),
     ],
 )
 def test_bad_templates_are_refused_with_the_key_path(
     command: Any, config: dict[str, Any], path: str, hint: str
 ) -> None:
-    if command is not None:
-        config = {**config, "command": command}
-    problems = check_command(config)
+    sweep_config = script(**config, **({} if command is None else {"command": command}))
+    problems = check_command(sweep_config)
     assert len(problems) == 1
     assert problems[0].startswith(path + ":")
     assert hint in problems[0]
     with pytest.raises(ConfigError, match=path.replace("[", r"\[").replace("]", r"\]")):
-        build_command(config, RUN, sweep_id="s", run_id="r", run_dir="/nonexistent")
+        build_command(sweep_config, RUN, sweep_id="s", run_id="r", run_dir="/nonexistent")
+
+
+@pytest.mark.parametrize(
+    ("keys", "path", "hint"),
+    [
+        ({"program": "t.py", "command": "python t.py"}, "command", "list"),
+        ({"program": 3}, "program", "string"),
+    ],
+)
+def test_a_program_or_command_of_the_wrong_type_is_refused_by_validation(
+    keys: dict[str, Any], path: str, hint: str
+) -> None:
+    with pytest.raises(ConfigError, match=f"{path}: .*{hint}"):
+        script(**keys)
 
 
 def test_the_default_command_without_program_is_refused() -> None:
-    assert check_command({})[0].startswith("command[2]: uses ${program}")
+    assert check_command(script())[0].startswith("command[2]: uses ${program}")
 
 
 def test_param_file_is_wandbs_config_yaml(tmp_path: Path) -> None:
@@ -260,7 +276,7 @@ def echo(tmp_path: Path) -> Path:
 
 
 def spawn(echo: Path, command: list[str], run: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
-    config = {"program": str(echo), "command": command}
+    config = script(program=str(echo), command=command)
     run_dir = tmp_path / "wandb" / "sweep-sw1"
     args = build_command(config, run, sweep_id="sw1", run_id="r1", run_dir=run_dir)
     param = write_param_file(run, run_id="r1", run_dir=run_dir)
@@ -372,10 +388,9 @@ def test_script_trial_runs_the_program_with_wandbs_files(
     log = tmp_path / "run.log"
     with log.open("w") as out:
         result = run_script_trial(
-            {
-                "program": str(echo),
-                "command": ["${interpreter}", "${program}", "${args_json_file}"],
-            },
+            script(
+                program=str(echo), command=["${interpreter}", "${program}", "${args_json_file}"]
+            ),
             {"lr": 0.5},
             store="sqlite:///x.db",
             sweep_id="sw1",

@@ -15,8 +15,8 @@ import pytest
 from IPython.testing.globalipapp import start_ipython
 
 import nbsweep
-from nbsweep import SweepError
-from nbsweep._sweep import _controllers
+from nbsweep import PlacementError, SweepNotFoundError, SweepStateError
+from nbsweep._start import _controllers
 from nbsweep.agents import FakeNVML, dask_agents, set_nvml
 from tests.runtime import trainfns
 
@@ -77,7 +77,7 @@ def test_one_agent_per_dask_worker_runs_a_notebook_style_function(tmp_path: Path
 
 
 def test_unknown_sweep_is_refused_before_the_cluster_is_used(tmp_path: Path) -> None:
-    with pytest.raises(SweepError, match="nope1234"):
+    with pytest.raises(SweepNotFoundError, match="nope1234"):
         dask_agents("nope1234", client=None, store=str(tmp_path / "s.db"))
 
 
@@ -226,7 +226,7 @@ def test_agents_sharing_a_worker_get_its_gpus_one_each(tmp_path: Path) -> None:
 
 
 def test_executor_must_be_a_dask_client(tmp_path: Path) -> None:
-    with pytest.raises(SweepError, match="executor=str: pass a distributed.Client"):
+    with pytest.raises(PlacementError, match="executor=str: pass a distributed.Client"):
         nbsweep.sweep(GRID, os.getpid, store=str(tmp_path / "s.db"), executor="tcp://x:8786")
     assert nbsweep.list_sweeps(str(tmp_path / "s.db")).empty
 
@@ -237,7 +237,7 @@ def test_a_cluster_without_workers_needs_a_count_of_agents(tmp_path: Path) -> No
     with (
         LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster,
         Client(cluster) as client,
-        pytest.raises(SweepError, match="no workers yet: pass workers=N"),
+        pytest.raises(PlacementError, match="no workers yet: pass workers=N"),
     ):
         nbsweep.sweep(GRID, os.getpid, store=str(tmp_path / "s.db"), executor=client)
 
@@ -292,11 +292,11 @@ def test_resume_with_an_executor_takes_the_sweep_over_with_agents_on_dask(
     with pytest.warns(UserWarning, match="workers=0: no agent runs sweep"):
         sweep = nbsweep.sweep(RESUME_GRID, trainfns.environment, workers=0, store=sqlite_store)
     # Its controller runs here with local agents: the executor cannot change under it.
-    with pytest.raises(SweepError, match="controlled in this process.*executor= only applies"):
+    with pytest.raises(SweepStateError, match="controlled in this process.*executor= only applies"):
         sweep.resume(executor=client)
     _end_controller(sweep)
     reopened = nbsweep.load(sweep.id, store=sqlite_store)
-    with pytest.raises(SweepError, match="executor=str: pass a distributed.Client"):
+    with pytest.raises(PlacementError, match="executor=str: pass a distributed.Client"):
         reopened.resume(executor="tcp://scheduler:8786")
     assert reopened.agents.empty and sweep.store.lease_owner(sweep.id) is None  # untouched
     with get_task_stream(client) as tasks:
@@ -353,7 +353,7 @@ def test_retry_failed_on_a_finished_sweep_runs_again_on_its_dask_client(
     assert set(sweep.runs["state"]) == {"failed"}
     with pytest.warns(UserWarning, match="workers=0"):
         running = nbsweep.sweep(RESUME_GRID, trainfns.quadratic, workers=0, store=sqlite_store)
-    with pytest.raises(SweepError, match="executor= only applies to a finished sweep"):
+    with pytest.raises(SweepStateError, match="executor= only applies to a finished sweep"):
         running.retry_failed(executor=client)
     running.cancel()
     broken.unlink()  # the bug is fixed

@@ -1,0 +1,327 @@
+"""The database under the store: engine, SQLite pragmas, the schema check and upgrade.
+
+SQLite (WAL, ``synchronous=NORMAL``, busy timeout) by default, PostgreSQL with the same code.
+Write transactions on SQLite begin ``IMMEDIATE`` so that two writers queue on the busy
+timeout instead of failing on a lock upgrade. The hot path (``Database._hot``) goes around
+the pool on a thread's own driver connection and survives a lost connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import sqlalchemy as sa
+
+from nbsweep._errors import StoreError
+from nbsweep._timing import RECONNECT_S
+from nbsweep.store import _schema as s
+
+DEFAULT_STORE = Path(".nbsweep") / "nbsweep.db"
+ENV_VAR = "NBSWEEP_STORE"
+T = TypeVar("T")
+
+
+def resolve_url(store: str | os.PathLike[str] | None = None) -> str:
+    """A SQLAlchemy URL from ``store=``, else ``$NBSWEEP_STORE``, else ``./.nbsweep/nbsweep.db``."""
+    if store is None:
+        store = os.environ.get(ENV_VAR) or DEFAULT_STORE
+    text = os.fspath(store)
+    if "://" in text:
+        return text
+    return f"sqlite:///{Path(text).expanduser().resolve()}"
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` and its missing parents readable by the owner only (0700)."""
+    missing = []
+    probe = path
+    while not probe.exists():
+        missing.append(probe)
+        probe = probe.parent
+    for directory in reversed(missing):
+        directory.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
+class Database:
+    """One process's connection pool to one store database, checked on open."""
+
+    def __init__(self, url: str, create: bool = True) -> None:
+        self.url = url
+        try:
+            parsed = sa.engine.make_url(url)
+        except sa.exc.ArgumentError as exc:
+            raise StoreError(f"store {url!r} is not a SQLAlchemy URL or a path: {exc}") from exc
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        if self.is_sqlite:
+            database = parsed.database or ""
+            if not database or database == ":memory:":
+                raise StoreError(
+                    "store: an in-memory SQLite store cannot be shared with agent processes;"
+                    " pass a file path"
+                )
+            self.path: Path | None = Path(database).resolve()
+            self.root = self.path.parent
+            if not create and not self.path.exists():
+                raise StoreError(
+                    f"store {self.path} does not exist: pass the store= the sweep was started"
+                    f" with (or set {ENV_VAR}); nothing was created"
+                )
+            try:
+                private_dir(self.root)
+                if not self.path.exists():
+                    os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+            except OSError as exc:
+                raise StoreError(
+                    f"store {self.path} cannot be created: {exc.strerror}; pass a path in a"
+                    f" directory you can write (store= or {ENV_VAR})"
+                ) from exc
+            self._file = _file_id(self.path)
+            # Connections never create the file (mode=rw): a store removed while in use is
+            # an error, never a new empty store in its place.
+            rw = parsed.set(
+                database=f"file:{quote(str(self.path))}",
+                query={**parsed.query, "mode": "rw", "uri": "true"},
+            )
+            # Named parameters: the precompiled hot statements take dicts on both drivers.
+            self.engine = sa.create_engine(rw, pool_size=4, max_overflow=8, paramstyle="named")
+            sa.event.listen(self.engine, "connect", _sqlite_connect)
+            sa.event.listen(self.engine, "begin", _sqlite_begin)
+        else:
+            self.path = None
+            self.root = Path.cwd().resolve() / ".nbsweep"
+            try:
+                # pool_pre_ping: a pooled connection the server dropped is replaced on checkout.
+                self.engine = sa.create_engine(url, pool_size=4, max_overflow=8, pool_pre_ping=True)
+            except (sa.exc.ArgumentError, ImportError) as exc:
+                raise StoreError(
+                    f"store {url!r} cannot be opened: {exc}. Pass a file path (SQLite) or a"
+                    " SQLAlchemy URL whose driver is installed, such as"
+                    " postgresql+psycopg://user@host/db"
+                ) from exc
+        self._check_schema()
+        self._local = threading.local()
+
+    def _check_schema(self) -> None:
+        """Create a new store, accept one of our version, refuse anything else."""
+        try:
+            names = set(sa.inspect(self.engine).get_table_names())
+            if s.meta.name not in names:
+                ours = sorted(n for n in names if n.startswith("nbsweep_"))
+                if ours or (self.is_sqlite and names):
+                    raise StoreError(
+                        f"store {self._where()} is not an nbsweep store (it holds tables "
+                        f"{', '.join(sorted(names))}); pass another store= or {ENV_VAR}"
+                    )
+                s.metadata.create_all(self.engine)
+                try:
+                    with self.write() as conn:
+                        conn.execute(
+                            s.meta.insert().values(
+                                key="schema_version", value=str(s.SCHEMA_VERSION)
+                            )
+                        )
+                except sa.exc.IntegrityError:
+                    pass  # another process created the same store at the same moment
+            with self.engine.connect() as conn:
+                version = conn.execute(
+                    sa.select(s.meta.c.value).where(s.meta.c.key == "schema_version")
+                ).scalar()
+            if version is not None and version.isdigit() and int(version) < s.SCHEMA_VERSION:
+                self._upgrade(version)
+                version = str(s.SCHEMA_VERSION)
+        except StoreError:
+            raise
+        except sa.exc.SQLAlchemyError as exc:
+            why = getattr(exc, "orig", None) or exc  # the driver's words, without SQLAlchemy's
+            raise StoreError(
+                f"store {self._where()} cannot be opened: {why}\nPass another store= (or"
+                f" {ENV_VAR}); nbsweep left this one as it was"
+            ) from exc
+        if version != str(s.SCHEMA_VERSION):
+            newer = version is not None and version.isdigit() and int(version) > s.SCHEMA_VERSION
+            hint = "upgrade nbsweep" if newer else "it was written by another nbsweep version"
+            raise StoreError(
+                f"store {self._where()} has schema version {version}, this nbsweep reads version "
+                f"{s.SCHEMA_VERSION}: {hint}, or pass another store="
+            )
+
+    def _upgrade(self, version: str) -> None:
+        """Add the tables and nullable columns of later versions to a store of ``version``,
+        and widen the integer columns that later versions made 64-bit.
+
+        One transaction that reads the version again, so that processes opening the same old
+        store at once upgrade it once; any other change is refused.
+        """
+        with self.write() as conn:
+            pick = sa.select(s.meta.c.value).where(s.meta.c.key == "schema_version")
+            if conn.execute(pick if self.is_sqlite else pick.with_for_update()).scalar() != version:
+                return  # another process upgraded it meanwhile
+            inspector = sa.inspect(conn)
+            names = set(inspector.get_table_names())
+            new = [t for t in s.metadata.sorted_tables if t.name not in names]
+            s.metadata.create_all(conn, tables=new)
+            for table in s.metadata.sorted_tables:
+                if table in new:
+                    continue
+                have = {c["name"]: c["type"] for c in inspector.get_columns(table.name)}
+                for column in table.columns:
+                    if column.name in have:
+                        self._widen(conn, column, have[column.name])
+                        continue
+                    if not column.nullable:
+                        raise StoreError(
+                            f"store {self._where()} has schema version {version}, which this"
+                            f" nbsweep (version {s.SCHEMA_VERSION}) cannot upgrade: open it with"
+                            " the nbsweep that wrote it, or pass another store="
+                        )
+                    kind = column.type.compile(dialect=conn.dialect)
+                    conn.exec_driver_sql(
+                        f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"
+                    )
+            conn.execute(
+                s.meta.update()
+                .where(s.meta.c.key == "schema_version")
+                .values(value=str(s.SCHEMA_VERSION))
+            )
+
+    def _widen(self, conn: sa.Connection, column: sa.Column[Any], stored: Any) -> None:
+        """Make an int4 column of an older store the BIGINT the schema now declares.
+
+        SQLite's INTEGER is 64-bit already.
+        """
+        if self.is_sqlite or not isinstance(column.type, sa.BigInteger):
+            return
+        if isinstance(stored, sa.Integer) and not isinstance(stored, sa.BigInteger):
+            conn.exec_driver_sql(
+                f"ALTER TABLE {column.table.name} ALTER COLUMN {column.name} TYPE BIGINT"
+            )
+
+    def _where(self) -> str:
+        return str(self.path) if self.path else self.engine.url.render_as_string()
+
+    def _check_file(self) -> None:
+        """Refuse to go on when the SQLite file was removed or replaced while in use.
+
+        Open connections would go on writing into the removed file, where nothing is kept.
+        """
+        if self.path is not None and _file_id(self.path) != self._file:
+            raise StoreError(
+                f"store {self.path} was removed or replaced while in use: nbsweep stops"
+                " rather than write where nothing is kept. Once the file is back, load the"
+                " sweep in a new kernel; or start again with another store="
+            )
+
+    @contextmanager
+    def write(self) -> Iterator[sa.Connection]:
+        """A write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on exit."""
+        self._check_file()
+        with self.engine.connect() as conn:
+            conn.execution_options(nbsweep_write=True)
+            with conn.begin():
+                yield conn
+
+    def _hot(self, work: Callable[[Any], T]) -> T:
+        """``work(cursor)`` as a write transaction on this thread's own driver connection.
+
+        An agent claims, finishes and logs thousands of times a second at most; going around
+        the pool and SQLAlchemy's events for these keeps a trial to one short transaction.
+        A connection lost before the commit (server restart, failover, a killed backend) is
+        replaced and ``work`` runs again, for up to ``RECONNECT_S``: the server rolled the
+        lost transaction back, so nothing is written twice and nothing reported is lost.
+        """
+        deadline = time.monotonic() + RECONNECT_S
+        while True:
+            raw = cursor = None
+            committing = False
+            try:
+                raw = getattr(self._local, "raw", None)
+                if raw is None:
+                    raw = self._local.raw = self.engine.raw_connection()
+                cursor = raw.cursor()
+                if self.is_sqlite:
+                    cursor.execute("BEGIN IMMEDIATE")
+                result = work(cursor)
+                committing = True
+                raw.commit()
+                return result
+            except BaseException as exc:
+                lost = self._lost(exc, raw, cursor)
+                if lost:
+                    self._local.raw = None
+                    if raw is not None:
+                        raw.invalidate()
+                elif raw is not None:
+                    raw.rollback()
+                if not lost or time.monotonic() > deadline:
+                    raise
+                if committing:
+                    raise StoreError(
+                        f"store {self._where()}: the connection was lost while committing;"
+                        " this write may or may not be kept"
+                    ) from exc
+                time.sleep(0.2)
+            finally:
+                if cursor is not None:
+                    with contextlib.suppress(Exception):
+                        cursor.close()
+
+    def _lost(self, exc: BaseException, raw: Any, cursor: Any) -> bool:
+        """Whether ``exc`` means the database connection is gone (not a failed statement)."""
+        if isinstance(exc, sa.exc.DBAPIError):  # raised while connecting
+            return exc.connection_invalidated or raw is None
+        dbapi = self.engine.dialect.loaded_dbapi
+        if self.is_sqlite or not isinstance(exc, dbapi.Error):
+            return False
+        connection = raw.dbapi_connection if raw is not None else None
+        return bool(self.engine.dialect.is_disconnect(exc, connection, cursor))
+
+    @contextmanager
+    def read(self) -> Iterator[sa.Connection]:
+        self._check_file()
+        with self.engine.connect() as conn:
+            yield conn
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of a file, None when it is missing: tells a replaced file apart."""
+    try:
+        found = path.stat()
+    except FileNotFoundError:
+        return None
+    return found.st_dev, found.st_ino
+
+
+def driver(conn: sa.Connection, sql: str, params: Mapping[str, Any]) -> Any:
+    """Run precompiled SQL on the connection's driver cursor, inside its transaction."""
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    cursor.execute(sql, params)
+    return cursor
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # We issue BEGIN ourselves (see _sqlite_begin); pysqlite's own handling would defer it.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout = 30000")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    # In WAL mode NORMAL keeps every commit across a process crash (only power loss can undo
+    # the last ones), at a fraction of FULL's fsyncs.
+    cursor.execute("PRAGMA synchronous = NORMAL")
+    cursor.close()
+
+
+def _sqlite_begin(conn: sa.Connection) -> None:
+    immediate = conn.get_execution_options().get("nbsweep_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
