@@ -3,9 +3,10 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 COLAB := .venv-colab
+WANDB := .venv-wandb
 TORCH ?= 2.13.0
 
-.PHONY: demo test lint test-colab bench bench-quick clean services reliability
+.PHONY: demo test lint test-colab test-main bench bench-quick clean services reliability
 
 $(VENV)/.stamp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +24,16 @@ $(COLAB)/.stamp: pyproject.toml tests/notebook/requirements-colab.txt
 	$(COLAB)/bin/python -m pip install -q -r tests/notebook/requirements-colab.txt -e .
 	touch $@
 
+# W&B's real package, for tests/wandb: the same script must record with it installed too. Its
+# own venv (0.13 GB, some 20 s), so that .venv stays without it; .venv's packages (nbsweep
+# included) come after its own through a .pth file.
+$(WANDB)/.stamp: | $(VENV)/.stamp
+	$(PYTHON) -m venv $(WANDB)
+	$(WANDB)/bin/python -m pip install -q 'wandb>=0.31,<0.32'
+	$(PY) -c "import sysconfig; print('import site; site.addsitedir(%r)' % sysconfig.get_paths()['purelib'])" \
+		> "$$($(WANDB)/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/nbsweep-venv.pth"
+	touch $@
+
 demo: $(VENV)/.stamp
 	$(PY) .ci/run_notebook.py notebooks/quickstart.ipynb
 
@@ -38,8 +49,16 @@ lint: $(VENV)/.stamp
 test-colab: $(COLAB)/.stamp
 	$(COLAB)/bin/python -m pytest tests/notebook -m "not slow" -q -p no:cacheprovider
 
-test: $(VENV)/.stamp services lint test-colab
-	$(VENV)/bin/python -m pytest -q -n 2
+# Every tier but the Colab one, on two workers (a tier alone: `pytest -m runtime`).
+test-main: $(VENV)/.stamp
+	$(PY) -m pytest -q -n 2 -p no:cacheprovider
+
+# The three need nothing of one another, so they run side by side, each one's output kept
+# together. Lint is brief and the Colab tier needs one core for a fraction of the main run,
+# whose tests wait on events, not on the clock, so sharing the cores slows them but cannot
+# fail them.
+test: $(VENV)/.stamp $(COLAB)/.stamp $(WANDB)/.stamp services
+	$(MAKE) --no-print-directory -j3 --output-sync=target lint test-colab test-main
 
 bench: $(VENV)/.stamp
 	$(PY) -m benchmarks.run
@@ -53,4 +72,4 @@ reliability: $(VENV)/.stamp
 	$(PY) -m tests.faults.report build/reliability.json docs/reliability.md
 
 clean:
-	rm -rf $(VENV) $(COLAB) .nbsweep .bench
+	rm -rf $(VENV) $(COLAB) $(WANDB) .nbsweep .bench

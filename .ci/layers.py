@@ -33,14 +33,29 @@ LAYERS: Layers = (
     ("schedulers", ("nbsweep.schedulers",)),
     (
         "runs",
-        ("nbsweep._train", "nbsweep._command", "nbsweep._cost", "nbsweep._frames"),
+        (
+            "nbsweep._train",
+            "nbsweep._command",
+            "nbsweep._cost",
+            "nbsweep._frames",
+            "nbsweep.wandb._sdk",
+        ),
     ),
     ("warm start", ("nbsweep._warm_start",)),
     (
         "agents",
         tuple(
             f"nbsweep.agents.{m}"
-            for m in ("_executor", "_gpus", "_local", "_loop", "_pool", "_shipping", "__main__")
+            for m in (
+                "_executor",
+                "_gpus",
+                "_local",
+                "_loop",
+                "_pool",
+                "_procs",
+                "_shipping",
+                "__main__",
+            )
         ),
     ),
     ("launch planning", ("nbsweep.schedulers._launch",)),
@@ -52,7 +67,10 @@ LAYERS: Layers = (
     ("views", ("nbsweep.views", "nbsweep.plot")),
     ("widgets", ("nbsweep.widgets", "nbsweep.report")),
     ("sweep handle", ("nbsweep._sweep",)),
-    ("public API", ("nbsweep", "nbsweep.magic", "nbsweep.cli", "nbsweep.integrations")),
+    (
+        "public API",
+        ("nbsweep", "nbsweep.magic", "nbsweep.cli", "nbsweep.integrations", "nbsweep.wandb"),
+    ),
 )
 
 # The engine works on lists of runs and knows nothing of where they are kept or run.

@@ -69,6 +69,8 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    if name == "wandb":  # the subpackage of W&B's names (``from nbsweep import wandb``)
+        return importlib.import_module("nbsweep.wandb")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'nbsweep' has no attribute {name!r}")

@@ -40,6 +40,7 @@ import yaml
 from nbsweep._errors import ConfigError
 from nbsweep._timing import KILL_GRACE_S, STOP_NOTICE_S
 from nbsweep.config import SweepConfig
+from nbsweep.wandb._sdk import program_env as wandb_env
 
 DEFAULT_COMMAND = ("${env}", "${interpreter}", "${program}", "${args}")
 
@@ -223,7 +224,8 @@ def program_env(
     """The environment of the program: the agent's, plus how ``nbsweep.log`` finds its run.
 
     The ``WANDB_*`` variables are those ``wandb agent`` sets, so a program written for W&B
-    finds its sweep id, run id and parameter file where it expects them.
+    finds its sweep id, run id and parameter file where it expects them; its ``import wandb``
+    gives nbsweep's stand-in (``nbsweep.wandb._sdk.program_env``), which records into the run.
     """
     env = dict(os.environ if environ is None else environ)
     env.setdefault("WANDB_DIR", os.path.abspath(os.getcwd()))
@@ -235,6 +237,7 @@ def program_env(
             "WANDB_SWEEP_ID": sweep_id,
             "WANDB_RUN_ID": run_id,
             "WANDB_SWEEP_PARAM_PATH": str(param_file),
+            **wandb_env(env),
         }
     )
     return env

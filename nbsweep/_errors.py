@@ -28,6 +28,11 @@ class StoreError(NbsweepError):
     """The store cannot be opened or used (bad URL, foreign or newer schema, corrupt file)."""
 
 
+class StoreFault(StoreError):
+    """The store stopped taking writes for a while (its disk is full, it is read-only, its
+    server is gone); the message says what to fix. What was written before is kept."""
+
+
 class SweepError(NbsweepError):
     """A sweep-level problem; the precise kinds below are subclasses, so this catches all."""
 

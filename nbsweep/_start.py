@@ -79,6 +79,7 @@ def start(
     nvml: Any,
     executor: Any,
     warm_start: Any,
+    fresh_process: bool = False,
 ) -> tuple[Store, str, Path]:
     """Create the sweep and start its controller here (``nbsweep.sweep``, whose caller its
     warnings point at); returns the store, the sweep id and the shipped train function."""
@@ -109,6 +110,7 @@ def start(
         SweepState.RUNNING,
         gpus_per_run,
         warm_start=sources,
+        fresh_process=bool(fresh_process),
     )
     note = launch_note(normalised, scheduler_name(normalised))
     if note is not None:

@@ -68,7 +68,7 @@ class CrashReason(_Words):
     """
 
     CONTROLLER_DIED = "controller process died"  # the kernel or script running the sweep
-    AGENT_SILENT = "no heartbeat from its agent"  # an agent this controller does not supervise
+    AGENT_SILENT = "no heartbeat from its agent"  # gone from another host, or hung here
     WORKER_LOST = "Dask worker lost"  # the Dask worker the agent ran on
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from nbsweep._errors import StoreError, SweepError, SweepNotFoundError, SweepStateError
+from nbsweep._errors import StoreError, StoreFault, SweepError, SweepNotFoundError, SweepStateError
 from nbsweep._frames import history_frame, progress_of, run_record, runs_frame, utc_time
 from nbsweep._runs import is_valid_metric
 from nbsweep._start import (
@@ -312,6 +312,10 @@ class Sweep:
         registered with (``nbsweep.register_queue``), else they are local processes.
         """
         row = self._row()
+        leaving = self._controller()
+        if leaving is not None and leaving.error is not None:
+            leaving.quit()  # it failed; once it has left, this process takes the sweep over
+            leaving.join()
         here = self._controller() is not None
         if executor is not None:
             self._check_executor(executor)
@@ -458,18 +462,22 @@ class Sweep:
         """Block until the sweep is finished, cancelled or paused; returns its state.
 
         Returns early (with the current state) after ``timeout`` seconds, or when no
-        controller runs the sweep any more.
+        controller runs the sweep any more. Raises ``StoreFault`` when the controller stopped
+        on a store that takes no writes (a full disk...) and cannot even record that it paused.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         check_lease = time.monotonic() + 1.0
         while True:
             state = self.state
             controller = self._controller()
-            if state in SWEEP_ENDED:
-                if controller is not None:
+            fault = controller.fault if controller is not None else None
+            if controller is not None and fault is not None and not controller.recorded():
+                # It stopped, and the store refuses to record even that (disk full...).
+                raise StoreFault(f"sweep {self.id} {fault[0]}")
+            if state in SWEEP_ENDED or state == SweepState.PAUSED:
+                if controller is not None and (state in SWEEP_ENDED or controller.error):
+                    # It is leaving: once joined, resume() takes the sweep over at once.
                     controller.join(None if deadline is None else deadline - time.monotonic())
-                return state
-            if state == SweepState.PAUSED:
                 return state
             if deadline is not None and time.monotonic() >= deadline:
                 return state
@@ -582,6 +590,7 @@ def sweep(
     nvml: Any = None,
     executor: Any = None,
     warm_start: Any = None,
+    fresh_process: bool = False,
 ) -> Sweep:
     """Start a sweep of ``train`` over ``config`` on local agents; returns at once.
 
@@ -595,9 +604,22 @@ def sweep(
     the config's ``queue``) runs the agents as tasks on its Dask cluster instead, each
     asking for ``resources={"GPU": gpus_per_run}`` when the workers advertise GPUs;
     ``workers`` then defaults to those GPUs (see ``nbsweep.agents.DaskExecutor``).
+
+    ``fresh_process=True`` runs each run in a new agent process, for code that leaks memory
+    (GPU or host) from one run to the next; it costs a process start (and imports) per run.
     """
     store_, sweep_id, spec = start(
-        config, train, workers, store, name, gpus_per_run, seed, nvml, executor, warm_start
+        config,
+        train,
+        workers,
+        store,
+        name,
+        gpus_per_run,
+        seed,
+        nvml,
+        executor,
+        warm_start,
+        fresh_process,
     )
     handle = Sweep(store_, sweep_id)
     handle._train_spec = spec

@@ -46,6 +46,8 @@ IDLE_YIELD_S = _s(5.0)
 GIVE_WAY_S = _s(0.25)
 # How long a program gets to end after its agent's controller died.
 PROGRAM_GRACE_S = _s(5.0)
+# How long an agent waits, after a run, for the processes the run left to die of SIGKILL.
+LEFTOVER_S = _s(5.0)
 # How often the Dask executor asks the scheduler which workers are gone.
 DASK_WATCH_S = _s(1.0)
 

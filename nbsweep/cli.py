@@ -64,6 +64,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--name", help="sweep name shown by 'nbsweep ls'")
     run.add_argument("--seed", type=int, help="seed for random and bayes search")
     run.add_argument(
+        "--fresh-process",
+        action="store_true",
+        help="start each run in a new agent process (for code that leaks GPU or host memory)",
+    )
+    run.add_argument(
         "--function",
         metavar="MODULE:NAME",
         help="train function to run instead of the config's 'program'",
@@ -160,6 +165,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         store=args.store,
         name=args.name,
         seed=args.seed,
+        fresh_process=args.fresh_process,
     )
     # The detached child reports its id on the pipe, then writes only to its log file.
     print(f"sweep {sweep.id} started", flush=True)
@@ -178,6 +184,8 @@ def _detach(args: argparse.Namespace) -> int:
         value = getattr(args, flag)
         if value is not None:
             argv += [f"--{flag}", str(value)]
+    if args.fresh_process:
+        argv.append("--fresh-process")
     child = subprocess.Popen(
         argv,
         stdin=subprocess.DEVNULL,

@@ -16,7 +16,7 @@ import traceback
 import warnings
 from typing import Any
 
-from nbsweep._errors import StoreError
+from nbsweep._errors import StoreError, StoreFault
 from nbsweep._runs import RunRecord, is_valid_metric
 from nbsweep._states import (
     RUN_ALIVE,
@@ -28,10 +28,10 @@ from nbsweep._states import (
     cut_by_machine,
     describe_exit,
 )
-from nbsweep._timing import LEASE_RENEW_S, LEASE_TTL_S, POOL_POLL_S, STALE_RUN_S
+from nbsweep._timing import HEARTBEAT_S, LEASE_RENEW_S, LEASE_TTL_S, POOL_POLL_S, STALE_RUN_S
 from nbsweep.agents._executor import Executor
 from nbsweep.agents._gpus import Slot
-from nbsweep.agents._loop import log_path, scratch_path
+from nbsweep.agents._loop import FRESH, log_path, scratch_path
 from nbsweep.agents._pool import YIELDED, GpuPool, priority_of
 from nbsweep.config import SweepConfig
 from nbsweep.schedulers import Scheduler, make_scheduler
@@ -95,6 +95,8 @@ class Controller(threading.Thread):
         self._wake = threading.Event()
         self._quit = False
         self.error: str | None = None
+        # (message, event) of the pause the store refused to record so far (disk full...).
+        self.fault: tuple[str, str] | None = None
         # What the store said at the last tick: runs by id.
         self._runs: dict[str, StoredRun] = {}
         self._records: dict[str, RunRecord] = {}
@@ -104,6 +106,7 @@ class Controller(threading.Thread):
         self._cancelled = False
         self._dead_at_start = 0
         self._missing: list[Slot] = []  # slots whose agent is not replaced while paused
+        self._silence_at = 0.0  # when to look for silent agents of ours again
         # Kept per change so that a tick does not walk every run of a long sweep.
         self._alive: dict[str, str] = {}
         self._uncounted: set[str] = set()
@@ -155,16 +158,13 @@ class Controller(threading.Thread):
                 sleep = 0.001 if busy else min(sleep * 2, cap)
                 self._wake.wait(sleep)
                 self._wake.clear()
-        except BaseException:
+        except BaseException as exc:
             self.error = traceback.format_exc()
-            # A store removed under us takes no more writes; the agents still go below.
-            with contextlib.suppress(StoreError):
-                self.store.update_sweep(
-                    self.sweep_id,
-                    only_from=[SweepState.RUNNING, SweepState.STOPPING],
-                    state=SweepState.PAUSED,
-                    message=f"paused: the controller failed:\n{self.error}",
-                    event="paused: the controller failed",
+            if isinstance(exc, StoreFault):  # its message says what to fix, not a traceback
+                self._pause(f"paused: {exc}, then sweep.resume()", "paused: the store failed")
+            else:
+                self._pause(
+                    f"paused: the controller failed:\n{self.error}", "paused: the controller failed"
                 )
         finally:
             if self.executor is not None:
@@ -174,8 +174,37 @@ class Controller(threading.Thread):
             if self.pool is not None:
                 with contextlib.suppress(StoreError):
                     self.pool.leave()
+            # A store that takes no writes now (a full disk, read-only) may take them again:
+            # the pause is recorded then, so the sweep says why, and resume() takes it over.
+            while self.fault is not None and not self._quit:
+                self._wake.wait(LEASE_RENEW_S)
+                self._wake.clear()
+                self._pause(*self.fault)
             with contextlib.suppress(StoreError):
                 self.store.release_lease(self.sweep_id, self.owner)
+
+    def recorded(self) -> bool:
+        """Whether the store took the pause it stopped with; asks it again now if not."""
+        fault = self.fault
+        if fault is not None:
+            self._pause(*fault)  # as the thread does: the update changes a running sweep once
+        return self.fault is None
+
+    def _pause(self, message: str, event: str) -> None:
+        """Record that the controller stopped; ``fault`` keeps it while the store refuses."""
+        self.fault = None
+        try:
+            self.store.update_sweep(
+                self.sweep_id,
+                only_from=[SweepState.RUNNING, SweepState.STOPPING],
+                state=SweepState.PAUSED,
+                message=message,
+                event=event,
+            )
+        except StoreFault:
+            self.fault = (message, event)
+        except StoreError:
+            pass  # a store removed under us takes no more writes, ever
 
     # -- one tick --------------------------------------------------------------------------
 
@@ -188,6 +217,7 @@ class Controller(threading.Thread):
         if self._new_slots is not None:
             self._reconfigured()
         busy = self._reap(respawn=state in SWEEP_ACTIVE)
+        busy |= self._kill_silent_agents()
         self._observed = self._refresh()
         if not self._metric_checked:
             self._check_metric_logged()
@@ -209,6 +239,8 @@ class Controller(threading.Thread):
         if state == SweepState.RUNNING:
             busy |= self._early_terminate()
             state = self._checks(sweep)
+            if state != SweepState.RUNNING:  # its message changed: the one to end with
+                sweep = self.store.sweep(self.sweep_id) or sweep
         if state == SweepState.RUNNING and self._fill(guarded=bool(sweep.failure_guard)):
             return True, False  # the new runs are read back (and counted) next tick
         if state in (SweepState.RUNNING, SweepState.STOPPING) and self._over(state):
@@ -239,6 +271,13 @@ class Controller(threading.Thread):
                     agent=handle.agent,
                 )
                 continue
+            if code == FRESH and not self._cancelled:
+                # It left after a run so that the next one starts on a clean process.
+                if respawn and (self.pool is None or self.pool.keeps(handle.slot)):
+                    self.executor.spawn(handle.slot)
+                else:
+                    self._set_aside(handle.slot)
+                continue
             if code == 0 or self._cancelled:
                 # It left on its own (drained, sweep over), or cancel killed it.
                 if self.pool is not None:
@@ -268,6 +307,36 @@ class Controller(threading.Thread):
             else:
                 self._set_aside(handle.slot)
         return bool(gone)
+
+    def _kill_silent_agents(self) -> bool:
+        """Kill our agents that stopped heart-beating for ``STALE_RUN_S`` (hung, stopped):
+        their runs are crashed and queued again, and ``_reap`` starts agents in their place.
+
+        An agent is judged once it has started (its row left ``starting``); looked at once
+        per ``HEARTBEAT_S``.
+        """
+        if self.executor is None or not self.executor.processes:
+            return False
+        if time.monotonic() < self._silence_at:
+            return False
+        self._silence_at = time.monotonic() + HEARTBEAT_S
+        limit = time.time() - STALE_RUN_S
+        live = (AgentState.IDLE, AgentState.BUSY, AgentState.DRAINING)
+        silent = [
+            a
+            for a in self.store.agents(self.sweep_id)
+            if a.agent in self.executor.processes and a.state in live and a.heartbeat_at < limit
+        ]
+        silence = f"{CrashReason.AGENT_SILENT} for {STALE_RUN_S:.0f} s"
+        for a in silent:
+            why = (
+                f"{silence}: agent {a.agent} (pid {a.pid}) hung or was stopped;"
+                " it was killed and the run queued again"
+            )
+            running = self.store.running_ids(self.sweep_id, agent=a.agent)
+            self.store.end_runs(self.sweep_id, running, RunState.CRASHED, {r: why for r in running})
+            self.executor.kill(a.agent, f"{silence} (hung or stopped): killed")
+        return bool(silent)
 
     def _set_aside(self, slot: Slot) -> None:
         """A slot left without an agent until the sweep runs again; its GPUs go to the pool."""

@@ -14,7 +14,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from nbsweep._errors import ConfigError, NbsweepError, PlacementError, SweepError
-from nbsweep.config import load_yaml
+from nbsweep.config import load_yaml, validate
 
 LINE_COMMANDS = ("list", "show", "pause", "resume", "stop", "cancel", "retry")
 
@@ -36,6 +36,9 @@ class SweepMagics(Magics):
     @argument("train", nargs="?", help="the train function (default: the last @nbsweep.train)")
     @argument("--workers", "-w", type=int, default=None, help="agents to start (default: GPUs)")
     @argument("--gpus-per-run", type=int, default=1, help="GPUs each run gets")
+    @argument(
+        "--fresh-process", action="store_true", help="each run in a new process (leaky code)"
+    )
     @argument("--name", "-n", default=None, help="the sweep's display name")
     @argument("--store", default=None, help="store URL or SQLite path")
     @argument("--seed", type=int, default=None, help="seed of the search")
@@ -48,7 +51,9 @@ class SweepMagics(Magics):
         args = parse_argstring(self.sweep_cell, line)
         try:
             config = self._config_from_cell(cell)
-            train = self._train(args.train)
+            # A ``program:`` config runs its script, unless a function is named.
+            program = args.train is None and _runs_a_program(config)
+            train = None if program else self._train(args.train)
             executor = self._executor(args.executor)
             from nbsweep._sweep import sweep as start
 
@@ -61,6 +66,7 @@ class SweepMagics(Magics):
                 gpus_per_run=args.gpus_per_run,
                 seed=args.seed,
                 executor=executor,
+                fresh_process=args.fresh_process,
             )
         except (ConfigError, SweepError) as exc:
             _report(f"%%sweep: {exc}")
@@ -198,6 +204,12 @@ class SweepMagics(Magics):
             return _checked(value)
         # The same YAML reading as config files: YAML 1.2 floats (1e-5), errors with places.
         return _checked(load_yaml(cell))
+
+
+def _runs_a_program(config: Any) -> bool:
+    """Whether the sweep config names a ``program`` (or ``command``) for its runs."""
+    normalised = validate(config)
+    return normalised.program is not None or bool(normalised.command)
 
 
 def _yaml_mapping(text: str) -> dict[str, Any] | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import math
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,6 +84,36 @@ _Q = frozenset({Q_UNIFORM, Q_LOG_UNIFORM, Q_LOG_UNIFORM_VALUES, Q_NORMAL, Q_LOG_
 # Only these can reach +-inf at the ends of [0, 1], so only these clip u (module docstring).
 _UNBOUNDED = frozenset({NORMAL, Q_NORMAL, LOG_NORMAL, Q_LOG_NORMAL})
 _U_EPS = 1e-12
+# The most points a grid may have (the product of its axes), and so the most values one
+# parameter may enumerate. Grid search lists each axis in memory (W&B lists the whole
+# product), and a million runs is beyond any sweep a notebook drives.
+MAX_GRID_POINTS = 1_000_000
+
+
+def grid_count(spec: Mapping[str, Any]) -> int:
+    """How many values grid search enumerates for a normalised leaf spec, counted, not listed.
+
+    ``q_uniform`` counts as ``np.arange`` does; W&B's dedupe may later merge float steps too
+    small to tell apart. Raises ``ValueError`` for a distribution grid cannot enumerate.
+    """
+    dist = spec["distribution"]
+    if dist == CONSTANT:
+        return 1
+    if dist == CATEGORICAL:
+        return len(spec["values"])
+    if dist == INT_UNIFORM:
+        return max(0, spec["max"] - spec["min"] + 1)
+    if dist == Q_UNIFORM:
+        steps = (float(spec["max"]) - float(spec["min"])) / float(spec["q"])
+        if not math.isfinite(steps):  # bounds near the float range: more than can be listed
+            return int(sys.float_info.max)
+        return max(0, math.ceil(steps))
+    raise ValueError(f"grid search cannot enumerate {dist!r}")
+
+
+def format_count(count: int) -> str:
+    """A count for a message: ``1,000,001``, or its order of magnitude when very large."""
+    return f"{count:,}" if count < 10**15 else f"about 10^{len(str(count)) - 1}"
 
 
 def value_key(value: Any) -> str:
@@ -311,8 +342,27 @@ class Parameter:
         """
         return self._unit(self._quantile(u))
 
+    def grid_count(self) -> int:
+        """How many values ``grid_values`` lists, counted without listing them."""
+        if self.distribution not in GRID_DISTRIBUTIONS:
+            raise ConfigError(
+                f"{self.key_path}: distribution {self.distribution!r} cannot be enumerated by "
+                "grid search; use values, int_uniform or q_uniform, or method random or bayes"
+            )
+        return grid_count(self.spec)
+
     def grid_values(self) -> list[Any]:
-        """The grid points of this parameter, as W&B enumerates them (spec §6.3)."""
+        """The grid points of this parameter, as W&B enumerates them (spec §6.3).
+
+        A parameter with more than ``MAX_GRID_POINTS`` values is a ``ConfigError``, not a list
+        that exhausts memory (``validate`` refuses such grids; a stored sweep may predate it).
+        """
+        count = self.grid_count()
+        if count > MAX_GRID_POINTS:
+            raise ConfigError(
+                f"{self.key_path}: grid search would list {format_count(count)} values, more "
+                f"than the {MAX_GRID_POINTS:,} a grid may have"
+            )
         s, dist = self.spec, self.distribution
         if dist == CONSTANT:
             return [copy.deepcopy(s["value"])]
@@ -320,12 +370,14 @@ class Parameter:
             return copy.deepcopy(list(s["values"]))
         if dist == INT_UNIFORM:
             return list(range(s["min"], s["max"] + 1))
-        if dist == Q_UNIFORM:
-            return list(np.arange(s["min"], s["max"], s["q"]).tolist())
-        raise ConfigError(
-            f"{self.key_path}: distribution {dist!r} cannot be enumerated by grid search; use "
-            "values, int_uniform or q_uniform, or method random or bayes"
-        )
+        return list(np.arange(s["min"], s["max"], s["q"]).tolist())
+
+    def _distinct_grid_count(self) -> int:
+        if self.is_categorical:
+            return len(set(self._keys))
+        if self.distribution == Q_UNIFORM:  # float steps: only listing them finds equal ones
+            return len(self.grid_points()[0])
+        return self.grid_count()
 
     def grid_points(self) -> tuple[list[str], list[Any]]:
         """The distinct grid points: their identity keys and the values emitted.
@@ -425,8 +477,16 @@ class Space:
         return len(self.parameters)
 
     def grid_size(self) -> int:
-        """How many runs a grid over this space makes (1 when every parameter is constant)."""
-        return math.prod(len(p.grid_points()[0]) for p in self.searchable)
+        """How many runs a grid over this space makes (1 when every parameter is constant).
+
+        Counted, never listed past ``MAX_GRID_POINTS`` (a sweep stored before the limit gets
+        its counted size). Within the limit, W&B's dedupe counts as grid search will see it:
+        equal categorical values once, and ``q_uniform`` steps too small to tell apart once.
+        """
+        counted = math.prod(p.grid_count() for p in self.searchable)
+        if counted > MAX_GRID_POINTS:
+            return counted
+        return math.prod(p._distinct_grid_count() for p in self.searchable)
 
     def flatten(self, nested: Mapping[str, Any]) -> dict[tuple[str, ...], Any]:
         """The values of this space's parameters in a nested run config; missing ones left out."""

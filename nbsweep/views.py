@@ -318,6 +318,7 @@ class RunRow:
     gpu_util: float | None = None  # mean %, sampled while the run was live
     gpu_mem_mb: float | None = None  # peak
     gpu_seconds: float | None = None  # None for a run on CPU
+    gpu_mem_start_mb: float | None = None  # at its start, above its agent's baseline
 
     @property
     def colour(self) -> str:
@@ -404,6 +405,7 @@ def runs_table_info(
             gpu_util=_float_or_none(row.get("gpu_util")),
             gpu_mem_mb=_float_or_none(row.get("gpu_mem_mb")),
             gpu_seconds=_float_or_none(row.get("gpu_seconds")),
+            gpu_mem_start_mb=_float_or_none(row.get("gpu_mem_start_mb")),
         )
         for row in runs.to_dict("records")  # iterrows builds a Series per row: 10x slower
     ]

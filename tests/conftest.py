@@ -22,6 +22,7 @@ TESTS = Path(__file__).parent
 # Each test's tier (a marker: ``pytest -m runtime``), by the longest entry naming its
 # directory or file, relative to tests/.
 TIERS = {
+    "agents": "runtime",
     "analysis": "analysis",
     "benchmarks": "benchmarks",
     "engine": "engine",

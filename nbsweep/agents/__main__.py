@@ -12,11 +12,16 @@ import time
 
 from nbsweep._states import AgentState, CrashReason, RunState
 from nbsweep._timing import PROGRAM_GRACE_S
-from nbsweep.agents._local import children, end_programs
-from nbsweep.agents._loop import Agent, log_path, scratch_path
+from nbsweep.agents._loop import FRESH, Agent, log_path, scratch_path
 from nbsweep.agents._pool import YIELDED
+from nbsweep.agents._procs import become_subreaper, children, end_others, end_programs
 from nbsweep.agents._shipping import load
 from nbsweep.store import open_store
+from nbsweep.wandb._sdk import routed
+
+# Runs this agent executes before it leaves (``wandb.agent``'s count, shared out among its
+# agents); unset: until the sweep ends.
+COUNT_ENV = "NBSWEEP_AGENT_COUNT"
 
 
 def _watch_parent(agent: Agent, why: str) -> None:
@@ -42,6 +47,7 @@ def _watch_parent(agent: Agent, why: str) -> None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGTERM)
         end_programs(programs, time.monotonic() + PROGRAM_GRACE_S)
+        end_others()  # what the run started in our process group
         os._exit(3)
 
 
@@ -61,12 +67,26 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # Ctrl-C in the notebook interrupts the kernel, not its trials.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    become_subreaper()  # what a run starts stays ours to end, whatever its parent does
     store = open_store(args.store)
-    agent = Agent(store, args.sweep, load(args.train), args.agent, gpu=args.gpu)
+    with routed():  # a module-level `import wandb` of the function's module: nbsweep's too
+        function = load(args.train)
+    count = os.environ.get(COUNT_ENV)
+    agent = Agent(
+        store,
+        args.sweep,
+        function,
+        args.agent,
+        gpu=args.gpu,
+        count=int(count) if count else None,
+        spawned=True,
+    )
     if args.watch_parent:
         threading.Thread(target=_watch_parent, args=(agent, args.parent_died), daemon=True).start()
     agent.run()
-    return YIELDED if agent.yielded else 0
+    if agent.yielded:
+        return YIELDED
+    return FRESH if agent.leaves_fresh else 0
 
 
 if __name__ == "__main__":

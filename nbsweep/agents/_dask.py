@@ -226,11 +226,12 @@ class DaskExecutor:
     def alive(self) -> int:
         return len(self.processes)
 
-    def kill(self, agent: int) -> None:
-        """Kill the agent's process on its worker (cancelling a task does not stop it)."""
+    def kill(self, agent: int, why: str | None = None) -> None:
+        """Kill the agent's process group on its worker (cancelling a task does not stop it)."""
         handle = self.processes.get(agent)
         if handle is None:
             return
+        handle.why = handle.why or why
         handle.future.cancel()
         pid = self._pid(agent)
         if pid is not None and handle.worker is not None:
@@ -264,8 +265,9 @@ def _outcome(future: Any) -> tuple[int, str | None]:
 
 
 def _kill(pid: int) -> None:
+    """The agent leads its process group (``start_agent``): the processes of its runs go too."""
     with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
+        os.killpg(pid, signal.SIGKILL)
 
 
 def _pack(train_spec: Path) -> dict[str, Any]:

@@ -49,8 +49,9 @@ class Executor(Protocol):
     def alive(self) -> int:
         """How many agents are started and not yet reaped."""
 
-    def kill(self, agent: int) -> None:
-        """Kill one agent now (cancel); ``reap`` then reports it."""
+    def kill(self, agent: int, why: str | None = None) -> None:
+        """Kill one agent now, with the processes of its runs (cancel, or it hung); ``reap``
+        then reports it, with ``why`` when given."""
 
     def shutdown(self, grace: float = 5.0) -> None:
         """Give the agents ``grace`` seconds to leave on their own, then kill them."""
@@ -65,7 +66,8 @@ def start_agent(
     env: Mapping[str, str],
     parent_died: str | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start ``python -m nbsweep.agents`` for one agent, in its own session.
+    """Start ``python -m nbsweep.agents`` for one agent, in its own session: its process
+    group holds every process its runs start, and ends with it (``_procs``).
 
     Ctrl-C in the notebook does not reach it; its output goes to ``logs/<sweep>/agent-N.log``.
     Its stdin is a pipe from us: when we die the pipe closes, and the agent ends its run as

@@ -279,10 +279,14 @@ def gpu_groups(gpus_per_run: int = 1, nvml: Any = None) -> list[Slot]:
 
 
 class GpuMeter:
-    """What one run uses of the agent's GPUs: mean utilisation, peak memory, GPU-seconds.
+    """What one run uses of the agent's GPUs: mean utilisation, peak memory, GPU-seconds,
+    and the memory they held at its start beyond the agent's baseline.
 
     ``sample`` is called every ``SAMPLE_S`` while the run is live (from the heartbeat
-    thread); ``start`` begins a new run. GPU-seconds count the GPUs held, busy or not.
+    thread); ``start`` begins a new run. GPU-seconds count the GPUs held, busy or not. The
+    baseline is what the GPUs held when the meter was made, before the agent's first run:
+    memory above it at a run's start is what earlier runs of the process left behind (the
+    CUDA context of a process that used CUDA included), or what another process took.
     """
 
     def __init__(self, uuids: Sequence[str], nvml: Any = None) -> None:
@@ -301,17 +305,42 @@ class GpuMeter:
                 if not _nvml_error(exc):
                     raise
                 self._handles = []  # no readings: GPU-seconds still count
-        self.start()
+        self.baseline = self.memory()
+        self.start(self.baseline)
 
     @staticmethod
     def interval() -> float:
         return float(os.environ.get(SAMPLE_ENV) or SAMPLE_S)
 
-    def start(self) -> None:
+    def start(self, at_start: tuple[float, float] | None = None) -> None:
+        """Begin a run; ``at_start``: the memory reading just taken, if any."""
+        at_start = at_start or self.memory()
         with self._lock:
             self._began = time.monotonic()
             self._utils: list[float] = []
             self._peak: float | None = None
+            self._start_mb = (
+                None
+                if at_start is None or self.baseline is None
+                else (at_start[0] - self.baseline[0]) / 2**20
+            )
+
+    @property
+    def start_mb(self) -> float | None:
+        """MiB the GPUs held at the run's start above the baseline."""
+        return self._start_mb
+
+    def memory(self) -> tuple[float, float] | None:
+        """Bytes used and in all on the run's GPUs now; None when NVML cannot tell."""
+        if not self._handles:
+            return None
+        try:
+            found = [self._lib.nvmlDeviceGetMemoryInfo(h) for h in self._handles]
+        except Exception as exc:
+            if _nvml_error(exc):
+                return None
+            raise
+        return float(sum(m.used for m in found)), float(sum(m.total for m in found))
 
     def sample(self) -> None:
         if not self._handles:
@@ -343,4 +372,5 @@ class GpuMeter:
                 util=sum(self._utils) / len(self._utils) if self._utils else None,
                 mem_mb=None if self._peak is None else self._peak / 2**20,
                 seconds=(time.monotonic() - self._began) * self.count,
+                mem_start_mb=self._start_mb,
             )

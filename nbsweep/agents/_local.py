@@ -2,14 +2,13 @@
 
 Each agent is ``python -m nbsweep.agents`` (``start_agent``) with its GPUs in the
 environment. Its stdin is a pipe from the kernel: when the kernel dies the pipe closes and
-the agent stops its run and exits.
+the agent stops its run and exits. Each leads a process group of its own, which holds every
+process its runs start: killing an agent, or finding it dead, kills the group (``_procs``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from nbsweep.agents._executor import start_agent
 from nbsweep.agents._gpus import Slot
+from nbsweep.agents._procs import end_group, end_programs, outside_group
 from nbsweep.store import Store
 
 
@@ -55,78 +55,60 @@ class LocalExecutor:
         return handle
 
     def reap(self) -> list[tuple[AgentProcess, int]]:
-        """The agents that exited since the last call, with their return codes."""
+        """The agents that exited since the last call, with their return codes.
+
+        What a dead agent's run started dies with it: its process group is killed while the
+        agent is still a zombie, so that its number cannot name another process's group yet.
+        """
         gone = []
         for agent, handle in list(self.processes.items()):
-            code = handle.process.poll()
-            if code is not None:
-                del self.processes[agent]
-                _close(handle)
-                gone.append((handle, code))
+            if not _exited(handle.process):
+                continue
+            end_group(handle.pid)
+            del self.processes[agent]
+            _close(handle)
+            gone.append((handle, handle.process.wait()))
         return gone
 
     def alive(self) -> int:
         return len(self.processes)
 
-    def kill(self, agent: int) -> None:
+    def kill(self, agent: int, why: str | None = None) -> None:
         handle = self.processes.get(agent)
-        if handle is not None and handle.process.poll() is None:
+        if handle is not None and handle.process.returncode is None:
+            handle.why = why
             self._kill(handle)
 
     def _kill(self, handle: AgentProcess) -> None:
         # The programs of a ``program:`` sweep run in their own sessions, out of reach of the
-        # agent's death but for the SIGTERM Linux sends them then: note them first.
-        self._programs.extend(children(handle.pid))
-        handle.process.kill()
+        # group's death but for the SIGTERM Linux sends them then: note them first, with
+        # anything else a run moved out of the group.
+        self._programs.extend(outside_group(handle.pid))
+        end_group(handle.pid)
 
     def shutdown(self, grace: float = 5.0) -> None:
         """Wait up to ``grace`` seconds for agents to leave on their own, then kill them.
 
-        They stay listed, so that ``reap`` then reports how each one ended.
+        They stay listed (not reaped), so that ``reap`` then reports how each one ended.
         """
         deadline = time.monotonic() + grace
         for handle in self.processes.values():
-            try:
-                handle.process.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
+            while not _exited(handle.process) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            if not _exited(handle.process):
                 self._kill(handle)
-                handle.process.wait()
         end_programs(self._programs, deadline)
         self._programs = []
 
 
-def children(pid: int) -> list[int]:
-    """The processes whose parent is ``pid`` (from /proc; [] where there is none)."""
-    found = []
-    for entry in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = entry.read_text().rpartition(")")[2].split()
-        except OSError:
-            continue  # it ended meanwhile
-        if int(fields[1]) == pid:
-            found.append(int(entry.parent.name))
-    return found
-
-
-def end_programs(programs: list[int], deadline: float) -> None:
-    """Give the process groups of ``programs`` until ``deadline`` to end, then SIGKILL them."""
-    while any(_group_alive(pid) for pid in programs):
-        if time.monotonic() >= deadline:
-            for pid in programs:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(pid, signal.SIGKILL)
-            return
-        time.sleep(0.05)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
+def _exited(process: subprocess.Popen[bytes]) -> bool:
+    """Whether the process ended, without reaping it: its pid stays its own until ``wait``."""
+    if process.returncode is not None:
         return True
-    return True
+    try:
+        return os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return process.poll() is not None
 
 
 def _close(handle: AgentProcess) -> None:

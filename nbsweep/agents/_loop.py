@@ -5,10 +5,18 @@ process). Finishing a run and claiming the next one is one transaction, so an ag
 from one run to the next with a single commit. Waiting for work backs off to 50 ms. An agent
 on GPUs samples them while a run is live, whoever started it; one whose GPUs came from the
 pool gives them, between runs, to a sweep of higher priority that waits (see ``_pool``).
+
+No run ends its agent: whatever the train function raises (``BaseException`` included) or
+returns, the run ends ``failed`` with the traceback and the agent goes on. Between runs the
+agent drops the run's objects, collects garbage and empties the CUDA cache; a spawned agent
+also kills what processes the run left (``_procs``), and leaves to be replaced (``FRESH``)
+after a CUDA out-of-memory error, or after every run of a ``fresh_process`` sweep.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import socket
 import sys
@@ -25,10 +33,50 @@ from nbsweep._errors import RunStopped, SweepNotFoundError
 from nbsweep._states import SWEEP_ENDED, AgentState, RunState
 from nbsweep._timing import GIVE_WAY_S, HEARTBEAT_S, IDLE_YIELD_S
 from nbsweep.agents._gpus import GpuMeter, own_gpus
+from nbsweep.agents._procs import end_others
 from nbsweep.schedulers import agent_scheduler
 from nbsweep.store import Claim, Finish, Store, logged_row, private_dir
+from nbsweep.wandb._sdk import routed
 
 MAX_WAIT_S = 0.05
+# The exit code of a spawned agent that left so that its next run starts on a clean process.
+FRESH = 76
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it was raised from) is CUDA running out of memory."""
+    torch = sys.modules.get("torch")
+    oom = getattr(getattr(torch, "cuda", None), "OutOfMemoryError", None)
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if (isinstance(oom, type) and isinstance(cause, oom)) or (
+            isinstance(cause, RuntimeError) and "CUDA out of memory" in str(cause)
+        ):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def release_memory() -> None:
+    """Free what a run held: its objects (reference cycles too) and, where the run imported
+    torch and used CUDA, the cache torch keeps (importing torch here would cost seconds)."""
+    gc.collect()
+    cuda = getattr(sys.modules.get("torch"), "cuda", None)
+    with contextlib.suppress(Exception):  # a torch half imported, a GPU lost
+        if cuda is not None and cuda.is_initialized():
+            cuda.empty_cache()
+
+
+def _cuda_memory() -> tuple[float, float] | None:
+    """Bytes used and in all on this process's current GPU, from torch where it uses CUDA."""
+    cuda = getattr(sys.modules.get("torch"), "cuda", None)
+    with contextlib.suppress(Exception):
+        if cuda is not None and cuda.is_initialized():
+            free, total = cuda.mem_get_info()
+            return float(total - free), float(total)
+    return None
 
 
 def log_path(store: Store, sweep_id: str, run_id: str) -> Path:
@@ -53,9 +101,15 @@ class Agent:
         gpu: str | None = None,
         count: int | None = None,
         redirect: bool = True,
+        spawned: bool = False,
     ) -> None:
         """``gpu``: the UUIDs of the GPUs the pool gave it ("" for CPU); None: those its
-        ``CUDA_VISIBLE_DEVICES`` names (an agent started outside a kernel), measured alike."""
+        ``CUDA_VISIBLE_DEVICES`` names (an agent started outside a kernel), measured alike.
+
+        ``spawned``: this process is the agent's own (``python -m nbsweep.agents``): it leads
+        its session, so every other process in it is a run's; SIGINT never reaches it, so a
+        KeyboardInterrupt is a run's error; and it may leave to be replaced (``FRESH``).
+        """
         sweep = store.sweep(sweep_id)
         if sweep is None:
             raise SweepNotFoundError(f"sweep {sweep_id!r} is not in store {store.url}")
@@ -72,6 +126,9 @@ class Agent:
         )
         self.count = count
         self.redirect = redirect
+        self.spawned = spawned
+        self.fresh_process = spawned and sweep.fresh_process
+        self.leaves_fresh = False  # leaves after this run, for a clean process for the next
         config = sweep.config
         self.metric = config.metric_name
         self.scheduler = agent_scheduler(config, sweep.seed)
@@ -86,8 +143,14 @@ class Agent:
 
     def run(self) -> int:
         """Execute runs until there is nothing more to do; returns how many it executed."""
+        # Its first heartbeat: the controller judges a started agent by its silence.
         self.store.update_agent(
-            self.sweep_id, self.agent, state=AgentState.IDLE, pid=os.getpid(), **self._found
+            self.sweep_id,
+            self.agent,
+            state=AgentState.IDLE,
+            pid=os.getpid(),
+            heartbeat_at=time.time(),
+            **self._found,
         )
         beat = threading.Thread(target=self._heartbeat, name="nbsweep-heartbeat", daemon=True)
         beat.start()
@@ -118,6 +181,9 @@ class Agent:
                 finish = self.execute(claim)
                 idle_since = time.monotonic()
                 done += 1
+                if self.leaves_fresh or self.fresh_process:
+                    self.leaves_fresh = True
+                    break
         finally:
             if finish is not None:
                 self.store.finish(finish)
@@ -139,7 +205,11 @@ class Agent:
         return self.yielded
 
     def execute(self, claim: Claim) -> Finish:
-        """Run the train function on one claimed run; returns how it ended (not yet written)."""
+        """Run the train function on one claimed run; returns how it ended (not yet written).
+
+        What the run left is released before its end is written: its objects, the CUDA
+        cache and, in a spawned agent, its processes.
+        """
         if self.meter is not None:
             self.meter.start()
         self.current = claim.run_id
@@ -147,30 +217,61 @@ class Agent:
             self.store, self.sweep_id, claim.run_id, self.metric, self.scheduler, claim.config
         )
         _train.set_current_run(context)
-        state, error = RunState.FINISHED, None
         try:
-            with self._output(claim.run_id):
-                try:
-                    result = self.function(_train.Config(claim.config))
-                    if isinstance(result, Mapping):
-                        summary = logged_row(result, "the summary returned by train", "return")
-                        context.summary.update(summary)
-                except RunStopped:
-                    state = RunState.STOPPED
-                except KeyboardInterrupt:
-                    # Only reaches here in nbsweep.agent() (agent processes ignore SIGINT):
-                    # the user interrupted this run; record it, then let the interrupt go on.
-                    self.store.finish(self._finish(context, RunState.KILLED, None))
-                    raise
-                except BaseException as exc:
-                    # A program run's error is its exit status and output tail (run_error).
-                    state = RunState.FAILED
-                    error = getattr(exc, "run_error", None) or traceback.format_exc()
-                    sys.stderr.write(error)
+            with self._output(claim.run_id), routed():  # `import wandb` in the run: nbsweep.wandb
+                state, error = self._call(context)
         finally:
             _train.set_current_run(None)
             self.current = None
+            release_memory()
+            if self.spawned:
+                end_others()
         return self._finish(context, state, error)
+
+    def _call(self, context: _train.RunContext) -> tuple[str, str | None]:
+        """Call the train function: how its run ended and its error. Whatever the function
+        returned, and the frames of what it raised, are dropped with this call."""
+        try:
+            result = self.function(_train.Config(context.config))
+            if isinstance(result, Mapping):
+                summary = logged_row(result, "the summary returned by train", "return")
+                context.summary.update(summary)
+            return RunState.FINISHED, None
+        except RunStopped:
+            return RunState.STOPPED, None
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt) and not self.spawned:
+                # nbsweep.agent() in the user's process: Ctrl-C ends the run and the agent.
+                self.store.finish(self._finish(context, RunState.KILLED, None))
+                raise
+            # A program run's error is its exit status and output tail (run_error).
+            error = getattr(exc, "run_error", None) or traceback.format_exc()
+            if out_of_memory(exc):
+                error = self._out_of_memory() + error
+                self.leaves_fresh = self.spawned
+            with contextlib.suppress(Exception):  # the run may have closed stderr
+                sys.stderr.write(error)
+            return RunState.FAILED, error
+
+    def _out_of_memory(self) -> str:
+        """The line that starts an out-of-memory run's error: OOM, and the memory figures."""
+        reading = self.meter.memory() if self.meter is not None else None
+        start = self.meter.start_mb if self.meter is not None else None
+        if reading is None:
+            reading = _cuda_memory()
+        if reading is None:
+            figures = "no GPU memory figures (NVML does not see this agent's GPUs)"
+        else:
+            used, total = reading
+            figures = f"{used / 2**20:.0f} MiB used of {total / 2**20:.0f} MiB on its GPUs"
+        if start is not None:
+            figures += f"; {start:.0f} MiB were in use above the agent's baseline at its start"
+        then = (
+            "; the agent leaves, so that the next run starts on a clean process"
+            if self.spawned
+            else ""
+        )
+        return f"CUDA out of memory (OOM): {figures}{then}.\n"
 
     def _finish(self, context: _train.RunContext, state: str, error: str | None) -> Finish:
         summary = {**context.summary, "_runtime": time.time() - context.started}

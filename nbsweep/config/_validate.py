@@ -17,6 +17,7 @@ import reprlib
 import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import date
 from importlib.metadata import entry_points
 from typing import Any, NamedTuple
 
@@ -28,7 +29,8 @@ from nbsweep.config._distributions import (
     POSITIVE_MIN_DISTRIBUTIONS,
     V1_LOG_DISTRIBUTIONS,
 )
-from nbsweep.config._yaml import load_yaml
+from nbsweep.config._yaml import MAX_CONFIG_VALUES, load_yaml
+from nbsweep.space import MAX_GRID_POINTS, format_count, grid_count
 
 
 class ConfigWarning(UserWarning):
@@ -47,6 +49,9 @@ METRIC_DEFAULTS: Mapping[str, Any] = {
 NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 MAX_NESTING = 32  # nested parameter blocks; deeper is surely a mistake (or a YAML alias loop)
 MAX_PARAMETER_SPECS = 10_000  # bounds the walk when YAML aliases repeat blocks
+# Bayes encodes each value of a categorical as a feature column of every candidate it scores
+# (over a thousand per suggestion): more values cost memory and teach the model nothing.
+MAX_BAYES_CATEGORIES = 10_000
 
 _short = reprlib.Repr()
 _short.maxstring = 60
@@ -130,14 +135,53 @@ def _mapping(ctx: _Context, path: str, value: Any) -> Any:
     if not isinstance(value, Mapping):
         ctx.problem(path, f"must be a mapping, got {_describe(value)}")
         return value
+    _plain_data(ctx, path, value)
     return dict(value)
+
+
+def _plain_data(ctx: _Context, path: str, value: Any) -> None:
+    """Report the first value of free-form data (``value``, ``values``, ``command``, ``launch``)
+    that JSON cannot keep: YAML dates and ``!!binary``, sets, other objects. The store would
+    refuse it, or train would get its ``repr``."""
+    problem = next(_not_plain(path, value), None)
+    if problem is not None:
+        ctx.problem(*problem)
+
+
+def _not_plain(path: str, value: Any) -> Iterator[tuple[str, str]]:
+    if value is None or isinstance(value, (str, int, float)):  # bools, numpy's float64 too
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                yield path, f"key {_show(key)} is a {type(key).__name__}; keys must be strings"
+            yield from _not_plain(_child(path, key), item)
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from _not_plain(f"{path}[{i}]", item)
+    elif _is_array(value):  # numpy and torch values: kept as the numbers they hold
+        yield from _not_plain(path, value.tolist())
+    else:
+        hint = " (in YAML, quote a date to keep it text)" if isinstance(value, date) else ""
+        yield (
+            path,
+            f"a {type(value).__name__} ({_show(value)}) cannot be kept in a sweep config; use "
+            f"strings, numbers, true/false, null, lists and mappings{hint}",
+        )
+
+
+def _is_array(value: Any) -> bool:
+    return type(value).__module__.partition(".")[0] in ("numpy", "torch") and hasattr(
+        value, "tolist"
+    )
 
 
 def _list(ctx: _Context, path: str, value: Any) -> Any:
     if isinstance(value, tuple):
-        return list(value)
+        value = list(value)
     if not isinstance(value, list):
         ctx.problem(path, f"must be a list, got {_describe(value)}")
+    _plain_data(ctx, path, value)
     return value
 
 
@@ -204,6 +248,7 @@ def _keyed(
         if check is not None:
             out[key] = check(ctx, _child(path, key), item)
         elif extra_ok and isinstance(key, str):
+            _plain_data(ctx, _child(path, key), item)
             out[key] = item
         else:
             _unknown_key(ctx, _child(path, key), key, tuple(checks))
@@ -646,6 +691,7 @@ def _leaf(ctx: _Context, path: str, spec: Mapping[Any, Any], dist: str, explicit
 
 
 def _any(ctx: _Context, path: str, value: Any, dist: str) -> Any:
+    _plain_data(ctx, path, value)
     return value
 
 
@@ -655,6 +701,7 @@ def _values(ctx: _Context, path: str, value: Any, dist: str) -> Any:
         return value
     if not value:
         ctx.problem(path, "'values' must not be empty")
+    _plain_data(ctx, path, value)
     return list(value)
 
 
@@ -812,6 +859,17 @@ def _cross(ctx: _Context, raw: Mapping[str, Any], out: dict[str, Any]) -> None:
                     "use values: [...], int_uniform, q_uniform or value, or another "
                     "method (random, bayes)",
                 )
+        if not ctx.stored:  # a stored sweep may predate the limit: it can still be read
+            _grid_bounds(ctx, leaves)
+    if method == "bayes" and not ctx.stored:
+        for path, leaf in leaves:
+            values = leaf.get("values")
+            if isinstance(values, list) and len(values) > MAX_BAYES_CATEGORIES:
+                ctx.problem(
+                    f"{path}.values",
+                    f"{len(values):,} values are more than the {MAX_BAYES_CATEGORIES:,} bayes "
+                    "search can encode; use int_uniform for a range of numbers, or method random",
+                )
     if method == "bayes":
         if "metric" not in raw:
             ctx.problem("metric", "required by bayes search: add {name: ..., goal: ...}")
@@ -819,6 +877,78 @@ def _cross(ctx: _Context, raw: Mapping[str, Any], out: dict[str, Any]) -> None:
             ctx.problem(
                 "parameters", "bayes search needs at least one parameter that is not constant"
             )
+
+
+_NARROW = "narrow min/max, raise q, list fewer values, or sample with method random or bayes"
+
+
+def _grid_bounds(ctx: _Context, leaves: list[tuple[str, dict[str, Any]]]) -> None:
+    """Refuse a grid of more than ``MAX_GRID_POINTS`` points, counted from its axes' bounds
+    (an ``int_uniform`` over 0..10^12 is a count here, never a list)."""
+    axes = [(path, _grid_axis(leaf)) for path, leaf in leaves]
+    sized = [(path, n) for path, n in axes if n is not None and n > 1]
+    too_big = [(path, n) for path, n in sized if n > MAX_GRID_POINTS]
+    for path, n in too_big:
+        ctx.problem(
+            path,
+            f"grid search would list {format_count(n)} values here, more than the "
+            f"{MAX_GRID_POINTS:,} points a grid may have; {_NARROW}",
+        )
+    total = math.prod(n for _, n in sized)
+    if not too_big and total > MAX_GRID_POINTS:
+        axes_shown = " x ".join(f"{path} ({n:,})" for path, n in sized)
+        ctx.problem(
+            "parameters",
+            f"the grid has {format_count(total)} points ({axes_shown}), more than the "
+            f"{MAX_GRID_POINTS:,} a grid may have; {_NARROW}",
+        )
+
+
+def _grid_axis(leaf: Mapping[str, Any]) -> int | None:
+    """How many values grid search lists for a leaf; None when its keys are already refused."""
+    dist, low, high, q = (leaf.get(k) for k in ("distribution", "min", "max", "q"))
+    if dist == "categorical" and isinstance(leaf.get("values"), list):
+        return grid_count(leaf)
+    if dist == "int_uniform" and _is_int(low) and _is_int(high):
+        return grid_count(leaf)
+    if dist == "q_uniform" and all(_is_finite(v) for v in (low, high, q)) and q > 0:
+        return grid_count(leaf)
+    return None
+
+
+def _bounded(config: Mapping[Any, Any]) -> None:
+    """Refuse a config that contains itself, or that holds more than ``MAX_CONFIG_VALUES``
+    values counting a shared part each time it appears (a list holding the same list twice,
+    30 deep, is a Python "billion laughs"). Checked before anything walks the config for real:
+    writing it to the store would expand it."""
+    count = 0
+    inside: set[int] = set()  # the mappings and lists the walk is in now
+    stack: list[tuple[Any, str, bool]] = [(config, "", False)]
+    while stack:
+        value, path, leaving = stack.pop()
+        if leaving:
+            inside.discard(id(value))
+            continue
+        count += math.prod(getattr(value, "shape", ())) if _is_array(value) else 1
+        if count > MAX_CONFIG_VALUES:
+            raise ConfigError(
+                f"{path or 'the config'}: the config holds more than {MAX_CONFIG_VALUES:,} "
+                "values, counting a part it shares each time it appears"
+            )
+        if isinstance(value, Mapping):
+            items = [(item, _child(path, key) if path else str(key)) for key, item in value.items()]
+        elif isinstance(value, (list, tuple)):
+            items = [(item, f"{path}[{i}]") for i, item in enumerate(value)]
+        else:
+            continue
+        if id(value) in inside:
+            raise ConfigError(
+                f"{path}: contains itself (this {type(value).__name__} is one it lies in); "
+                "a config must be a tree of values"
+            )
+        inside.add(id(value))
+        stack.append((value, path, True))
+        stack.extend((item, where, False) for item, where in reversed(items))
 
 
 def _to_mapping(config: Any) -> Mapping[Any, Any]:
@@ -856,6 +986,8 @@ def normalise(
     another process only.
     """
     raw = _to_mapping(config)
+    if not stored:  # stored configs were checked when their sweeps were made
+        _bounded(raw)
     ctx = _Context(stored)
     out: dict[str, Any] = {}
     for key, value in raw.items():

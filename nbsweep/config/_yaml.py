@@ -8,11 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.composer import ComposerError
 from yaml.constructor import ConstructorError
 
 from nbsweep._errors import ConfigError
 
 YAML_SUFFIXES = (".yaml", ".yml")
+# The most values (mappings, lists and scalars) a config may hold, counting what an alias or a
+# shared part repeats each time it appears: a "billion laughs" document is a few lines that
+# expand to 10^9 values in whatever writes it out. Real sweep configs hold hundreds.
+MAX_CONFIG_VALUES = 1_000_000
 
 # YAML 1.2 core-schema floats. PyYAML implements YAML 1.1, where a float needs a dot, so
 # `min: 1e-5` would arrive as the *string* "1e-5" and fail validation (W&B's loader has this
@@ -31,11 +36,47 @@ _FLOAT_12 = re.compile(
 
 
 class SweepLoader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 floats and duplicate keys refused.
+    """SafeLoader with YAML 1.2 floats, duplicate keys refused and expansion capped.
 
     SafeLoader already refuses ``!!python/...`` tags; a duplicate key is refused because
-    PyYAML would silently keep the last one, hiding half of what the user wrote.
+    PyYAML would silently keep the last one, hiding half of what the user wrote. Each node's
+    size with its aliases expanded is counted as it is composed, before anything is built
+    from it, so an alias bomb stops at ``MAX_CONFIG_VALUES``, and an alias inside the node it
+    names (a value that contains itself) is refused.
     """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._expanded: dict[yaml.Node, int] = {}
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        event = self.peek_event()
+        node: yaml.Node = super().compose_node(parent, index)
+        if node in self._expanded:
+            return node
+        if isinstance(event, yaml.AliasEvent):  # its anchor's node is still being composed
+            raise ComposerError(
+                None,
+                None,
+                f"the alias *{event.anchor} lies inside the node it names, so that value "
+                "would contain itself",
+                event.start_mark,
+            )
+        if isinstance(node, yaml.MappingNode):
+            children = [child for pair in node.value for child in pair]
+        else:
+            children = node.value if isinstance(node, yaml.SequenceNode) else []
+        size = 1 + sum(self._expanded[child] for child in children)
+        if size > MAX_CONFIG_VALUES:
+            raise ComposerError(
+                None,
+                None,
+                f"this value expands to more than {MAX_CONFIG_VALUES:,} values (each alias "
+                "counts as the values it repeats); a sweep config is far smaller",
+                node.start_mark,
+            )
+        self._expanded[node] = size
+        return node
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()

@@ -218,8 +218,10 @@ class BayesSearch(Searcher):
         columns = []
         for j, p in enumerate(self.space.searchable):
             if p.is_categorical:
-                index = p._quantile(points[:, j])
-                columns.append(_CATEGORY * np.eye(len(p.spec["values"]))[index])
+                index = np.asarray(p._quantile(points[:, j]), dtype=int)
+                onehot = np.zeros((len(points), len(p.spec["values"])))
+                onehot[np.arange(len(points)), index] = _CATEGORY
+                columns.append(onehot)
             else:
                 columns.append(points[:, j : j + 1])
         return np.hstack(columns)

@@ -99,11 +99,12 @@ def _plain(value: Any, path: str, caller: tuple[str, str], open_: set[int]) -> A
             if isinstance(value, Mapping):
                 out = {}
                 for key, item in value.items():
-                    if type(key) is not str:
+                    if not isinstance(key, str):
                         at = f"{path!r} has a key" if path else "a key"
                         raise ValueError(
                             f"{where}: {at} {key!r} of type {_kind(key)}; keys must be strings"
                         )
+                    key = str.__str__(key)
                     out[key] = _plain(item, f"{path}.{key}" if path else key, caller, open_)
                 return out
             return [_plain(item, f"{path}[{i}]", caller, open_) for i, item in enumerate(value)]
@@ -112,8 +113,8 @@ def _plain(value: Any, path: str, caller: tuple[str, str], open_: set[int]) -> A
     if kind.__module__.partition(".")[0] in _ARRAY_MODULES and hasattr(value, "tolist"):
         if "datetime" not in str(getattr(value, "dtype", "")):
             return _plain(value.tolist(), path, caller, open_)
-    elif isinstance(value, (str, int, float)):  # subclasses: numpy's float64 and str_, enums
-        base = next(b for b in (bool, int, float, str) if isinstance(value, b))
+    elif isinstance(value, (str, int, float)):  # subclasses, such as enums: their plain value
+        base = next(b for b in (int, float, str) if isinstance(value, b))
         return base(value) if base is not str else str.__str__(value)
     raise ValueError(f"{where}: {path!r} is a {_kind(value)}; {verb} {_ACCEPTED}")
 

@@ -4,12 +4,20 @@ SQLite (WAL, ``synchronous=NORMAL``, busy timeout) by default, PostgreSQL with t
 Write transactions on SQLite begin ``IMMEDIATE`` so that two writers queue on the busy
 timeout instead of failing on a lock upgrade. The hot path (``Database._hot``) goes around
 the pool on a thread's own driver connection and survives a lost connection.
+
+Every other statement goes through ``read()``/``write()``, and every public method of the
+store's concerns (the ``Store`` facade) runs again, whole, when its connection to the server
+was lost before its transaction committed (for up to ``RECONNECT_S``): the controller and the
+API survive a failover or a killed backend as the agents do. A full disk and a read-only
+store become a ``StoreFault`` that says what to fix.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -20,13 +28,20 @@ from urllib.parse import quote
 
 import sqlalchemy as sa
 
-from nbsweep._errors import StoreError
+from nbsweep._errors import StoreError, StoreFault
 from nbsweep._timing import RECONNECT_S
 from nbsweep.store import _schema as s
 
 DEFAULT_STORE = Path(".nbsweep") / "nbsweep.db"
 ENV_VAR = "NBSWEEP_STORE"
 T = TypeVar("T")
+# SQLSTATEs of PostgreSQL: disk_full, read_only_sql_transaction.
+_PG_FULL, _PG_READ_ONLY = "53100", "25006"
+
+
+class ConnectionLost(StoreFault):
+    """The connection to the server was lost before the transaction committed: the server
+    rolled it back, so running it again on a new connection writes nothing twice."""
 
 
 def resolve_url(store: str | os.PathLike[str] | None = None) -> str:
@@ -52,10 +67,21 @@ def private_dir(path: Path) -> Path:
 
 
 class Database:
-    """One process's connection pool to one store database, checked on open."""
+    """One process's connection pool to one store database, checked on open.
+
+    Each public method of a subclass (a concern of the store) is one unit of work: at most
+    one write transaction, and reads. It runs again, whole, when its connection was lost.
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name, value in list(vars(cls).items()):
+            if not name.startswith("_") and callable(value):
+                setattr(cls, name, _reconnecting(value))
 
     def __init__(self, url: str, create: bool = True) -> None:
         self.url = url
+        self._local = threading.local()
         try:
             parsed = sa.engine.make_url(url)
         except sa.exc.ArgumentError as exc:
@@ -108,7 +134,6 @@ class Database:
                     " postgresql+psycopg://user@host/db"
                 ) from exc
         self._check_schema()
-        self._local = threading.local()
 
     def _check_schema(self) -> None:
         """Create a new store, accept one of our version, refuse anything else."""
@@ -224,10 +249,20 @@ class Database:
     def write(self) -> Iterator[sa.Connection]:
         """A write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on exit."""
         self._check_file()
-        with self.engine.connect() as conn:
-            conn.execution_options(nbsweep_write=True)
-            with conn.begin():
-                yield conn
+        connected = committing = False
+        try:
+            with self.engine.connect() as conn:
+                connected = True
+                conn.execution_options(nbsweep_write=True)
+                with conn.begin():
+                    yield conn
+                    committing = True
+        except sa.exc.DBAPIError as exc:
+            lost = not connected or exc.connection_invalidated
+            fault = self._fault(exc, lost, committing)
+            if fault is None:
+                raise
+            raise fault from exc
 
     def _hot(self, work: Callable[[Any], T]) -> T:
         """``work(cursor)`` as a write transaction on this thread's own driver connection.
@@ -261,13 +296,11 @@ class Database:
                         raw.invalidate()
                 elif raw is not None:
                     raw.rollback()
-                if not lost or time.monotonic() > deadline:
+                fault = self._fault(exc, lost, committing) if isinstance(exc, Exception) else None
+                if fault is None:
                     raise
-                if committing:
-                    raise StoreError(
-                        f"store {self._where()}: the connection was lost while committing;"
-                        " this write may or may not be kept"
-                    ) from exc
+                if not isinstance(fault, ConnectionLost) or time.monotonic() > deadline:
+                    raise fault from exc
                 time.sleep(0.2)
             finally:
                 if cursor is not None:
@@ -287,11 +320,79 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[sa.Connection]:
         self._check_file()
-        with self.engine.connect() as conn:
-            yield conn
+        connected = False
+        try:
+            with self.engine.connect() as conn:
+                connected = True
+                yield conn
+        except sa.exc.DBAPIError as exc:
+            fault = self._fault(exc, not connected or exc.connection_invalidated, False)
+            if fault is None:
+                raise
+            raise fault from exc
+
+    def _fault(self, exc: BaseException, lost: bool, committing: bool) -> StoreError | None:
+        """The ``StoreError`` that says what ``exc`` means for the user, or None when it is
+        an ordinary failed statement (a constraint, a bug) to raise as it is.
+
+        ``lost``: the connection is gone (never on SQLite, which has no server).
+        """
+        orig = getattr(exc, "orig", None) or exc  # the driver's words, without SQLAlchemy's
+        state = getattr(orig, "sqlstate", None)
+        if lost and not self.is_sqlite:
+            # A server that answered the COMMIT with an error (it is shutting the backend
+            # down) did not commit; a connection that broke without an answer leaves it open.
+            if committing and state is None:
+                return StoreError(
+                    f"store {self._where()}: the connection was lost while committing; this"
+                    f" write may or may not be kept ({orig})"
+                )
+            return ConnectionLost(
+                f"store {self._where()}: the connection to the server was lost and did not"
+                f" come back within {RECONNECT_S:g} s ({orig}): check the server"
+            )
+        code = (getattr(orig, "sqlite_errorcode", None) or 0) & 0xFF
+        if code == sqlite3.SQLITE_FULL or state == _PG_FULL:
+            return StoreFault(
+                f"store {self._where()} cannot be written: its disk is full ({orig}): free"
+                " space on that disk"
+            )
+        if code == sqlite3.SQLITE_READONLY or state == _PG_READ_ONLY:
+            return StoreFault(
+                f"store {self._where()} cannot be written: it is read-only ({orig}): make it"
+                " writable again (the file's and its directory's permissions, a read-write"
+                " mount, the primary server)"
+            )
+        return None
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _reconnecting(method: Callable[..., T]) -> Callable[..., T]:
+    """``method`` run again while its connection is lost, for up to ``RECONNECT_S``.
+
+    Only the outermost store method of a thread retries: one it calls is part of its work.
+    """
+
+    @functools.wraps(method)
+    def run(self: Database, *args: Any, **kwargs: Any) -> T:
+        if getattr(self._local, "retrying", False):
+            return method(self, *args, **kwargs)
+        self._local.retrying = True
+        deadline = time.monotonic() + RECONNECT_S
+        try:
+            while True:
+                try:
+                    return method(self, *args, **kwargs)
+                except ConnectionLost:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+        finally:
+            self._local.retrying = False
+
+    return run
 
 
 def _file_id(path: Path) -> tuple[int, int] | None:

@@ -33,6 +33,7 @@ class StoredSweep:
     updated_at: float
     failure_guard: bool  # armed until a run succeeds or the guard trips once
     warm_start: tuple[str, ...]  # sweeps whose finished runs bayes observes first
+    fresh_process: bool  # each run in a process of its own
     run_counts: Mapping[str, int] = field(default_factory=dict)  # by state; from sweeps()
 
     @classmethod
@@ -51,6 +52,7 @@ class StoredSweep:
             updated_at=row.updated_at,
             failure_guard=bool(row.failure_guard),
             warm_start=tuple(decode(row.warm_start) or ()),
+            fresh_process=bool(row.fresh_process),
             run_counts=dict(run_counts or {}),
         )
 
@@ -84,6 +86,7 @@ class StoredRun:
     gpu_util: float | None  # mean utilisation, percent
     gpu_mem_mb: float | None  # peak memory used, MiB
     gpu_seconds: float | None  # runtime x GPUs held
+    gpu_mem_start_mb: float | None  # GPU memory at its start above the agent's baseline
 
     @classmethod
     def of(cls, row: Any) -> StoredRun:
@@ -107,6 +110,7 @@ class StoredRun:
             gpu_util=row.gpu_util,
             gpu_mem_mb=row.gpu_mem_mb,
             gpu_seconds=row.gpu_seconds,
+            gpu_mem_start_mb=row.gpu_mem_start_mb,
         )
 
     def record(self, metric: str | None, history: Sequence[Any] = ()) -> RunRecord:
@@ -191,6 +195,7 @@ class GpuUse:
     util: float | None  # mean utilisation, percent
     mem_mb: float | None  # peak memory used, MiB
     seconds: float  # runtime x GPUs held
+    mem_start_mb: float | None = None  # at the run's start, above the agent's baseline
 
 
 @dataclass(frozen=True)

@@ -349,6 +349,17 @@ class Runs(Database):
                 record_event(conn, sweep_id, RunState.STOPPED, run_id=run_id, message=reason)
         return row_id, reason
 
+    def set_summary(self, run_id: str, summary: Mapping[str, Any]) -> bool:
+        """Replace a running run's summary (a program's ``run.summary[k] = v``); False once
+        the run has ended (its final summary is its agent's)."""
+        stmt = (
+            s.runs.update()
+            .where(s.runs.c.id == run_id, s.runs.c.state == RunState.RUNNING)
+            .values(summary=encode(summary))
+        )
+        with self.write() as conn:
+            return conn.execute(stmt).rowcount > 0
+
     def run_state(self, run_id: str) -> str | None:
         with self.read() as conn:
             return conn.execute(sa.select(s.runs.c.state).where(s.runs.c.id == run_id)).scalar()
@@ -398,10 +409,19 @@ def _band_histories(
     return out
 
 
+# What a run's GpuUse is stored as.
+GPU_COLUMNS = ("gpu_util", "gpu_mem_mb", "gpu_seconds", "gpu_mem_start_mb")
+
+
 def gpu_params(gpu: GpuUse | None) -> dict[str, float | None]:
     if gpu is None:
-        return {"gpu_util": None, "gpu_mem_mb": None, "gpu_seconds": None}
-    return {"gpu_util": gpu.util, "gpu_mem_mb": gpu.mem_mb, "gpu_seconds": gpu.seconds}
+        return dict.fromkeys(GPU_COLUMNS)
+    return {
+        "gpu_util": gpu.util,
+        "gpu_mem_mb": gpu.mem_mb,
+        "gpu_seconds": gpu.seconds,
+        "gpu_mem_start_mb": gpu.mem_start_mb,
+    }
 
 
 class HotStatements:
@@ -450,7 +470,7 @@ class HotStatements:
             )
             .returning(runs.c.id, runs.c.seq, runs.c.config)
         )
-        gpu = {name: p(name) for name in ("gpu_util", "gpu_mem_mb", "gpu_seconds")}
+        gpu = {name: p(name) for name in GPU_COLUMNS}
         self.finish = sql(
             runs.update()
             .where(runs.c.id == p("run_id"), is_running)

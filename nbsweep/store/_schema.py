@@ -15,7 +15,8 @@ import sqlalchemy as sa
 # (``Database._upgrade``); any other difference is refused on open.
 # 2: GPU pool tables, GPU figures of runs.
 # 3: a row's step and a run's steps are 64-bit (int4 on PostgreSQL before).
-SCHEMA_VERSION = 3
+# 4: a run's GPU memory at its start; a sweep's fresh_process.
+SCHEMA_VERSION = 4
 
 metadata = sa.MetaData()
 
@@ -49,6 +50,8 @@ sweeps = sa.Table(
     sa.Column("failure_guard", sa.Boolean, nullable=False, default=True),
     # JSON list of the sweeps whose finished runs bayes observes first (``warm_start=``).
     sa.Column("warm_start", sa.Text),
+    # Each run in a process of its own (``fresh_process=``); NULL: false.
+    sa.Column("fresh_process", sa.Boolean),
 )
 
 runs = sa.Table(
@@ -74,6 +77,9 @@ runs = sa.Table(
     sa.Column("gpu_util", sa.Double),  # mean utilisation, percent
     sa.Column("gpu_mem_mb", sa.Double),  # peak memory used, MiB
     sa.Column("gpu_seconds", sa.Double),  # runtime x GPUs held
+    # Memory its GPUs held at its start beyond the agent's baseline, MiB: what earlier runs
+    # of the same agent left behind.
+    sa.Column("gpu_mem_start_mb", sa.Double),
     sa.UniqueConstraint("sweep_id", "seq", name="uq_nbsweep_runs_seq"),
     sa.Index("ix_nbsweep_runs_claim", "sweep_id", "state", "seq"),
 )

@@ -29,6 +29,7 @@ class Sweeps(Database):
         state: str,
         gpus_per_run: int = 1,
         warm_start: Sequence[str] = (),
+        fresh_process: bool = False,
     ) -> None:
         now = time.time()
         with self.write() as conn:
@@ -47,6 +48,7 @@ class Sweeps(Database):
                     updated_at=now,
                     failure_guard=True,
                     warm_start=encode(list(warm_start)) if warm_start else None,
+                    fresh_process=fresh_process,
                 )
             )
             record_event(conn, sweep_id, "created", message=f"sweep {name} created ({method})")

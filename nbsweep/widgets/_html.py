@@ -103,7 +103,7 @@ def runs_table_html(info: views.RunsTableInfo, limit: int = 200) -> str:
         return '<div class="nbsweep nbs-muted">no runs yet</div>'
     gpu = any(row.gpu_seconds is not None for row in info.rows)
     heads = ["run", "state", info.metric or "metric", "runtime", "steps", "agent"]
-    heads += ["GPU util", "GPU memory", "GPU-s"] if gpu else []
+    heads += ["GPU util", "GPU memory", "GPU at start", "GPU-s"] if gpu else []
     heads += info.parameters + ["error"]
     out = ['<div class="nbsweep"><table><tr>']
     out += [f"<th>{escape(h)}</th>" for h in heads]
@@ -122,6 +122,8 @@ def runs_table_html(info: views.RunsTableInfo, limit: int = 200) -> str:
             cells += [
                 "—" if row.gpu_util is None else f"{row.gpu_util:.0f}%",
                 "—" if row.gpu_mem_mb is None else f"{row.gpu_mem_mb / 1024:.1f} GiB",
+                # Memory earlier runs of its agent left behind (+0.0 GiB on a clean one).
+                "—" if row.gpu_mem_start_mb is None else f"{row.gpu_mem_start_mb / 1024:+.1f} GiB",
                 "CPU" if row.gpu_seconds is None else f"{row.gpu_seconds:.1f}",
             ]
         cells += [escape(views.format_value(row.params.get(p))) for p in info.parameters]

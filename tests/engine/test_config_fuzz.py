@@ -1,10 +1,12 @@
 """Property: whatever it is fed, validate() raises nothing but ConfigError (warnings allowed).
 
-And whatever it returns validates again to itself.
+And whatever it returns validates again to itself, and holds only what JSON keeps (string
+keys; strings, numbers, bools, None, lists and mappings), so the store never writes a repr.
 """
 
 from __future__ import annotations
 
+import datetime
 import math
 import warnings
 from typing import Any
@@ -42,12 +44,17 @@ scalars = st.one_of(
     st.sampled_from([0.0, 0.5, 1.0, 1.5, 1e-5, -1.0, math.inf, math.nan]),
     st.text(max_size=8),
     st.sampled_from(WORDS),
+    # what YAML or a Python dict may hold that JSON cannot: YAML dates, !!binary, !!set
+    st.dates(),
+    st.binary(max_size=3),
+    st.sets(st.integers(0, 3), max_size=2),
 )
 keys = st.one_of(
     st.sampled_from(VOCABULARY),
     st.sampled_from(VOCABULARY),  # twice as likely as random text
     st.text(max_size=8),
     st.integers(min_value=-2, max_value=2),
+    st.dates(),
 )
 values = st.recursive(
     scalars,
@@ -116,10 +123,24 @@ def only_config_errors(config: Any) -> None:
             assert all(isinstance(p, str) and p for p in error.problems)
             return
     assert out["method"] in ("grid", "random", "bayes", "custom")
+    assert_plain(out.as_dict())
     # a normalised config is a valid config, and normalising it again changes nothing
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConfigWarning)
         assert validate(out) == out
+
+
+def assert_plain(value: Any) -> None:
+    if isinstance(value, dict):
+        assert all(isinstance(key, str) for key in value), value
+        for item in value.values():
+            assert_plain(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            assert_plain(item)
+    else:
+        assert value is None or isinstance(value, (str, int, float)), value
+        assert not isinstance(value, datetime.date), value
 
 
 @FUZZ

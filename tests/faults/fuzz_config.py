@@ -1,5 +1,5 @@
 """Coverage-guided fuzzing of the config path with atheris: any text, through YAML, into
-``validate``; only ``ConfigError`` may escape.
+``validate``; only ``ConfigError`` may escape, and a config that validates is plain JSON.
 
 Run as ``python -m tests.faults.fuzz_config CORPUS_DIR -runs=N`` (libFuzzer's flags); an
 escaping exception ends the run with a traceback and a non-zero exit.
@@ -7,7 +7,7 @@ escaping exception ends the run with a traceback and a non-zero exit.
 
 from __future__ import annotations
 
-import contextlib
+import json
 import sys
 import warnings
 
@@ -25,8 +25,11 @@ def one_input(data: bytes) -> None:
             loaded = load_yaml(text)
         except ConfigError:
             return
-        with contextlib.suppress(ConfigError):
-            validate(loaded)
+        try:
+            config = validate(loaded)
+        except ConfigError:
+            return
+        json.dumps(config.as_dict())  # a YAML date or !!binary would raise TypeError here
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -51,10 +52,12 @@ def uuid(gpus: FakeNVML, index: int) -> str:
 
 
 def test_a_queue_registered_with_gpus_runs_only_on_them(
-    sqlite_store: str, four_gpus: FakeNVML
+    sqlite_store: str, four_gpus: FakeNVML, tmp_path: Path
 ) -> None:
     nbsweep.register_queue("a100", gpus=[1, 3])
-    sweep = nbsweep.sweep(grid(6, queue="a100"), trainfns.environment, store=sqlite_store)
+    config = grid(6, queue="a100")
+    config["parameters"]["meet"] = {"value": str(tmp_path / "meet")}  # both agents run
+    sweep = nbsweep.sweep(config, trainfns.environment, store=sqlite_store)
     assert sweep.wait(timeout=60) == "finished"
     wanted = {uuid(four_gpus, 1), uuid(four_gpus, 3)}
     runs = sweep.runs
@@ -152,12 +155,14 @@ def test_w_and_b_only_keys_are_recorded_and_reported_once(sqlite_store: str) -> 
 
 
 def test_resume_raises_num_workers_and_the_agents_follow(
-    sqlite_store: str, four_gpus: FakeNVML
+    sqlite_store: str, four_gpus: FakeNVML, tmp_path: Path
 ) -> None:
     def busy() -> int:
         return int((sweep.agents["state"] == "busy").sum())
 
-    config = grid(40, epochs=3, scheduler={"num_workers": 1})
+    # Every run waits at a gate until the sweep is stopped: its agents stay busy till then.
+    config = grid(6, epochs=3, scheduler={"num_workers": 1})
+    config["parameters"]["gate"] = {"value": str(tmp_path)}
     sweep = nbsweep.sweep(config, trainfns.busy, store=sqlite_store)
     wait_for(lambda: busy() == 1)
     sweep.pause()
@@ -165,19 +170,26 @@ def test_resume_raises_num_workers_and_the_agents_follow(
     assert sweep.config["scheduler"] == {"num_workers": 3}
     wait_for(lambda: busy() == 3)
     sweep.stop()
+    (tmp_path / "all").touch()
     assert sweep.wait(timeout=60) == "finished"
     agents = sweep.agents
     assert len(agents) == 3 and agents["gpu"].nunique() == 3
     assert "config changed on resume: scheduler" in set(sweep.events()["message"])
 
 
-def test_resume_moves_the_sweep_to_another_queue(sqlite_store: str, four_gpus: FakeNVML) -> None:
+def test_resume_moves_the_sweep_to_another_queue(
+    sqlite_store: str, four_gpus: FakeNVML, tmp_path: Path
+) -> None:
     nbsweep.register_queue("small", gpus=[0])
     nbsweep.register_queue("big", gpus=[2, 3])
-    sweep = nbsweep.sweep(grid(40, epochs=3, queue="small"), trainfns.busy, store=sqlite_store)
+    # Run x waits at a gate until the test lets it go (``tmp_path / str(x)``).
+    config = grid(6, epochs=3, queue="small")
+    config["parameters"]["gate"] = {"value": str(tmp_path)}
+    sweep = nbsweep.sweep(config, trainfns.busy, store=sqlite_store)
     wait_for(lambda: (sweep.agents["state"] == "busy").sum() == 1)
     sweep.pause()
     sweep.resume(config={"queue": "big"})
+    (tmp_path / "0").touch()  # the agent on "small" ends its run, then leaves
     big = {uuid(four_gpus, 2), uuid(four_gpus, 3)}
 
     def moved() -> bool:
@@ -188,6 +200,7 @@ def test_resume_moves_the_sweep_to_another_queue(sqlite_store: str, four_gpus: F
 
     wait_for(moved)
     sweep.stop()
+    (tmp_path / "all").touch()
     assert sweep.wait(timeout=60) == "finished"
     assert set(sweep.agents["gpu"]) == {uuid(four_gpus, 0), *big}
     assert big <= set(sweep.runs["gpu"])

@@ -6,9 +6,11 @@ import math
 import os
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import nbsweep
+from tests.waiting import meet, wait_for
 
 # Every metric.name the seed documents' configs use.
 SEED_METRICS = (
@@ -50,15 +52,21 @@ def quick(config: Any) -> None:
 
 
 def busy(config: Any) -> None:
-    """``epochs`` rows 0.1 s apart: a run that holds its agent a while."""
+    """``epochs`` rows 0.1 s apart: a run that holds its agent a while. With ``gate`` (a
+    directory), run x starts only once the test created ``<gate>/<x>`` or ``<gate>/all``."""
+    if config.get("gate"):
+        gate = Path(config.gate)
+        wait_for(lambda: (gate / str(config.x)).exists() or (gate / "all").exists(), "gate", 120)
     for epoch in range(int(config.epochs)):
         time.sleep(0.1)
         nbsweep.log({"loss": float(config.x), "epoch": epoch})
 
 
 def environment(config: Any) -> dict[str, str]:
-    """What the run sees of its environment: a forwarded variable and its GPUs."""
-    time.sleep(0.2)  # long enough that every agent takes a run
+    """What the run sees of its environment: a forwarded variable and its GPUs; with
+    ``meet``, once two runs met there (so each of two agents takes one)."""
+    if config.get("meet"):
+        meet(config.meet, 2)
     nbsweep.log({"loss": float(config.x)})
     return {
         "token": os.environ.get("NBSWEEP_TEST_TOKEN", "<unset>"),

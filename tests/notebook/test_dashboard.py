@@ -11,15 +11,19 @@ import pytest
 from nbsweep.agents._gpus import FakeNVML, set_nvml
 from nbsweep.widgets import Dashboard, HtmlDashboard, dashboard
 
+# Each run logs once, then waits at a gate (a file the test creates) before it logs more: so
+# a sweep is surely running while the test clicks, and its runs end when the test says.
 SLOW = """
-import time
+import os, time
 import nbsweep
 
 @nbsweep.train
 def slow(config):
-    for step in range(30):
-        time.sleep(0.1)
-        nbsweep.log({"loss": config.x / (step + 1)})
+    nbsweep.log({{"loss": config.x}})
+    while not os.path.exists({gate!r}):
+        time.sleep(0.02)
+    for step in range(1, 4):
+        nbsweep.log({{"loss": config.x / (step + 1)}})
 """
 
 FAST = """
@@ -78,9 +82,15 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def live(ip: Any) -> Any:
-    """A grid sweep slow enough to click on, cancelled at the end of the test."""
-    ip.run_cell(SLOW)
+def gate(tmp_path: Any) -> Any:
+    """The gate of the ``live`` sweep's runs: ``gate.touch()`` lets them end."""
+    return tmp_path / "gate"
+
+
+@pytest.fixture
+def live(ip: Any, gate: Any) -> Any:
+    """A grid sweep whose runs wait at ``gate``, cancelled at the end of the test."""
+    ip.run_cell(SLOW.format(gate=str(gate)))
     sweep = ip.run_cell_magic("sweep", "slow --workers 1", GRID)
     yield sweep
     if sweep.state in ("pending", "running", "paused"):
@@ -204,7 +214,7 @@ def test_brushing_parallel_coordinates_filters_the_table(done):
     assert dash.parallel.figure.data[0].dimensions[0].constraintrange is None
 
 
-def test_pause_resume_stop_buttons(live):
+def test_pause_resume_stop_buttons(live, gate):
     dash = Dashboard(live)
     assert dash.pause_button.description == "Pause"
     dash.pause_button.click()
@@ -215,6 +225,7 @@ def test_pause_resume_stop_buttons(live):
     assert live.state == "running"
     assert dash.pause_button.description == "Pause"
     dash.stop_button.click()
+    gate.touch()
     live.wait(timeout=60)
     assert live.state == "finished"
     # Stop lets running runs finish and starts no new ones.
@@ -229,12 +240,12 @@ def test_cancel_button_kills_running_runs(live):
     assert "running" not in set(live.runs["state"])
 
 
-def test_drain_button_and_agent_gpu_stats(ip):
+def test_drain_button_and_agent_gpu_stats(ip, gate):
     set_nvml(
         FakeNVML([{"name": "Fake H100", "util": 87, "used": 30 * 2**30, "memory": 80 * 2**30}])
     )
     try:
-        ip.run_cell(SLOW)
+        ip.run_cell(SLOW.format(gate=str(gate)))  # never opened: the runs wait till cancelled
         sweep = ip.run_cell_magic("sweep", "slow", GRID)
         try:
             dash = Dashboard(sweep)
@@ -285,7 +296,7 @@ def test_retry_button(ip, tmp_path):
     assert dash.retry_button.disabled
 
 
-def test_refresher_sends_updates_through_traits_and_stops_with_the_sweep(live, sent):
+def test_refresher_sends_updates_through_traits_and_stops_with_the_sweep(live, gate, sent):
     dash = Dashboard(live, refresh_hz=10)
     dash.start()
     assert dash.live
@@ -293,6 +304,7 @@ def test_refresher_sends_updates_through_traits_and_stops_with_the_sweep(live, s
     live.pause()
     live.resume()
     live.stop()
+    gate.touch()
     live.wait(timeout=60)
     dash._thread.join(timeout=30)
     assert not dash.live
@@ -338,12 +350,13 @@ def test_html_mode_is_chosen_without_a_kernel_and_forced_by_env(monkeypatch):
     assert detect_mode() == "widgets"
 
 
-def test_html_dashboard_updates_in_place_until_the_sweep_ends(ip, live, published):
+def test_html_dashboard_updates_in_place_until_the_sweep_ends(ip, live, gate, published):
     view = dashboard(live, mode="html")
     view.interval = 0.05
     view._ipython_display_()
     assert view.live
     live.stop()
+    gate.touch()
     live.wait(timeout=60)
     view._thread.join(timeout=30)
     assert not view.live

@@ -128,7 +128,7 @@ def test_executor_must_name_a_dask_client_in_the_notebook(ip, capsys):
 
 def test_line_magic_steers_the_last_sweep(ip, capsys):
     ip.run_cell(SLOW_TRAIN)
-    sweep = ip.run_cell_magic("sweep", "slow_train --workers 1", SLOW_GRID)
+    sweep = ip.run_cell_magic("sweep", "slow_train --workers 1", ENDLESS)
     try:
         ip.run_line_magic("sweep", "pause")
         assert sweep.state == "paused"
@@ -185,8 +185,9 @@ def slow_train(config):
         nbsweep.log({"loss": float(config.x) - step})
 """
 
-SLOW_GRID = """
-method: grid
+# Random search without a run_cap: the sweep runs until the test cancels it.
+ENDLESS = """
+method: random
 metric: {name: loss, goal: minimize}
 parameters:
   x: {values: [1, 2, 3, 4, 5, 6, 7, 8]}
@@ -202,3 +203,15 @@ def flaky(config):
         raise ValueError("x=2 is cursed")
     nbsweep.log({"loss": float(config.x)})
 """
+
+
+def test_fresh_process_gives_each_run_a_process_of_its_own(ip):
+    ip.run_cell(
+        "import os, nbsweep\n"
+        "@nbsweep.train\n"
+        "def own(config):\n"
+        "    nbsweep.log({'loss': float(config.x), 'pid': os.getpid()})\n"
+    )
+    sweep = ip.run_cell_magic("sweep", "own --workers 1 --fresh-process --wait", GRID)
+    assert sweep.state == "finished"
+    assert sweep.history()["pid"].nunique() == 3

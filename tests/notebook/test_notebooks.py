@@ -166,7 +166,7 @@ def test_pause_and_resume_through_the_widget_comm(tmp_path: Path, workdir: Path)
         kc.wait_for_ready(timeout=120)
         run(kc, "%load_ext nbsweep")
         run(kc, SLOW_TRAIN)
-        run(kc, "%%sweep slow --workers 1 -o sweep\n" + SLOW_GRID)
+        run(kc, "%%sweep slow --workers 1 -o sweep\n" + ENDLESS)
         code = "from nbsweep.widgets import Dashboard\ndash = Dashboard(sweep)\n"
         button = run(kc, code + "print(dash.pause_button.model_id)").strip()
         click(kc, button)
@@ -196,8 +196,9 @@ def slow(config):
         nbsweep.log({"loss": config.x - step})
 """
 
-SLOW_GRID = """
-method: grid
+# Random search without a run_cap: the sweep runs until the test cancels it.
+ENDLESS = """
+method: random
 parameters:
   x: {values: [1, 2, 3, 4, 5, 6]}
 """

@@ -99,7 +99,8 @@ class MigSlice(FakeNVML):
 
 
 def test_a_gpu_without_utilisation_still_gives_memory_and_gpu_seconds() -> None:
-    gpus = MigSlice([{"uuid": "MIG-1", "used": [2**30, 3 * 2**30, 2**30]}])
+    # The first reading is the meter's baseline, before any run.
+    gpus = MigSlice([{"uuid": "MIG-1", "used": [2**30, 2**30, 3 * 2**30, 2**30]}])
     meter = GpuMeter(["MIG-1"], nvml=gpus)
     for _ in range(3):
         meter.sample()

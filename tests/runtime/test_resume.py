@@ -25,11 +25,18 @@ sys.path.insert(0, {repo!r})
 import nbsweep
 from tests.runtime import trainfns
 
+# Points 3 and 4 stop after 3 rows at a gate the test opens only once this process is gone.
 config = {{
     "method": "grid",
-    "parameters": {{"x": {{"values": [1, 2, 3, 4]}}, "epochs": {{"value": 40}}}},
+    "parameters": {{
+        "x": {{"values": [1, 2, 3, 4]}},
+        "epochs": {{"value": 6}},
+        "hold_from": {{"value": 3}},
+        "hold_at": {{"value": 3}},
+        "gate": {{"value": sys.argv[2]}},
+    }},
 }}
-sweep = nbsweep.sweep(config, trainfns.slow, workers=2, store=sys.argv[1])
+sweep = nbsweep.sweep(config, trainfns.gated, workers=2, store=sys.argv[1])
 print(sweep.id, flush=True)
 sweep.wait()
 """
@@ -46,8 +53,9 @@ def test_resume_after_the_controller_died_late_in_a_grid_runs_each_point_once(
 ) -> None:
     script = tmp_path / "script.py"
     script.write_text(textwrap.dedent(SCRIPT.format(repo=str(REPO))))
+    gate = tmp_path / "gate"
     process = subprocess.Popen(
-        [sys.executable, str(script), sqlite_store], stdout=subprocess.PIPE, text=True
+        [sys.executable, str(script), sqlite_store, str(gate)], stdout=subprocess.PIPE, text=True
     )
     try:
         assert process.stdout is not None
@@ -64,7 +72,8 @@ def test_resume_after_the_controller_died_late_in_a_grid_runs_each_point_once(
 
     # The new controller's first look finds the grid's last points cut and none pending: it
     # queues those two again, and the grid must count the copies as taken.
-    nbsweep.load(sweep_id, store=sqlite_store).resume(train=trainfns.slow)
+    gate.touch()
+    nbsweep.load(sweep_id, store=sqlite_store).resume(train=trainfns.gated)
     assert sweep.wait() == "finished"
     runs = sweep.runs
     assert sorted(runs.query("state == 'finished'")["config/x"]) == [1, 2, 3, 4]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,10 +38,12 @@ def test_run_cap_limits_the_runs_launched(sqlite_store: str) -> None:
     assert "run_cap" in sweep.message
 
 
-def test_metric_target_finishes_the_sweep(sqlite_store: str) -> None:
-    config = grid(list(range(3, 40)))
+def test_metric_target_finishes_the_sweep(sqlite_store: str, tmp_path: Path) -> None:
+    config = grid(list(range(3, 40)), gate=str(tmp_path / "gate"))
     config["metric"]["target"] = 0.5
-    sweep = nbsweep.sweep(config, trainfns.slow_target, workers=1, store=sqlite_store)
+    sweep = nbsweep.sweep(config, trainfns.target_then_gate, workers=1, store=sqlite_store)
+    wait_for(lambda: "reached metric.target" in sweep.message, timeout=30)
+    (tmp_path / "gate").touch()  # the run after the one on target may end now
     assert sweep.wait() == "finished"
     runs = sweep.runs
     assert "reached metric.target" in sweep.message
@@ -49,13 +52,16 @@ def test_metric_target_finishes_the_sweep(sqlite_store: str) -> None:
     assert set(runs["state"]) == {"finished"}
 
 
-def test_pause_keeps_pending_runs_waiting_and_resume_goes_on(sqlite_store: str) -> None:
-    sweep = nbsweep.sweep(
-        grid([1, 2, 3, 4], epochs=6), trainfns.slow, workers=1, store=sqlite_store
-    )
+def test_pause_keeps_pending_runs_waiting_and_resume_goes_on(
+    sqlite_store: str, tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate"
+    config = grid([1, 2, 3, 4], epochs=6, gate=str(gate))
+    sweep = nbsweep.sweep(config, trainfns.gated, workers=1, store=sqlite_store)
     wait_for(lambda: {"running", "pending"} <= set(sweep.runs["state"]), timeout=30)
     sweep.pause()
     assert sweep.state == "paused"
+    gate.touch()  # the run held at its start ends; no other may start
     wait_for(lambda: not (sweep.runs["state"] == "running").any(), timeout=30)
     before = sweep.runs
     time.sleep(0.5)
@@ -68,21 +74,26 @@ def test_pause_keeps_pending_runs_waiting_and_resume_goes_on(sqlite_store: str) 
     assert list(sweep.runs["state"]) == ["finished"] * 4
 
 
-def test_stop_lets_running_runs_finish_and_starts_no_more(sqlite_store: str) -> None:
-    sweep = nbsweep.sweep(
-        grid([1, 2, 3, 4], epochs=6), trainfns.slow, workers=1, store=sqlite_store
-    )
+def test_stop_lets_running_runs_finish_and_starts_no_more(
+    sqlite_store: str, tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate"
+    config = grid([1, 2, 3, 4], epochs=6, gate=str(gate))
+    sweep = nbsweep.sweep(config, trainfns.gated, workers=1, store=sqlite_store)
     wait_for(lambda: (sweep.runs["state"] == "running").any(), timeout=30)
     sweep.stop()
+    gate.touch()
     assert sweep.wait() == "finished"
     runs = sweep.runs
     assert list(runs["state"]) == ["finished"]
     assert runs["steps"].iloc[0] == 6
 
 
-def test_cancel_kills_running_runs(sqlite_store: str) -> None:
-    sweep = nbsweep.sweep(grid([1, 2, 3], epochs=200), trainfns.slow, workers=2, store=sqlite_store)
-    wait_for(lambda: (sweep.runs["state"] == "running").sum() == 2, timeout=30)
+def test_cancel_kills_running_runs(sqlite_store: str, tmp_path: Path) -> None:
+    # Each run logs 3 rows, then waits at a gate that stays closed: only the cancel ends it.
+    config = grid([1, 2, 3], epochs=200, hold_at=3, gate=str(tmp_path / "gate"))
+    sweep = nbsweep.sweep(config, trainfns.gated, workers=2, store=sqlite_store)
+    wait_for(lambda: (sweep.runs.query("state == 'running'")["steps"] == 3).sum() == 2, timeout=30)
     sweep.cancel()
     assert sweep.wait() == "cancelled"
     runs = sweep.runs
@@ -92,11 +103,12 @@ def test_cancel_kills_running_runs(sqlite_store: str) -> None:
     wait_for(lambda: all(not nbsweep.store.pid_alive(p) for p in pids), timeout=10)
 
 
-def test_fake_gpus_get_one_agent_each_with_its_uuid(sqlite_store: str) -> None:
+def test_fake_gpus_get_one_agent_each_with_its_uuid(sqlite_store: str, tmp_path: Path) -> None:
     nvml = FakeNVML(
         [{"name": "Fake A100", "uuid": "GPU-aaaa"}, {"name": "Fake H100", "uuid": "GPU-bbbb"}]
     )
-    sweep = nbsweep.sweep(grid([1, 2, 3, 4]), trainfns.environment, store=sqlite_store, nvml=nvml)
+    config = grid([1, 2, 3, 4], meet=str(tmp_path / "meet"))  # both agents take a run
+    sweep = nbsweep.sweep(config, trainfns.environment, store=sqlite_store, nvml=nvml)
     assert sweep.wait() == "finished"
     agents = sweep.agents.set_index("agent")
     assert sorted(agents["gpu"]) == ["GPU-aaaa", "GPU-bbbb"]
@@ -217,16 +229,27 @@ def test_a_run_whose_agent_falls_silent_is_crashed_and_queued_again(
     assert sorted(runs.loc[runs["state"] == "finished", "config/x"]) == [1, 2]
 
 
-def test_a_drained_agent_finishes_its_run_and_leaves(sqlite_store: str) -> None:
-    config = grid([1, 2, 3, 4, 5, 6], epochs=10)
-    sweep = nbsweep.sweep(config, trainfns.slow, workers=2, store=sqlite_store)
+def test_a_drained_agent_finishes_its_run_and_leaves(sqlite_store: str, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    config = grid([1, 2, 3, 4, 5, 6], epochs=10, gate=str(gate))
+    sweep = nbsweep.sweep(config, trainfns.gated, workers=2, store=sqlite_store)
     wait_for(lambda: (sweep.agents["state"] == "busy").sum() == 2, timeout=30)
     sweep.drain(0)
+    drained_at = time.time()
+
+    def beat() -> float:
+        return next(a.heartbeat_at for a in sweep.store.agents(sweep.id) if a.agent == 0)
+
+    # Agent 0 hears of the drain at a heartbeat; the one after shows it has taken it in.
+    wait_for(lambda: beat() > drained_at, timeout=30)
+    heard_at = beat()
+    wait_for(lambda: beat() > heard_at, timeout=30)
+    gate.touch()  # both first runs go on only now, so agent 0 is drained during its first
     wait_for(lambda: sweep.agents.set_index("agent").loc[0, "state"] == "dead", timeout=30)
     assert sweep.wait() == "finished"
     runs = sweep.runs
     assert set(runs["state"]) == {"finished"} and len(runs) == 6
-    assert (runs["agent"] == 0).sum() < (runs["agent"] == 1).sum()
+    assert list(runs["agent"]).count(0) == 1
     assert len(sweep.agents) == 2  # a drained agent is not replaced
     with pytest.raises(SweepError, match="no agent 9"):
         sweep.drain(9)

@@ -289,11 +289,14 @@ def test_pause_resume_and_cancel_from_the_terminal(tmp_path: Path) -> None:
 
 @pytest.mark.timeout(240)
 def test_ctrl_c_stops_the_sweep_and_lets_running_runs_finish(tmp_path: Path) -> None:
+    # After its first row a run waits at a gate the test opens once Ctrl+C was sent.
+    gate = tmp_path / "gate"
     (tmp_path / "short.py").write_text(
-        "import time, nbsweep\n"
+        "import os, time, nbsweep\n"
         "for epoch in range(4):\n"
         "    nbsweep.log({'loss': 1.0 / (epoch + 1)})\n"
-        "    time.sleep(0.5)\n"
+        f"    while not os.path.exists({str(gate)!r}):\n"
+        "        time.sleep(0.02)\n"
     )
     (tmp_path / "sweep.yaml").write_text(RANDOM.replace("slow.py", "short.py"))
     process = subprocess.Popen(
@@ -307,10 +310,11 @@ def test_ctrl_c_stops_the_sweep_and_lets_running_runs_finish(tmp_path: Path) -> 
     assert process.stdout is not None
     try:
         sweep_id = sweep_id_of(process.stdout.readline())
-        for line in process.stdout:
-            if "running" in line.split(":", 1)[-1]:
-                break
+        sweep = nbsweep.load(sweep_id, store=str(tmp_path / ".nbsweep" / "nbsweep.db"))
+        wait_for(lambda: 1 in set(sweep.runs["steps"]), "a run in flight")
         process.send_signal(signal.SIGINT)
+        wait_for(lambda: sweep.state != "running", "the sweep stopping")
+        gate.touch()
         out = process.communicate(timeout=120)[0]
     finally:
         process.kill()

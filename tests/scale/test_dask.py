@@ -247,27 +247,29 @@ def test_a_cluster_without_workers_needs_a_count_of_agents(tmp_path: Path) -> No
 RESUME_GRID = {"method": "grid", "parameters": {"x": {"values": [1, 2, 3, 4]}}}
 
 
-@pytest.fixture
-def two_gpu_cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """A one-worker ``LocalCluster`` in this process advertising two (fake) GPUs."""
+@pytest.fixture(scope="module")
+def two_gpu_cluster() -> Iterator[Any]:
+    """A one-worker ``LocalCluster`` in this process advertising two (fake) GPUs, shared by
+    the module's tests (each sweep's agents leave with it; the tests count their own)."""
     from distributed import Client, LocalCluster
 
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    set_nvml(FakeNVML([{"uuid": "GPU-fake-a"}, {"uuid": "GPU-fake-b"}]))
-    try:
-        with (
-            LocalCluster(
-                n_workers=1,
-                threads_per_worker=2,
-                processes=False,
-                resources={"GPU": 2},
-                dashboard_address=None,
-            ) as cluster,
-            Client(cluster) as client,
-        ):
-            yield client
-    finally:
-        set_nvml(None)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+        set_nvml(FakeNVML([{"uuid": "GPU-fake-a"}, {"uuid": "GPU-fake-b"}]))
+        try:
+            with (
+                LocalCluster(
+                    n_workers=1,
+                    threads_per_worker=2,
+                    processes=False,
+                    resources={"GPU": 2},
+                    dashboard_address=None,
+                ) as cluster,
+                Client(cluster) as client,
+            ):
+                yield client
+        finally:
+            set_nvml(None)
 
 
 def _agent_tasks(tasks: Any, sweep_id: str) -> int:

@@ -1,0 +1,34 @@
+"""Fixtures of the W&B tests: the notebook tests' in-process IPython (for ``%%sweep``), and
+``.venv-wandb``, where W&B's real package is installed."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.notebook.conftest import ip, shell  # noqa: F401 (fixtures, used by name)
+
+REPO = Path(__file__).resolve().parents[2]
+WANDB_VENV = REPO / ".venv-wandb"
+
+
+@pytest.fixture(scope="session")
+def wandb_python() -> Path:
+    """The interpreter of ``.venv-wandb``: W&B's real package, and this venv's packages."""
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-rn", "true"]).returncode:
+        pytest.skip("needs `unshare -rn` to run without a network")
+    subprocess.run(["make", "-s", ".venv-wandb/.stamp"], cwd=REPO, check=True, timeout=600)
+    python = WANDB_VENV / "bin" / "python"
+    # Outside nbsweep's runs, ``import wandb`` is W&B's own package: nothing shadows it.
+    found = subprocess.run(
+        [python, "-c", "import wandb; print(wandb.__version__, wandb.__file__)"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    version, path = found.stdout.split()
+    assert version.startswith("0.31.") and "site-packages" in path and "nbsweep" not in path
+    return python
