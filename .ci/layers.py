@@ -64,7 +64,7 @@ LAYERS: Layers = (
     ("agent entry points", ("nbsweep.agents",)),
     ("start", ("nbsweep._start",)),
     ("analysis", ("nbsweep.analysis", "nbsweep._confirm")),
-    ("views", ("nbsweep.views", "nbsweep.plot")),
+    ("views", ("nbsweep.views", "nbsweep.plot", "nbsweep._plotly")),
     ("widgets", ("nbsweep.widgets", "nbsweep.report")),
     ("sweep handle", ("nbsweep._sweep",)),
     (

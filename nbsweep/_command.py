@@ -40,6 +40,7 @@ import yaml
 from nbsweep._errors import ConfigError
 from nbsweep._timing import KILL_GRACE_S, STOP_NOTICE_S
 from nbsweep.config import SweepConfig
+from nbsweep.store import private_dir
 from nbsweep.wandb._sdk import program_env as wandb_env
 
 DEFAULT_COMMAND = ("${env}", "${interpreter}", "${program}", "${args}")
@@ -206,8 +207,9 @@ def write_param_file(
 
 
 def _write_private(path: Path, text: str) -> None:
-    # Run configs can hold paths or tokens: owner-only, like the store's own files.
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # Run configs can hold paths or tokens: owner-only, like the store's own files, and so
+    # is every directory made on the way (``mkdir(parents=True)`` leaves those to the umask).
+    private_dir(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)

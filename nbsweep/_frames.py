@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from nbsweep._states import RUN_ENDED
+from nbsweep._states import RUN_ENDED, RunState
 from nbsweep.config import SweepConfig
 from nbsweep.store import StoredRow, StoredRun
 
@@ -85,13 +85,23 @@ def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def progress_of(config: SweepConfig, runs: list[StoredRun]) -> tuple[int, int | None]:
-    """(runs done, total) of stored runs: a run queued again counts once, by its retry."""
-    replaced = {r.requeued_from for r in runs if r.requeued_from}
-    done = sum(1 for r in runs if r.state in RUN_ENDED and r.id not in replaced)
+    """(runs done, total) of stored runs.
+
+    Against ``run_cap``, runs count as the cap counts them (the controller's ``_counted``):
+    every ended run but a crashed or killed one that logged nothing, so "30 / 30 runs" goes
+    with "run_cap 30 reached". Otherwise (a grid, or no end) a run queued again counts once,
+    by its retry: a grid's total is its points.
+    """
     total = config.run_cap
     size = config.grid_size  # None unless grid
-    if size is not None:
-        total = size if total is None else min(total, size)
+    if total is None or (size is not None and size < total):
+        replaced = {r.requeued_from for r in runs if r.requeued_from}
+        done = sum(1 for r in runs if r.state in RUN_ENDED and r.id not in replaced)
+        return done, size
+    uncounted = (RunState.CRASHED, RunState.KILLED)
+    done = sum(
+        1 for r in runs if r.state in RUN_ENDED and not (r.state in uncounted and r.steps == 0)
+    )
     return done, total
 
 

@@ -49,7 +49,7 @@ def last_controller(sweep_id: str) -> Controller | None:
 def _row(store: Store, sweep_id: str) -> StoredSweep:
     row = store.sweep(sweep_id)
     if row is None:
-        raise SweepNotFoundError(f"sweep {sweep_id} is no longer in store {store.url}")
+        raise SweepNotFoundError(f"sweep {sweep_id} is no longer in store {store.where}")
     return row
 
 
@@ -170,7 +170,12 @@ def take_over(
         only_from=[*SWEEP_ACTIVE, SweepState.FINISHED, SweepState.PENDING],
         state=SweepState.RUNNING,
         message="",
-        event=f"resumed here; {ended} orphaned runs",
+        event=(
+            f"resumed here; {ended} runs cut short by the end of the last controller stay"
+            " crashed, and their configs are queued again as new runs"
+            if ended
+            else "resumed here"
+        ),
     )
     start_controller(store, sweep_id, shipped, planned, client, gpu_groups=groups)
 

@@ -37,7 +37,7 @@ from nbsweep.agents._loop import log_path
 from nbsweep.config import SweepConfig
 from nbsweep.controller import Controller
 from nbsweep.schedulers._launch import queue_client, resume_config
-from nbsweep.store import Store, StoredRun, StoredSweep, open_store
+from nbsweep.store import Store, StoredRun, StoredSweep, missing, open_store
 
 
 class Run:
@@ -96,7 +96,7 @@ class Sweep:
     def _row(self) -> StoredSweep:
         row = self._store.sweep(self.id)
         if row is None:
-            raise SweepNotFoundError(f"sweep {self.id} is no longer in store {self._store.url}")
+            raise SweepNotFoundError(f"sweep {self.id} is no longer in store {self._store.where}")
         return row
 
     @property
@@ -115,6 +115,16 @@ class Sweep:
     def message(self) -> str:
         """Why the sweep paused or ended (the first traceback when failures paused it)."""
         return self._row().message
+
+    @property
+    def controller_alive(self) -> bool:
+        """Whether a live process controls the sweep now (holds its controller lease).
+
+        False for an ended sweep, and for one whose controller died with its kernel or
+        process: its ``state`` still says where it stopped (``running``, ``paused``), and
+        ``sweep.resume()`` (``%sweep resume ID``, ``nbsweep resume ID``) takes it over here.
+        """
+        return self._controller() is not None or self._store.lease_owner(self.id) is not None
 
     @property
     def config(self) -> SweepConfig:
@@ -635,15 +645,37 @@ def load(sweep_id: str, store: StoreArg = None) -> Sweep:
     if opened.sweep(sweep_id) is None:
         known = ", ".join(s.id for s in opened.sweeps()[-5:]) or "none"
         raise SweepNotFoundError(
-            f"sweep {sweep_id!r} is not in store {opened.url} (latest sweeps: {known})"
+            f"sweep {sweep_id!r} is not in store {opened.where} (latest sweeps: {known})"
         )
     return Sweep(opened, sweep_id)
 
 
+def controller_text(row: StoredSweep, leases: Mapping[str, str]) -> str:
+    """``alive``, or for a live sweep nobody controls: ``no controller: nbsweep resume ID``."""
+    if row.state in SWEEP_ENDED:
+        return ""
+    if controller_of(row.id) is not None or row.id in leases:
+        return "alive"
+    return f"no controller: nbsweep resume {row.id}"
+
+
 def list_sweeps(store: StoreArg = None) -> pd.DataFrame:
-    """Every sweep in the store with its state and run counts."""
+    """Every sweep in the store with its state, whether a controller runs it, and run counts.
+
+    ``controller`` is ``alive`` while a process runs the sweep, ``no controller: nbsweep
+    resume ID``
+    for an unfinished sweep whose controller died (its ``state`` is where it stopped), and
+    empty for an ended one.
+    """
+    columns = [
+        "sweep_id", "name", "method", "state", "controller", "created_at", "runs", "running",
+    ]  # fmt: skip
+    if not isinstance(store, Store) and missing(store):
+        return pd.DataFrame(columns=columns)  # no store, no sweeps; and none is made
     records = []
-    for s in open_store(store).sweeps():
+    opened = open_store(store)
+    leases = opened.live_lease_owners()
+    for s in opened.sweeps():
         counts = s.run_counts
         records.append(
             {
@@ -651,6 +683,7 @@ def list_sweeps(store: StoreArg = None) -> pd.DataFrame:
                 "name": s.name,
                 "method": s.method,
                 "state": s.state,
+                "controller": controller_text(s, leases),
                 "created_at": utc_time(s.created_at),
                 "runs": sum(counts.values()),
                 "running": counts.get(RunState.RUNNING, 0),
@@ -658,7 +691,6 @@ def list_sweeps(store: StoreArg = None) -> pd.DataFrame:
                 "message": s.message,
             }
         )
-    columns = ["sweep_id", "name", "method", "state", "created_at", "runs", "running"]
     return pd.DataFrame.from_records(records, columns=None if records else columns)
 
 

@@ -44,10 +44,14 @@ HEARTBEAT_S = _s(1.0)
 IDLE_YIELD_S = _s(5.0)
 # An agent on GPUs asks whether a waiting sweep should have them at most this often.
 GIVE_WAY_S = _s(0.25)
+# How long a controller that ends waits for its agents to leave before it kills them.
+AGENT_GRACE_S = _s(5.0)
 # How long a program gets to end after its agent's controller died.
 PROGRAM_GRACE_S = _s(5.0)
 # How long an agent waits, after a run, for the processes the run left to die of SIGKILL.
 LEFTOVER_S = _s(5.0)
+# Between two samples of a run's GPUs (utilisation, memory).
+GPU_SAMPLE_S = _s(0.5)
 # How often the Dask executor asks the scheduler which workers are gone.
 DASK_WATCH_S = _s(1.0)
 

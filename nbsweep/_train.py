@@ -193,11 +193,11 @@ def run_from_env(environ: Mapping[str, str] | None = None) -> RunContext | None:
     if not all(env.get(name) for name in names):
         return None
     store_url, sweep_id, run_id = (env[name] for name in names)
-    store = open_store(store_url)
+    store = open_store(store_url, create=False)  # stale variables must not make a store
     sweep = store.sweep(sweep_id)
     if sweep is None:
         raise SweepNotFoundError(
-            f"NBSWEEP_SWEEP_ID={sweep_id} is not in store {store_url}; this program was not "
+            f"NBSWEEP_SWEEP_ID={sweep_id} is not in store {store.where}; this program was not "
             "started by an agent of that sweep (unset NBSWEEP_* to run it on its own)"
         )
     config = sweep.config

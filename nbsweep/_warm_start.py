@@ -57,8 +57,8 @@ def source_ids(warm_start: Any, store: Store) -> list[str]:
         elif hasattr(item, "id") and hasattr(item, "store"):
             if item.store.url != store.url:
                 raise SweepError(
-                    f"warm_start: sweep {item.id} lives in store {item.store.url}, not in"
-                    f" {store.url}; start the new sweep in the same store"
+                    f"warm_start: sweep {item.id} lives in store {item.store.where}, not in"
+                    f" {store.where}; start the new sweep in the same store"
                 )
             sweep_id = item.id
         else:
@@ -67,7 +67,9 @@ def source_ids(warm_start: Any, store: Store) -> list[str]:
                 f" {type(item).__name__}"
             )
         if store.sweep(sweep_id) is None:
-            raise SweepNotFoundError(f"warm_start: sweep {sweep_id!r} is not in store {store.url}")
+            raise SweepNotFoundError(
+                f"warm_start: sweep {sweep_id!r} is not in store {store.where}"
+            )
         if sweep_id not in ids:
             ids.append(sweep_id)
     if not ids:

@@ -174,13 +174,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return _watch(sweep, sys.stdout)
 
 
+def _store_env(store: str | None) -> dict[str, str]:
+    """This environment, with ``--store`` as ``$NBSWEEP_STORE``: a child's command line,
+    which any local user can read, never holds the store's URL (nor its password)."""
+    from nbsweep.store import ENV_VAR
+
+    return {**os.environ, ENV_VAR: store} if store is not None else dict(os.environ)
+
+
 def _detach(args: argparse.Namespace) -> int:
     """Re-run ``nbsweep run`` as a background process that outlives this terminal."""
-    log_dir = Path(".nbsweep") / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    from nbsweep.store import private_dir
+
+    log_dir = private_dir(Path(".nbsweep") / "logs")
     log = log_dir / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
     argv = [sys.executable, "-m", "nbsweep.cli", "run", args.config, "--log", str(log)]
-    for flag in ("workers", "store", "name", "seed", "function"):
+    for flag in ("workers", "name", "seed", "function"):
         value = getattr(args, flag)
         if value is not None:
             argv += [f"--{flag}", str(value)]
@@ -188,6 +197,7 @@ def _detach(args: argparse.Namespace) -> int:
         argv.append("--fresh-process")
     child = subprocess.Popen(
         argv,
+        env=_store_env(args.store),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -274,7 +284,11 @@ def _status_line(sweep: Any) -> str:
     runs = sweep.runs
     counts = runs["state"].value_counts() if len(runs) else {}
     parts = [f"{n} {state}" for state, n in sorted(dict(counts).items())]
-    return f"sweep {sweep.id} {sweep.state}: " + (", ".join(parts) or "no runs yet")
+    state = sweep.state
+    line = f"sweep {sweep.id} {state}: " + (", ".join(parts) or "no runs yet")
+    if state in SWEEP_LIVE and not sweep.controller_alive:
+        line += f"\nno controller: its process has gone; resume it with: nbsweep resume {sweep.id}"
+    return line
 
 
 def render_table(sweep: Any, max_rows: int | None = _TABLE_ROWS) -> str:
@@ -353,12 +367,13 @@ def _spawn_agents(args: argparse.Namespace) -> int:
     from nbsweep.agents import plan_slots
 
     argv = [sys.executable, "-m", "nbsweep.cli", "agent", args.sweep_id]
-    for flag in ("store", "count", "function"):
+    for flag in ("count", "function"):
         value = getattr(args, flag)
         if value is not None:
             argv += [f"--{flag}", str(value)]
     slots = plan_slots(args.workers)
-    children = [subprocess.Popen(argv, env={**os.environ, **slot.env}) for slot in slots]
+    env = _store_env(args.store)
+    children = [subprocess.Popen(argv, env={**env, **slot.env}) for slot in slots]
     try:
         codes = [child.wait() for child in children]
     except KeyboardInterrupt:

@@ -97,6 +97,7 @@ class Controller(threading.Thread):
         self.error: str | None = None
         # (message, event) of the pause the store refused to record so far (disk full...).
         self.fault: tuple[str, str] | None = None
+        self._leaving = False  # the agents it stops now are not dying of themselves
         # What the store said at the last tick: runs by id.
         self._runs: dict[str, StoredRun] = {}
         self._records: dict[str, RunRecord] = {}
@@ -167,6 +168,7 @@ class Controller(threading.Thread):
                     f"paused: the controller failed:\n{self.error}", "paused: the controller failed"
                 )
         finally:
+            self._leaving = True
             if self.executor is not None:
                 self.executor.shutdown()
                 with contextlib.suppress(StoreError):
@@ -288,6 +290,8 @@ class Controller(threading.Thread):
             # An executor that knows better than the exit code says why (a lost Dask worker).
             cause = handle.why or describe_exit(code)
             why = f"agent {handle.agent} (pid {handle.pid}) died: {cause}"
+            if self._leaving:  # its controller stopped it: the run goes again on resume
+                why = f"{CrashReason.CONTROLLER_DIED}: {why}"
             running = self.store.running_ids(self.sweep_id, agent=handle.agent)
             self.store.end_runs(self.sweep_id, running, RunState.CRASHED, {r: why for r in running})
             scratch = scratch_path(self.store, self.sweep_id, handle.agent)
@@ -488,8 +492,13 @@ class Controller(threading.Thread):
         ]
         if not cut:
             return False
-        self.store.add_runs(self.sweep_id, [r.config for r in cut], [r.id for r in cut])
+        ids = self.store.add_runs(self.sweep_id, [r.config for r in cut], [r.id for r in cut])
         self._replaced.update(r.id for r in cut)
+        # Said, not silent: the crashed rows stay and new runs appear in their place.
+        pairs = ", ".join(f"{r.id} -> {new}" for r, new in zip(cut, ids, strict=False))
+        self.store.add_event(
+            self.sweep_id, "requeued", f"{len(cut)} runs cut short, queued again: {pairs}"
+        )
         return True
 
     def _stale_runs(self, rows: list[StoredRun]) -> None:

@@ -7,14 +7,17 @@ it, or a Python expression (a dict, a YAML string or a path) evaluated in the no
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from nbsweep._errors import ConfigError, NbsweepError, PlacementError, SweepError
-from nbsweep.config import load_yaml, validate
+from nbsweep.config import ConfigWarning, load_yaml, validate
 
 LINE_COMMANDS = ("list", "show", "pause", "resume", "stop", "cancel", "retry")
 
@@ -36,9 +39,7 @@ class SweepMagics(Magics):
     @argument("train", nargs="?", help="the train function (default: the last @nbsweep.train)")
     @argument("--workers", "-w", type=int, default=None, help="agents to start (default: GPUs)")
     @argument("--gpus-per-run", type=int, default=1, help="GPUs each run gets")
-    @argument(
-        "--fresh-process", action="store_true", help="each run in a new process (leaky code)"
-    )
+    @argument("--fresh-process", action="store_true", help="each run in a new process (leaky code)")
     @argument("--name", "-n", default=None, help="the sweep's display name")
     @argument("--store", default=None, help="store URL or SQLite path")
     @argument("--seed", type=int, default=None, help="seed of the search")
@@ -50,24 +51,8 @@ class SweepMagics(Magics):
         """Start a sweep of the cell's config; returns the Sweep, shown as its dashboard."""
         args = parse_argstring(self.sweep_cell, line)
         try:
-            config = self._config_from_cell(cell)
-            # A ``program:`` config runs its script, unless a function is named.
-            program = args.train is None and _runs_a_program(config)
-            train = None if program else self._train(args.train)
-            executor = self._executor(args.executor)
-            from nbsweep._sweep import sweep as start
-
-            sweep = start(
-                config,
-                train,
-                workers=args.workers,
-                store=args.store,
-                name=args.name,
-                gpus_per_run=args.gpus_per_run,
-                seed=args.seed,
-                executor=executor,
-                fresh_process=args.fresh_process,
-            )
+            with _warnings_as_messages():
+                sweep = self._start(args, cell)
         except (ConfigError, SweepError) as exc:
             _report(f"%%sweep: {exc}")
             return None
@@ -81,6 +66,26 @@ class SweepMagics(Magics):
                 # Interrupting the wait leaves the sweep running; the dashboard still shows it.
                 _report(f"%%sweep: stopped waiting; sweep {sweep.id} goes on (%sweep stop)")
         return sweep
+
+    def _start(self, args: Any, cell: str) -> Any:
+        config = self._config_from_cell(cell)
+        # A ``program:`` config runs its script, unless a function is named.
+        program = args.train is None and _runs_a_program(config)
+        train = None if program else self._train(args.train)
+        executor = self._executor(args.executor)
+        from nbsweep._sweep import sweep as start
+
+        return start(
+            config,
+            train,
+            workers=args.workers,
+            store=args.store,
+            name=args.name,
+            gpus_per_run=args.gpus_per_run,
+            seed=args.seed,
+            executor=executor,
+            fresh_process=args.fresh_process,
+        )
 
     @magic_arguments()
     @argument("command", choices=LINE_COMMANDS, help="what to do")
@@ -111,7 +116,13 @@ class SweepMagics(Magics):
         from nbsweep._sweep import list_sweeps
 
         if args.command == "list":
-            return list_sweeps(store=args.store)
+            listed = list_sweeps(store=args.store)
+            if "controller" in listed.columns:
+                # The notebook's own words for the same step.
+                listed["controller"] = listed["controller"].str.replace(
+                    "nbsweep resume", "%sweep resume", regex=False
+                )
+            return listed
         known = self.last
         sweep = self._target(args.id, args.store)
         if args.command == "show":
@@ -122,7 +133,13 @@ class SweepMagics(Magics):
             reopened = sweep is not known
             train = self._train(args.train) if (args.train or reopened) else None
             executor = self._executor(args.executor)
+            seen = len(sweep.events())
             sweep.resume(train=train, workers=args.workers, executor=executor)
+            _say_resumed(sweep, seen)
+            from IPython.display import display
+
+            display(sweep)  # the live dashboard again, as %%sweep showed it
+            return None
         elif args.command == "retry":
             sweep.retry_failed()
         else:
@@ -227,6 +244,38 @@ def _checked(value: Any) -> Any:
         f"the %%sweep cell gave a {type(value).__name__}: it must be a config mapping "
         "(YAML or a dict) or the path of a YAML file"
     )
+
+
+@contextmanager
+def _warnings_as_messages() -> Iterator[None]:
+    """nbsweep's warnings while a sweep starts, shown as their message only: the file and
+    source line Python's warning display adds are nbsweep's internals, not the user's."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    shown: set[str] = set()
+    for warning in caught:
+        ours = warning.filename.startswith(_PACKAGE) or issubclass(warning.category, ConfigWarning)
+        if issubclass(warning.category, UserWarning) and ours:
+            text = f"{warning.category.__name__}: {warning.message}"
+            if text not in shown:  # the config is validated twice on the way
+                shown.add(text)
+                print(text, file=sys.stderr)
+        else:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+
+
+_PACKAGE = str(Path(__file__).resolve().parent)
+
+
+def _say_resumed(sweep: Any, seen: int) -> None:
+    """What resuming did, in a line or two: taken over here, and the runs queued again."""
+    print(f"sweep {sweep.id}: {sweep.state}")
+    for message in sweep.events()["message"].iloc[seen:]:
+        if message.startswith("resumed here"):
+            print(f"sweep {sweep.id} {message.replace('; ', ': ', 1)}")
 
 
 def _report(message: str) -> None:

@@ -18,10 +18,13 @@ from nbsweep import plot, views
 from nbsweep.widgets import _html
 
 SECTIONS = (
+    ("Best so far", "history"),
     ("Parallel coordinates", "parallel"),
     ("Parameter importance", "importance"),
+    ("Slice: each parameter against the metric", "slice"),
     ("Hyperband bands", "bands"),
     ("Curves", "curves"),
+    ("Timeline: runs per agent", "timeline"),
 )
 
 
@@ -34,13 +37,16 @@ def write_report(sweep: Any, path: str | Path) -> Path:
 
 
 def report_html(snap: views.Snapshot) -> str:
-    """The page for a snapshot (header, leaderboard, the four figures, the config)."""
+    """The page for a snapshot (header, leaderboard, every figure, the config)."""
     header = views.header_info(snap)
     figures = {
+        "history": plot.draw_history(views.history_info(snap)),
         "parallel": plot.draw_parallel(views.parallel_info(snap)),
         "importance": plot.draw_importance(views.importance_info(snap)),
+        "slice": plot.draw_slice(views.slice_info(snap)),
         "bands": plot.draw_bands(views.bands_info(snap)),
         "curves": plot.draw_curves(views.curves_info(snap)),
+        "timeline": plot.draw_timeline(views.timeline_info(snap)),
     }
     body = [
         _html.header_html(header),

@@ -25,6 +25,8 @@ TIERS = {
     "agents": "runtime",
     "analysis": "analysis",
     "benchmarks": "benchmarks",
+    "config": "engine",
+    "controller": "runtime",
     "engine": "engine",
     "faults": "faults",
     "integrations": "integrations",
@@ -33,8 +35,14 @@ TIERS = {
     "pool": "pool",
     "runtime": "runtime",
     "scale": "scale",
+    "search": "engine",
+    "space": "engine",
+    "stopping": "engine",
     "store": "runtime",
     "test_layers.py": "lint",
+    "views": "notebook",
+    "wandb": "integrations",
+    "widgets": "notebook",
 }
 
 
@@ -51,8 +59,9 @@ def tier_of(path: Path) -> str | None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         tier = tier_of(Path(item.path))
-        if tier is not None:
-            item.add_marker(tier)
+        if tier is None:
+            raise pytest.UsageError(f"{item.path}: no tier; add its directory to TIERS")
+        item.add_marker(tier)
 
 
 @pytest.fixture

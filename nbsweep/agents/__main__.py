@@ -53,7 +53,6 @@ def _watch_parent(agent: Agent, why: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nbsweep.agents")
-    parser.add_argument("--store", required=True)
     parser.add_argument("--sweep", required=True)
     parser.add_argument("--agent", type=int, required=True)
     parser.add_argument("--train", required=True, help="spec file written by the kernel")
@@ -68,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     # Ctrl-C in the notebook interrupts the kernel, not its trials.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     become_subreaper()  # what a run starts stays ours to end, whatever its parent does
-    store = open_store(args.store)
+    store = open_store(create=False)  # $NBSWEEP_STORE, from start_agent: never in argv
     with routed():  # a module-level `import wandb` of the function's module: nbsweep's too
         function = load(args.train)
     count = os.environ.get(COUNT_ENV)

@@ -34,7 +34,7 @@ def agent(
     opened = open_store(store, create=False)
     row = opened.sweep(sweep_id)
     if row is None:
-        raise SweepNotFoundError(f"sweep {sweep_id!r} is not in store {opened.url}")
+        raise SweepNotFoundError(f"sweep {sweep_id!r} is not in store {opened.where}")
     if function is None:
         # The importable train function the sweep was started with, else its program.
         from nbsweep._command import script_function

@@ -24,7 +24,7 @@ from typing import Any
 
 from nbsweep._errors import PlacementError, SweepError, SweepNotFoundError
 from nbsweep._states import AgentState, CrashReason, RunState
-from nbsweep._timing import DASK_WATCH_S
+from nbsweep._timing import AGENT_GRACE_S, DASK_WATCH_S
 from nbsweep.agents._executor import start_agent
 from nbsweep.agents._gpus import Slot, detect_gpus, visible_gpus
 from nbsweep.agents._shipping import PICKLE_NAME, SPEC_NAME, _write_private
@@ -59,9 +59,9 @@ def dask_agents(
     The agent owns its worker process while it runs (the current run is per process), so it
     is pinned to one worker address and no two agents share a worker.
     """
-    opened = open_store(store)
+    opened = open_store(store, create=False)
     if opened.sweep(sweep_id) is None:
-        raise SweepNotFoundError(f"sweep {sweep_id!r} is not in store {opened.url}")
+        raise SweepNotFoundError(f"sweep {sweep_id!r} is not in store {opened.where}")
     if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
         raise SweepError(f"count={count!r} must be a positive number of runs")
     addresses = list(workers) if workers is not None else list(client.nthreads())
@@ -237,7 +237,7 @@ class DaskExecutor:
         if pid is not None and handle.worker is not None:
             self.client.run(_kill, pid, workers=[handle.worker], wait=False)
 
-    def shutdown(self, grace: float = 5.0) -> None:
+    def shutdown(self, grace: float = AGENT_GRACE_S) -> None:
         """Wait up to ``grace`` seconds for the agents to leave on their own, then kill them."""
         from distributed import wait
 
@@ -296,7 +296,7 @@ def _agent_on_worker(
     from distributed import get_worker
 
     worker = get_worker()
-    store = open_store(url)
+    store = open_store(url, create=False)
     row = next((a for a in store.agents(sweep_id) if a.agent == agent), None)
     if row is None or row.pid is not None or row.state == AgentState.DEAD:
         # Dask started this task again after the worker running it was lost.

@@ -14,8 +14,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
+from nbsweep._timing import AGENT_GRACE_S
 from nbsweep.agents._gpus import Slot
-from nbsweep.store import Store, private_dir
+from nbsweep.store import ENV_VAR, Store, private_dir
 
 
 class AgentHandle(Protocol):
@@ -53,7 +54,7 @@ class Executor(Protocol):
         """Kill one agent now, with the processes of its runs (cancel, or it hung); ``reap``
         then reports it, with ``why`` when given."""
 
-    def shutdown(self, grace: float = 5.0) -> None:
+    def shutdown(self, grace: float = AGENT_GRACE_S) -> None:
         """Give the agents ``grace`` seconds to leave on their own, then kill them."""
 
 
@@ -72,13 +73,13 @@ def start_agent(
     Ctrl-C in the notebook does not reach it; its output goes to ``logs/<sweep>/agent-N.log``.
     Its stdin is a pipe from us: when we die the pipe closes, and the agent ends its run as
     crashed with ``parent_died`` (``controller process died`` by default) and exits.
+    The store's URL, which may hold a password, goes in its environment (``$NBSWEEP_STORE``):
+    any local user can read a command line, only its owner an environment.
     """
     argv = [
         sys.executable,
         "-m",
         "nbsweep.agents",
-        "--store",
-        store.url,
         "--sweep",
         sweep_id,
         "--agent",
@@ -99,7 +100,7 @@ def start_agent(
             stdin=subprocess.PIPE,
             stdout=fd,
             stderr=subprocess.STDOUT,
-            env={**env, "PYTHONUNBUFFERED": "1"},
+            env={**env, "PYTHONUNBUFFERED": "1", ENV_VAR: store.url},
             start_new_session=True,
         )
     finally:

@@ -21,14 +21,12 @@ from types import SimpleNamespace
 from typing import Any
 
 from nbsweep._errors import PlacementError, SweepError
+from nbsweep._timing import GPU_SAMPLE_S
 from nbsweep.store import GpuUse
 
 _nvml: Any = None
 # The FakeNVML an agent process gets from the kernel that spawned it (JSON of its GPUs).
 FAKE_ENV = "NBSWEEP_FAKE_NVML"
-# Seconds between two samples of a run's GPUs.
-SAMPLE_ENV = "NBSWEEP_GPU_SAMPLE_S"
-SAMPLE_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -282,7 +280,7 @@ class GpuMeter:
     """What one run uses of the agent's GPUs: mean utilisation, peak memory, GPU-seconds,
     and the memory they held at its start beyond the agent's baseline.
 
-    ``sample`` is called every ``SAMPLE_S`` while the run is live (from the heartbeat
+    ``sample`` is called every ``GPU_SAMPLE_S`` while the run is live (from the heartbeat
     thread); ``start`` begins a new run. GPU-seconds count the GPUs held, busy or not. The
     baseline is what the GPUs held when the meter was made, before the agent's first run:
     memory above it at a run's start is what earlier runs of the process left behind (the
@@ -310,7 +308,7 @@ class GpuMeter:
 
     @staticmethod
     def interval() -> float:
-        return float(os.environ.get(SAMPLE_ENV) or SAMPLE_S)
+        return GPU_SAMPLE_S
 
     def start(self, at_start: tuple[float, float] | None = None) -> None:
         """Begin a run; ``at_start``: the memory reading just taken, if any."""

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from nbsweep._timing import AGENT_GRACE_S
 from nbsweep.agents._executor import start_agent
 from nbsweep.agents._gpus import Slot
 from nbsweep.agents._procs import end_group, end_programs, outside_group
@@ -86,7 +87,7 @@ class LocalExecutor:
         self._programs.extend(outside_group(handle.pid))
         end_group(handle.pid)
 
-    def shutdown(self, grace: float = 5.0) -> None:
+    def shutdown(self, grace: float = AGENT_GRACE_S) -> None:
         """Wait up to ``grace`` seconds for agents to leave on their own, then kill them.
 
         They stay listed (not reaped), so that ``reap`` then reports how each one ended.
@@ -105,6 +106,8 @@ def _exited(process: subprocess.Popen[bytes]) -> bool:
     """Whether the process ended, without reaping it: its pid stays its own until ``wait``."""
     if process.returncode is not None:
         return True
+    if not hasattr(os, "waitid"):  # macOS: reaped, so its group is killed a moment late
+        return process.poll() is not None
     try:
         return os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
     except ChildProcessError:

@@ -59,14 +59,34 @@ def out_of_memory(exc: BaseException) -> bool:
     return False
 
 
-def release_memory() -> None:
-    """Free what a run held: its objects (reference cycles too) and, where the run imported
-    torch and used CUDA, the cache torch keeps (importing torch here would cost seconds)."""
-    gc.collect()
-    cuda = getattr(sys.modules.get("torch"), "cuda", None)
-    with contextlib.suppress(Exception):  # a torch half imported, a GPU lost
-        if cuda is not None and cuda.is_initialized():
-            cuda.empty_cache()
+# A full garbage collection takes at most this share of an agent's time.
+GC_SHARE = 0.05
+
+
+class Releaser:
+    """Frees what a run held, between runs: its objects in reference cycles (a traceback's
+    frames, a model pointing at its optimizer) and, where the run imported torch and used
+    CUDA, the cache torch keeps. Importing torch here would cost seconds: it is never done.
+
+    A full collection costs 0.1 to 0.5 s in a process that imported torch: more than a short
+    run. It runs after a run once the time since the last one is worth its cost
+    (``GC_SHARE``), so after every run of minutes, and now and then among quick ones.
+    """
+
+    def __init__(self) -> None:
+        self._collected_at = time.monotonic()
+        self._cost = 0.0
+
+    def __call__(self) -> None:
+        began = time.monotonic()
+        if began - self._collected_at >= self._cost / GC_SHARE:
+            gc.collect()
+            self._collected_at = time.monotonic()
+            self._cost = self._collected_at - began
+        cuda = getattr(sys.modules.get("torch"), "cuda", None)
+        with contextlib.suppress(Exception):  # a torch half imported, a GPU lost
+            if cuda is not None and cuda.is_initialized():
+                cuda.empty_cache()
 
 
 def _cuda_memory() -> tuple[float, float] | None:
@@ -112,7 +132,7 @@ class Agent:
         """
         sweep = store.sweep(sweep_id)
         if sweep is None:
-            raise SweepNotFoundError(f"sweep {sweep_id!r} is not in store {store.url}")
+            raise SweepNotFoundError(f"sweep {sweep_id!r} is not in store {store.where}")
         self.store = store
         self.sweep_id = sweep_id
         self.function = function
@@ -129,6 +149,7 @@ class Agent:
         self.spawned = spawned
         self.fresh_process = spawned and sweep.fresh_process
         self.leaves_fresh = False  # leaves after this run, for a clean process for the next
+        self._release = Releaser()
         config = sweep.config
         self.metric = config.metric_name
         self.scheduler = agent_scheduler(config, sweep.seed)
@@ -223,7 +244,7 @@ class Agent:
         finally:
             _train.set_current_run(None)
             self.current = None
-            release_memory()
+            self._release()
             if self.spawned:
                 end_others()
         return self._finish(context, state, error)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from nbsweep._runs import RunRecord, valid_metric_values
+from nbsweep._states import RunState
 from nbsweep.config import SweepConfig
 from nbsweep.schedulers._base import Scheduler
 from nbsweep.stopping import make_stopper
@@ -59,11 +60,25 @@ class NbsweepScheduler(Scheduler):
         )
 
     def stop(self, runs: Sequence[RunRecord]) -> dict[str, str]:
+        """The stopper's decision, less the runs at the sweep's last iteration: they are done."""
         if self.stopper is None:
             return {}
         decision = self.stopper.decide(runs)
-        iterations = {r.id: len(r.metric_history) for r in runs}
+        iterations = {r.id: len(valid_metric_values(r.metric_history)) for r in runs}
+        last = last_iteration(runs)
         return {
             run_id: f"early_terminate: stopped at {iterations[run_id]} iterations"
             for run_id in decision.stop
+            if last is None or iterations[run_id] < last
         }
+
+
+def last_iteration(runs: Sequence[RunRecord]) -> int | None:
+    """How many values runs of the sweep log in all, once known: the count of a finished run,
+    when no run logged more. A run that reached it has had its whole budget; stopping it would
+    save nothing, so it ends ``finished`` (the store applies the same rule to agents' checks)."""
+    counts = [(r.state, len(valid_metric_values(r.metric_history))) for r in runs]
+    longest = max((n for _, n in counts), default=0)
+    if any(state == RunState.FINISHED and n == longest for state, n in counts) and longest:
+        return longest
+    return None

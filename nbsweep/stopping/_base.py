@@ -13,13 +13,23 @@ from nbsweep.config import EarlyTerminate, SweepConfig
 
 @dataclass(frozen=True)
 class Band:
-    """One band (W&B's "bracket"): an iteration where runs are compared, and what happened."""
+    """One band (W&B's "bracket"): an iteration where runs are compared, and what happened.
+
+    ``reached == stopped + continued`` always (docs/notebook.md, "Bands").
+    """
 
     iteration: int
     threshold: float  # in the metric's own sign (not negated for maximize); inf when empty
     reached: int  # runs (any state) with at least ``iteration`` valid values
-    stopped: int  # of those, runs stopped at this band
-    continued: int  # of those, runs that went past this band
+    stopped: int  # of those, runs stopped at this band (judged here, whatever they logged after)
+    continued: int  # of those, the others: not stopped here (running, ended, or stopped later)
+
+    def __repr__(self) -> str:
+        # 4 significant digits: a threshold's 17 digits say nothing a reader can use.
+        return (
+            f"Band(iteration={self.iteration}, threshold={self.threshold:.4g},"
+            f" reached={self.reached}, stopped={self.stopped}, continued={self.continued})"
+        )
 
 
 @dataclass(frozen=True)

@@ -87,11 +87,14 @@ def band_report(
     stop: Sequence[str],
     sign: float,
 ) -> list[Band]:
-    """Per band: threshold in the metric's sign and how many runs reached, stopped, went past.
+    """Per band: threshold in the metric's sign and how many runs reached, stopped, continued.
 
-    A stopped run counts at its closest band (the one it was judged at): runs already in state
-    ``stopped`` and the runs this decision stops. An empty band's threshold is ``inf`` in the
-    lower-is-better sense, so ``-inf`` for a maximized metric: every value passes it.
+    ``reached``: runs (any state) with at least ``band`` valid values. ``stopped``: those
+    stopped at this band, i.e. whose closest band (the one they were judged at) is this one:
+    runs already in state ``stopped`` and the runs this decision stops, even when they logged
+    a few values past the band before the stop reached them. ``continued``: every other run
+    that reached it, so that ``reached == stopped + continued``. An empty band's threshold is
+    ``inf`` in the lower-is-better sense, so ``-inf`` for a maximized metric.
     """
     stopping = set(stop)
     lengths = [len(h) for h in histories]
@@ -101,16 +104,12 @@ def band_report(
             band = closest_band(bands, length)
             if band is not None:
                 stopped_at[band] = stopped_at.get(band, 0) + 1
-    return [
-        Band(
-            iteration=band,
-            threshold=sign * threshold,
-            reached=sum(length >= band for length in lengths),
-            stopped=stopped_at.get(band, 0),
-            continued=sum(length > band for length in lengths),
-        )
-        for band, threshold in zip(bands, thresholds, strict=True)
-    ]
+    bands_out = []
+    for band, threshold in zip(bands, thresholds, strict=True):
+        reached = sum(length >= band for length in lengths)
+        stopped = stopped_at.get(band, 0)
+        bands_out.append(Band(band, sign * threshold, reached, stopped, reached - stopped))
+    return bands_out
 
 
 def shown_bands(bands: Sequence[int], histories: Sequence[Sequence[float]]) -> int:

@@ -8,7 +8,7 @@ row or JSON text.
 from __future__ import annotations
 
 from nbsweep.store._codec import as_stored, encode_row, logged_row, logged_step
-from nbsweep.store._engine import DEFAULT_STORE, ENV_VAR, private_dir, resolve_url
+from nbsweep.store._engine import DEFAULT_STORE, ENV_VAR, missing, private_dir, resolve_url
 from nbsweep.store._liveness import new_id, owner_alive, owner_id, pid_alive
 from nbsweep.store._records import (
     Claim,
@@ -43,6 +43,7 @@ __all__ = [
     "forget_store",
     "logged_row",
     "logged_step",
+    "missing",
     "new_id",
     "open_store",
     "owner_alive",

@@ -8,6 +8,8 @@ The value policy: numbers (Python, numpy and torch scalars, NaN and inf), string
 None, and lists and dicts of them with string keys. A numpy array or torch tensor is its
 (nested) list, a tuple a list. Anything else is refused with a ``ValueError`` naming the key
 path, so that what ``history()`` gives back is what was logged, never a ``repr`` of it.
+
+Error text is capped here too (``capped``): at most 64 KiB per run, event or sweep message.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ MAX_STEP = 2**63 - 1  # the store's step column is a signed 64-bit integer
 _PLAIN = frozenset({str, int, float, bool, type(None)})
 _ARRAY_MODULES = frozenset({"numpy", "torch"})
 _ACCEPTED = "numbers, strings, bools, None, or lists/dicts of them"
+# The most bytes of error text kept per run, event or sweep message (see ``capped``).
+ERROR_BYTES = 64 * 1024
+_NOTE_BYTES = 100  # room for the note that says how much was cut
 
 
 def encode(value: Any) -> str:
@@ -78,6 +83,24 @@ def logged_step(step: Any) -> int:
             f" integer), not {step!r} ({_kind(step)}); leave it out to count rows"
         )
     return number
+
+
+def capped(text: str | None) -> str | None:
+    """Error text as stored: its last ``ERROR_BYTES`` bytes (UTF-8), saying what was cut.
+
+    Every text that reports a failure (a run's error, an event's or a sweep's message) is
+    stored through this. Its end says what failed (the end of a traceback, how a program
+    exited); a program that printed long lines would otherwise store megabytes a run.
+    """
+    if text is None:
+        return None
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) <= ERROR_BYTES:
+        return text
+    kept = data[len(data) - ERROR_BYTES + _NOTE_BYTES :]
+    note = f"[nbsweep: the first {len(data) - len(kept)} bytes of this error were cut]\n"
+    # A character cut in two at the start is dropped; never more than the cap.
+    return note + kept.decode("utf-8", "ignore")
 
 
 def _dumps(value: Any) -> str:

@@ -37,6 +37,8 @@ ENV_VAR = "NBSWEEP_STORE"
 T = TypeVar("T")
 # SQLSTATEs of PostgreSQL: disk_full, read_only_sql_transaction.
 _PG_FULL, _PG_READ_ONLY = "53100", "25006"
+# The PostgreSQL advisory lock that processes creating the same store's tables queue on.
+_CREATE_LOCK = 0x6E627377  # "nbsw"
 
 
 class ConnectionLost(StoreFault):
@@ -52,6 +54,12 @@ def resolve_url(store: str | os.PathLike[str] | None = None) -> str:
     if "://" in text:
         return text
     return f"sqlite:///{Path(text).expanduser().resolve()}"
+
+
+def missing(store: str | os.PathLike[str] | None = None) -> bool:
+    """Whether ``store`` (as ``resolve_url`` reads it) is a SQLite file that is not there."""
+    url = sa.engine.make_url(resolve_url(store))
+    return url.get_backend_name() == "sqlite" and not Path(url.database or "").exists()
 
 
 def private_dir(path: Path) -> Path:
@@ -98,8 +106,9 @@ class Database:
             self.root = self.path.parent
             if not create and not self.path.exists():
                 raise StoreError(
-                    f"store {self.path} does not exist: pass the store= the sweep was started"
-                    f" with (or set {ENV_VAR}); nothing was created"
+                    f"store {self.path} does not exist: pass the store= (or ${ENV_VAR}) the"
+                    f" sweep was started with, or unset a ${ENV_VAR} left over from another"
+                    " run; nothing was created"
                 )
             try:
                 private_dir(self.root)
@@ -138,24 +147,8 @@ class Database:
     def _check_schema(self) -> None:
         """Create a new store, accept one of our version, refuse anything else."""
         try:
-            names = set(sa.inspect(self.engine).get_table_names())
-            if s.meta.name not in names:
-                ours = sorted(n for n in names if n.startswith("nbsweep_"))
-                if ours or (self.is_sqlite and names):
-                    raise StoreError(
-                        f"store {self._where()} is not an nbsweep store (it holds tables "
-                        f"{', '.join(sorted(names))}); pass another store= or {ENV_VAR}"
-                    )
-                s.metadata.create_all(self.engine)
-                try:
-                    with self.write() as conn:
-                        conn.execute(
-                            s.meta.insert().values(
-                                key="schema_version", value=str(s.SCHEMA_VERSION)
-                            )
-                        )
-                except sa.exc.IntegrityError:
-                    pass  # another process created the same store at the same moment
+            if s.meta.name not in sa.inspect(self.engine).get_table_names():
+                self._create()
             with self.engine.connect() as conn:
                 version = conn.execute(
                     sa.select(s.meta.c.value).where(s.meta.c.key == "schema_version")
@@ -168,16 +161,38 @@ class Database:
         except sa.exc.SQLAlchemyError as exc:
             why = getattr(exc, "orig", None) or exc  # the driver's words, without SQLAlchemy's
             raise StoreError(
-                f"store {self._where()} cannot be opened: {why}\nPass another store= (or"
+                f"store {self.where} cannot be opened: {why}\nPass another store= (or"
                 f" {ENV_VAR}); nbsweep left this one as it was"
             ) from exc
         if version != str(s.SCHEMA_VERSION):
             newer = version is not None and version.isdigit() and int(version) > s.SCHEMA_VERSION
             hint = "upgrade nbsweep" if newer else "it was written by another nbsweep version"
             raise StoreError(
-                f"store {self._where()} has schema version {version}, this nbsweep reads version "
+                f"store {self.where} has schema version {version}, this nbsweep reads version "
                 f"{s.SCHEMA_VERSION}: {hint}, or pass another store="
             )
+
+    def _create(self) -> None:
+        """Create the tables of a new store, in one write transaction that looks again.
+
+        Processes that open the same new store at once (the tasks of a SLURM job array)
+        queue on it (SQLite's busy timeout, an advisory lock on PostgreSQL); the first one
+        creates the store, the others find it created.
+        """
+        with self.write() as conn:
+            if not self.is_sqlite:
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_CREATE_LOCK)))
+            names = set(sa.inspect(conn).get_table_names())
+            if s.meta.name in names:
+                return
+            ours = sorted(n for n in names if n.startswith("nbsweep_"))
+            if ours or (self.is_sqlite and names):
+                raise StoreError(
+                    f"store {self.where} is not an nbsweep store (it holds tables "
+                    f"{', '.join(sorted(names))}); pass another store= or {ENV_VAR}"
+                )
+            s.metadata.create_all(conn)
+            conn.execute(s.meta.insert().values(key="schema_version", value=str(s.SCHEMA_VERSION)))
 
     def _upgrade(self, version: str) -> None:
         """Add the tables and nullable columns of later versions to a store of ``version``,
@@ -204,7 +219,7 @@ class Database:
                         continue
                     if not column.nullable:
                         raise StoreError(
-                            f"store {self._where()} has schema version {version}, which this"
+                            f"store {self.where} has schema version {version}, which this"
                             f" nbsweep (version {s.SCHEMA_VERSION}) cannot upgrade: open it with"
                             " the nbsweep that wrote it, or pass another store="
                         )
@@ -230,7 +245,9 @@ class Database:
                 f"ALTER TABLE {column.table.name} ALTER COLUMN {column.name} TYPE BIGINT"
             )
 
-    def _where(self) -> str:
+    @property
+    def where(self) -> str:
+        """The store as messages name it: its file, or its URL with the password hidden."""
         return str(self.path) if self.path else self.engine.url.render_as_string()
 
     def _check_file(self) -> None:
@@ -344,22 +361,22 @@ class Database:
             # down) did not commit; a connection that broke without an answer leaves it open.
             if committing and state is None:
                 return StoreError(
-                    f"store {self._where()}: the connection was lost while committing; this"
+                    f"store {self.where}: the connection was lost while committing; this"
                     f" write may or may not be kept ({orig})"
                 )
             return ConnectionLost(
-                f"store {self._where()}: the connection to the server was lost and did not"
+                f"store {self.where}: the connection to the server was lost and did not"
                 f" come back within {RECONNECT_S:g} s ({orig}): check the server"
             )
         code = (getattr(orig, "sqlite_errorcode", None) or 0) & 0xFF
         if code == sqlite3.SQLITE_FULL or state == _PG_FULL:
             return StoreFault(
-                f"store {self._where()} cannot be written: its disk is full ({orig}): free"
+                f"store {self.where} cannot be written: its disk is full ({orig}): free"
                 " space on that disk"
             )
         if code == sqlite3.SQLITE_READONLY or state == _PG_READ_ONLY:
             return StoreFault(
-                f"store {self._where()} cannot be written: it is read-only ({orig}): make it"
+                f"store {self.where} cannot be written: it is read-only ({orig}): make it"
                 " writable again (the file's and its directory's permissions, a read-write"
                 " mount, the primary server)"
             )

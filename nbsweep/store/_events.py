@@ -7,6 +7,7 @@ import time
 import sqlalchemy as sa
 
 from nbsweep.store import _schema as s
+from nbsweep.store._codec import capped
 from nbsweep.store._engine import Database
 from nbsweep.store._records import StoredEvent
 
@@ -28,7 +29,7 @@ def record_event(
             kind=kind,
             run_id=run_id,
             agent=agent,
-            message=message,
+            message=capped(message),
         )
     )
 

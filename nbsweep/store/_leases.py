@@ -68,3 +68,10 @@ class Leases(Database):
         if row is None or row.expires_at < time.time() or not owner_alive(row.owner):
             return None
         return row.owner
+
+    def live_lease_owners(self) -> dict[str, str]:
+        """The live controller of every sweep that has one (``lease_owner`` for all at once)."""
+        now = time.time()
+        with self.read() as conn:
+            rows = conn.execute(sa.select(s.leases).where(s.leases.c.expires_at >= now)).all()
+        return {row.sweep_id: row.owner for row in rows if owner_alive(row.owner)}

@@ -18,7 +18,7 @@ from nbsweep._errors import StoreError
 from nbsweep._runs import RunRecord
 from nbsweep._states import RunState, SweepState
 from nbsweep.store import _schema as s
-from nbsweep.store._codec import decode, encode, encode_row, logged_step
+from nbsweep.store._codec import capped, decode, encode, encode_row, logged_step
 from nbsweep.store._engine import Database, driver
 from nbsweep.store._events import record_event
 from nbsweep.store._liveness import new_id
@@ -214,7 +214,7 @@ class Runs(Database):
             for run_id in run_ids:
                 values: dict[str, Any] = {"state": state, "ended_at": now}
                 if state == RunState.CRASHED:
-                    values["error"] = reasons.get(run_id)
+                    values["error"] = capped(reasons.get(run_id))
                 done = conn.execute(
                     s.runs.update()
                     .where(s.runs.c.id == run_id, s.runs.c.state == RunState.RUNNING)
@@ -276,7 +276,7 @@ class Runs(Database):
             "state": finish.state,
             "now": now,
             "summary": encode(finish.summary),
-            "error": finish.error,
+            "error": capped(finish.error),
             **gpu_params(finish.gpu),
         }
         cursor.execute(self._sql.finish, params)
@@ -342,7 +342,9 @@ class Runs(Database):
                 driver(conn, sql.replace_row, params)
                 row_id = replace_row
             band, rule = judge
-            reason = rule(_band_histories(conn, sweep_id, band, run_id))
+            reason = None
+            if not _is_last_band(conn, sweep_id, band):
+                reason = rule(_band_histories(conn, sweep_id, band, run_id))
             if reason is not None:
                 stop = s.runs.update().where(s.runs.c.id == run_id)
                 conn.execute(stop.values(state=RunState.STOPPED, ended_at=now))
@@ -379,6 +381,29 @@ class Runs(Database):
         with self.read() as conn:
             found = conn.execute(stmt.order_by(s.runs.c.seq, rows.c.id))
             return [StoredRow(run_id, step, at, decode(data)) for run_id, step, at, data in found]
+
+
+def _is_last_band(conn: sa.Connection, sweep_id: str, band: int) -> bool:
+    """Whether runs of the sweep end at ``band``: a finished run logged exactly that many values
+    and no run logged more. A run reaching it has had its whole budget: stopping it would save
+    nothing, and it ends ``finished`` (the controller's ``last_iteration`` rule, in SQL)."""
+    rows = s.rows
+    longest = conn.execute(
+        sa.select(sa.func.max(rows.c.metric_iter)).where(rows.c.sweep_id == sweep_id)
+    ).scalar()
+    if longest is None or longest > band:
+        return False
+    finished = conn.execute(
+        sa.select(rows.c.run_id)
+        .join(s.runs, s.runs.c.id == rows.c.run_id)
+        .where(
+            rows.c.sweep_id == sweep_id,
+            rows.c.metric_iter == band,
+            s.runs.c.state == RunState.FINISHED,
+        )
+        .limit(1)
+    ).first()
+    return finished is not None
 
 
 def _band_histories(

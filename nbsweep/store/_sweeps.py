@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from nbsweep.store import _schema as s
-from nbsweep.store._codec import encode
+from nbsweep.store._codec import capped, encode
 from nbsweep.store._engine import Database
 from nbsweep.store._events import record_event
 from nbsweep.store._records import StoredSweep
@@ -84,6 +84,8 @@ class Sweeps(Database):
         """Set sweep fields (``state``, ``message``...), only from the given states if any."""
         if config is not None:
             values["config"] = encode(config)
+        if "message" in values:
+            values["message"] = capped(values["message"])
         stmt = s.sweeps.update().where(s.sweeps.c.id == sweep_id)
         if only_from is not None:
             stmt = stmt.where(s.sweeps.c.state.in_(list(only_from)))

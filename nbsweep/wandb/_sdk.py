@@ -36,12 +36,12 @@ class WandbNote(UserWarning):
     """A W&B argument or call that nbsweep accepts and ignores (said once per process)."""
 
 
-def note(key: str, message: str) -> None:
-    """Say ``message`` once per process (per ``key``)."""
+def note(key: str, message: str, stacklevel: int = 3) -> None:
+    """Say ``message`` once per process (per ``key``), pointing at the W&B call's caller."""
     if key in _noted:
         return
     _noted.add(key)
-    warnings.warn(f"nbsweep.wandb: {message}", WandbNote, stacklevel=3)
+    warnings.warn(f"nbsweep.wandb: {message}", WandbNote, stacklevel=stacklevel)
 
 
 class ConfigError(Exception):
@@ -248,7 +248,7 @@ class Ignored:
 
 
 def _ignored(name: str) -> None:
-    note(name, f"wandb.{name}() has no effect here (nothing leaves this machine)")
+    note(name, f"wandb.{name}() has no effect here (nothing leaves this machine)", 4)
 
 
 def _ignored_class(name: str) -> type[Ignored]:

@@ -79,7 +79,7 @@ def agent(
     opened = open_store(store, create=False)
     row = opened.sweep(sweep_id)
     if row is None:
-        raise SweepNotFoundError(f"sweep {sweep_id!r} is not in store {opened.url}")
+        raise SweepNotFoundError(f"sweep {sweep_id!r} is not in store {opened.where}")
     if row.state in SWEEP_ENDED:
         return
     if opened.lease_owner(sweep_id) is not None:
@@ -108,7 +108,7 @@ def agent(
     start_controller(opened, sweep_id, spec, planned)
     controller = controller_of(sweep_id)
     assert controller is not None
-    _show(Sweep(opened, sweep_id))
+    view = _show(Sweep(opened, sweep_id))
     try:
         while controller.is_alive():
             state = opened.sweep(sweep_id).state  # type: ignore[union-attr]
@@ -132,6 +132,8 @@ def agent(
         )
         if waits:
             opened.drop_pending(sweep_id)  # the next agent's controller queues runs afresh
+        if view is not None:
+            view.refresh(force=True)  # the cell's output ends on the final state
 
 
 def _train_function(
@@ -155,14 +157,19 @@ def _shares(count: int, agents: int) -> list[int]:
     return [count // agents + (i < count % agents) for i in range(agents)]
 
 
-def _show(handle: Sweep) -> None:
-    """The live dashboard, when called in a notebook (a kernel shows widgets)."""
+def _show(handle: Sweep) -> Any:
+    """The live dashboard, shown when called in a notebook (a kernel shows widgets)."""
     try:
         from IPython import get_ipython
     except ImportError:
-        return
+        return None
     shell = get_ipython()
-    if shell is not None and getattr(shell, "kernel", None) is not None:
-        from IPython.display import display
+    if shell is None or getattr(shell, "kernel", None) is None:
+        return None
+    from IPython.display import display
 
-        display(handle)
+    from nbsweep.widgets import dashboard
+
+    view = dashboard(handle)
+    display(view)
+    return view

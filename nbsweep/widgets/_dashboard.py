@@ -4,7 +4,12 @@ A refresher thread probes the store at most ``REFRESH_HZ`` times a second, redra
 the probe changed (re-reading only the runs that can have changed, see ``_feed``), waits ten
 times as long as its last redraw took, and touches the front end only by setting widget
 traits (never ``with output:`` from a thread): cells run while a sweep is live behave as
-without one, at 10,000 runs as at 10.
+without one, at 10,000 runs as at 10. Between redraws it ticks the elapsed time and checks
+that a controller still runs the sweep.
+
+It is displayed as one MIME bundle: the widget view and a static HTML snapshot (``_static``)
+for whoever reads the saved notebook without a kernel; the snapshot is refreshed through the
+display id when the sweep pauses, resumes or ends.
 """
 
 from __future__ import annotations
@@ -17,22 +22,29 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from nbsweep import plot, views
+from nbsweep import _plotly, plot, views
 from nbsweep._states import SWEEP_LIVE, AgentState, RunState, SweepState
-from nbsweep.widgets import _html
+from nbsweep.widgets import _html, _static
 from nbsweep.widgets._feed import SweepFeed, next_wait
+from nbsweep.widgets._figures import FigurePane
 from nbsweep.widgets._gpu import gpu_stats
 from nbsweep.widgets._parallel import ParallelView
 
 REFRESH_HZ = 2.0
-TAB_TITLES = ("Bands", "Parallel coordinates", "Importance", "Curves")
+TICK_S = 1.0  # the elapsed time moves on this often between redraws
+CONTROLLER_CHECK_S = 2.0  # how often a dashboard asks whether a controller still runs the sweep
+BANDS, PARALLEL, IMPORTANCE, CURVES, HISTORY, SLICE, TIMELINE, RUN = range(8)
+TAB_TITLES = (
+    "Bands", "Parallel coordinates", "Importance", "Curves", "History", "Slice", "Timeline", "Run",
+)  # fmt: skip
 FAILED = (RunState.FAILED, RunState.CRASHED)
 MAX_FAILED_BUTTONS = 12
 TABLE_ROWS = 200  # rows of the runs table drawn; the rest are counted
+Y_AXES = {"auto": None, "linear": False, "log": True}
 
 
 class Dashboard:
-    """Header, control buttons, agents, runs table and the four analysis tabs of one sweep."""
+    """Header, control buttons, agents, runs table and the analysis tabs of one sweep."""
 
     def __init__(self, sweep: Any, refresh_hz: float = REFRESH_HZ) -> None:
         self.sweep = sweep
@@ -42,44 +54,68 @@ class Dashboard:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._snapshot: views.Snapshot | None = None
+        self._header: views.HeaderInfo | None = None
+        self._controller_alive = True
+        self._checked_controller = 0.0  # monotonic time of the last check
+        self._ticked = 0.0
         self._took = 0.0  # seconds the last redraw took: the refresher waits ten times that
-        self._filter: set[str] | None = None
         self._drawn_tabs: set[int] = set()
+        self._display: Any = None  # the display handle of the MIME bundle, once displayed
+        self._published_state: str | None = None
+        self._run_id: str | None = None
 
         layout = widgets.Layout
-        self.header = widgets.HTML()
+        self.watch = _kernel_watch(str(sweep.id), self.show_run)
+        self.header = widgets.HTML(layout=layout(width="100%"))
         self.pause_button = widgets.Button(description="Pause", icon="pause")
         self.stop_button = widgets.Button(
             description="Stop", icon="stop", tooltip="no new runs; running runs finish"
         )
         self.cancel_button = widgets.Button(
-            description="Cancel", icon="times", button_style="danger", tooltip="kill every run"
+            description="Cancel…", icon="times", tooltip="kill every running run (asks first)"
         )
-        self.retry_button = widgets.Button(
-            description="Retry failed", icon="redo", tooltip="queue failed and crashed runs again"
-        )
+        self.retry_button = widgets.Button(description="Retry failed", icon="redo")
         self.status = widgets.HTML()
         self.pause_button.on_click(self._on_pause)
         self.stop_button.on_click(self._action("stop", lambda: self.sweep.stop()))
-        self.cancel_button.on_click(self._action("cancel", lambda: self.sweep.cancel()))
+        self.cancel_button.on_click(self._ask_cancel)
         self.retry_button.on_click(self._action("retry failed", lambda: self.sweep.retry_failed()))
+        # Cancel kills runs: a second, explicit click, away from Stop.
+        self.confirm_text = widgets.HTML()
+        self.confirm_cancel = widgets.Button(
+            description="Kill runs", icon="times", button_style="danger",
+            tooltip="cancel the sweep: running runs are killed",
+        )  # fmt: skip
+        self.keep_running = widgets.Button(description="Keep running")
+        self.confirm_cancel.on_click(self._do_cancel)
+        self.keep_running.on_click(lambda _: self._hide_confirm())
+        self.confirm = widgets.HBox(
+            [self.confirm_text, self.confirm_cancel, self.keep_running],
+            layout=layout(display="none", flex_flow="row wrap", align_items="center"),
+        )
         buttons = widgets.HBox(
-            [
-                self.pause_button,
-                self.stop_button,
-                self.cancel_button,
-                self.retry_button,
-                self.status,
-            ]
+            [self.pause_button, self.stop_button, self.retry_button, self.cancel_button],
+            layout=layout(flex_flow="row wrap", width="100%"),
         )
 
-        self.agent_rows: dict[str, tuple[widgets.HTML, widgets.Button]] = {}
+        self.agent_rows: dict[str, tuple[list[widgets.HTML], widgets.Button]] = {}
         self.pool_line = widgets.HTML()  # the GPUs other sweeps of the store hold
-        self.agents_box = widgets.VBox()
+        self.agents_grid = widgets.GridBox(
+            layout=layout(
+                grid_template_columns="repeat(6, minmax(0, max-content)) max-content",
+                grid_gap="0px 14px",
+                align_items="center",
+                width="100%",
+                overflow="auto",
+            )
+        )
+        self.agents_box = widgets.VBox(layout=layout(width="100%"))
+        # One grid, so each Drain button sits in its agent's row.
+        self.agent_heads = [widgets.HTML(f"<b>{head}</b>") for head in (*_html.AGENT_HEADS, "")]
 
         self.sort = widgets.Dropdown(
             options=list(views.SORT_KEYS), value="metric", description="sort by",
-            layout=layout(width="220px"),
+            layout=layout(width="auto"),
         )  # fmt: skip
         self.reverse = widgets.Checkbox(value=False, description="reverse", indent=False)
         self.sort.observe(lambda _: self._redraw_table(), names="value")
@@ -87,43 +123,95 @@ class Dashboard:
         self.clear_filter = widgets.Button(
             description="Clear filter", layout=layout(display="none")
         )
-        self.clear_filter.on_click(lambda _: self._set_filter(None))
-        self.table = widgets.HTML(layout=layout(max_height="360px", overflow="auto"))
+        self.clear_filter.on_click(lambda _: self._clear_filter())
+        self.table = widgets.HTML(layout=layout(width="100%", max_height="360px", overflow="auto"))
         self.failed_buttons = widgets.HBox(layout=layout(flex_flow="row wrap"))
-        self.detail = widgets.HTML()
 
-        self.bands_image = widgets.Image(format="png")
         self.bands_table = widgets.HTML()
-        self.parallel = ParallelView(on_filter=self._set_filter)
+        self.bands_y = _y_axis_picker()
+        self.bands = FigurePane(plot.draw_bands, _plotly.bands_figure, self.show_run)
+        self.parallel = ParallelView(on_brush=self._on_brush)
         self.importance = widgets.HTML()
         self.curve_key = widgets.Dropdown(options=[], description="key")
-        self.curve_key.observe(lambda _: self._redraw_tab(3, force=True), names="value")
-        self.curves_image = widgets.Image(format="png")
+        self.curve_x = widgets.Dropdown(
+            options=["iteration", "step"], value="iteration", description="x"
+        )
+        self.curve_y = _y_axis_picker()
+        self.smoothing = widgets.FloatSlider(
+            value=0.0, min=0.0, max=0.99, step=0.01, description="smoothing"
+        )
+        self.curves = FigurePane(plot.draw_curves, _plotly.curves_figure, self.show_run)
+        self.history = FigurePane(plot.draw_history, _plotly.history_figure, self.show_run)
+        self.slice = FigurePane(plot.draw_slice, _plotly.slice_figure, self.show_run)
+        self.timeline = FigurePane(plot.draw_timeline, _plotly.timeline_figure, self.show_run)
+        self.run_picker = widgets.Dropdown(options=[], description="run")
+        self.detail = widgets.HTML(layout=layout(width="100%"))
+        self.run_curves = FigurePane(plot.draw_run_detail, _plotly.run_detail_figure)
+        self._syncing = False  # while the code (not the user) sets a picker
+        for control, tab in (
+            (self.bands_y, BANDS),
+            (self.curve_key, CURVES),
+            (self.curve_x, CURVES),
+            (self.curve_y, CURVES),
+            (self.smoothing, CURVES),
+        ):
+            control.observe(lambda _, t=tab: self._user_redraw(t), names="value")
+        self.run_picker.observe(self._on_run_picked, names="value")
+        row = layout(flex_flow="row wrap", width="100%")
+        full = layout(width="100%")
         self.tabs = widgets.Tab(
             children=[
-                widgets.VBox([self.bands_table, self.bands_image]),
+                widgets.VBox([self.bands_table, self.bands_y, self.bands.widget], layout=full),
                 self.parallel.widget,
                 self.importance,
-                widgets.VBox([self.curve_key, self.curves_image]),
-            ]
+                widgets.VBox(
+                    [
+                        widgets.HBox(
+                            [self.curve_key, self.curve_x, self.curve_y, self.smoothing],
+                            layout=row,
+                        ),
+                        self.curves.widget,
+                    ],
+                    layout=full,
+                ),
+                self.history.widget,
+                self.slice.widget,
+                self.timeline.widget,
+                widgets.VBox(
+                    [
+                        widgets.HTML(
+                            '<span style="color:#757575">click a row of the runs table or a'
+                            " line of a plot to show its run here</span>"
+                        ),
+                        self.run_picker,
+                        self.detail,
+                        self.run_curves.widget,
+                    ],
+                    layout=full,
+                ),
+            ],
+            layout=full,
         )
         for index, title in enumerate(TAB_TITLES):
             self.tabs.set_title(index, title)
         self.tabs.observe(lambda _: self._redraw_tab(self.tabs.selected_index), "selected_index")
 
+        parts: list[widgets.Widget] = [widgets.HTML(_html.STYLE)]
+        if self.watch is not None:
+            parts.append(self.watch)
+        parts += [
+            self.header,
+            buttons,
+            self.confirm,
+            self.status,
+            self.agents_box,
+            widgets.HBox([self.sort, self.reverse, self.clear_filter], layout=row),
+            self.table,
+            self.failed_buttons,
+            self.tabs,
+        ]
         self.root = widgets.VBox(
-            [
-                widgets.HTML(_html.STYLE),
-                self.header,
-                buttons,
-                self.agents_box,
-                widgets.HBox([self.sort, self.reverse, self.clear_filter]),
-                self.table,
-                self.failed_buttons,
-                self.detail,
-                self.tabs,
-            ],
-            layout=layout(border="1px solid #e0e0e0", padding="8px"),
+            parts, layout=layout(border="1px solid #e0e0e0", padding="8px", width="100%")
         )
         self.root.add_class("nbsweep-dashboard")
         self.refresh(force=True)
@@ -133,21 +221,37 @@ class Dashboard:
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
-        display(self.root)
+        snap = self._snapshot
+        self._published_state = snap.state if snap is not None else None
+        self._display = display(self.bundle(), raw=True, display_id=True)
         self.start()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        # For front ends that format rather than call _ipython_display_. ipywidgets 7 widgets
-        # have no _repr_mimebundle_: write the same view reference they display.
+        # For front ends that format rather than call _ipython_display_.
         self.start()
-        bundle = getattr(self.root, "_repr_mimebundle_", None)
-        if bundle is not None:
-            return bundle(**kwargs)
+        return self.bundle()
+
+    def bundle(self) -> dict[str, Any]:
+        """The widget view with its static snapshot beside it, and a line of text."""
+        snap = self._snapshot if self._snapshot is not None else self.feed.snapshot()
+        ended = snap.state not in SWEEP_LIVE
+        # The figures need the logged rows; drawn for a sweep that has runs to show.
+        if ended and snap.history is None:
+            snap = self.feed.snapshot(history=True)
         view = {"version_major": 2, "version_minor": 0, "model_id": self.root.model_id}
         return {
-            "text/plain": f"Dashboard of sweep {self.sweep.id}",
+            "text/plain": _static.plain_text(snap),
+            "text/html": _static.snapshot_html(snap, self._controller_alive, with_figures=ended),
             "application/vnd.jupyter.widget-view+json": view,
         }
+
+    def _publish(self) -> None:
+        """Refresh the saved snapshot (through the display id) when the sweep's state moved."""
+        snap = self._snapshot
+        if self._display is None or snap is None or snap.state == self._published_state:
+            return
+        self._published_state = snap.state
+        self._display.update(self.bundle(), raw=True)
 
     def start(self) -> None:
         """Start the refresher thread (once); it ends by itself when the sweep ends."""
@@ -172,6 +276,9 @@ class Dashboard:
         while not self._stop.wait(next_wait(self.interval, self._took)):
             try:
                 self.refresh()
+                self._check_controller()
+                self._tick()
+                self._publish()
             except Exception:  # noqa: BLE001 - a thread has nowhere else to report to
                 self.status.value = _error_html(traceback.format_exc(limit=3))
                 return
@@ -193,9 +300,12 @@ class Dashboard:
             self._snapshot = self.feed.snapshot(
                 history=self._draws_history(self.tabs.selected_index)
             )
+            if force:
+                self._check_controller(force=True)
             self._drawn_tabs.clear()
             snap = self._snapshot
-            self.header.value = _html.header_html(views.header_info(snap))
+            self._header = views.header_info(snap)
+            self._draw_header()
             self._update_buttons(snap)
             self._update_agents(snap)
             self._update_sort_options(snap)
@@ -205,10 +315,32 @@ class Dashboard:
             self._took = time.monotonic() - start
             return True
 
+    def _draw_header(self) -> None:
+        if self._header is not None:
+            self.header.value = _html.header_html(self._header, time.time(), self._controller_alive)
+            self._ticked = time.monotonic()
+
+    def _tick(self) -> None:
+        """Move the elapsed time (and ETA) on between redraws while the sweep is live."""
+        live = self._header is not None and self._header.live and self._controller_alive
+        if live and time.monotonic() - self._ticked >= TICK_S:
+            self._draw_header()
+
+    def _check_controller(self, force: bool = False) -> None:
+        """Whether a controller still runs the sweep: nothing in the store changes when one
+        dies with its kernel, so the dashboard asks now and then."""
+        if not force and time.monotonic() - self._checked_controller < CONTROLLER_CHECK_S:
+            return
+        self._checked_controller = time.monotonic()
+        alive = bool(self.sweep.controller_alive)
+        if alive != self._controller_alive:
+            self._controller_alive = alive
+            self._draw_header()
+
     def _draws_history(self, index: int | None) -> bool:
-        """Curves draw logged rows, and so do Bands for a sweep with hyperband."""
+        """Curves and the run view draw logged rows, and so do Bands with hyperband."""
         config = self._snapshot.config if self._snapshot is not None else self.sweep.config
-        return index == 3 or (index == 0 and views.has_bands(config))
+        return index in (CURVES, RUN) or (index == BANDS and views.has_bands(config))
 
     def _update_buttons(self, snap: views.Snapshot) -> None:
         paused = snap.state == SweepState.PAUSED
@@ -218,44 +350,44 @@ class Dashboard:
         self.pause_button.disabled = ended
         self.stop_button.disabled = ended
         self.cancel_button.disabled = ended
-        self.retry_button.disabled = not _retryable(snap.runs)
+        if ended:
+            self._hide_confirm()
+        why_not = _retry_blocked(snap.runs)
+        self.retry_button.disabled = why_not is not None
+        self.retry_button.tooltip = why_not or "queue the failed and crashed runs again"
 
     def _update_agents(self, snap: views.Snapshot) -> None:
         stats = gpu_stats()
         agents = snap.agents
         rows: list[widgets.Widget] = []
-        heads = "".join(f"<th style='width:110px'>{h}</th>" for h in _html.AGENT_HEADS)
-        if agents is not None and len(agents):
-            rows.append(widgets.HTML(f'<div class="nbsweep"><table><tr>{heads}</tr></table></div>'))
         for _, agent in agents.iterrows() if agents is not None else ():
             agent_id = agent.get("agent")
             name = str(agent_id)
             if name not in self.agent_rows:
-                label = widgets.HTML()
+                labels = [widgets.HTML() for _ in _html.AGENT_HEADS]
                 drain = widgets.Button(
                     description="Drain",
                     tooltip="finish this agent's run, then release its GPU",
-                    layout=widgets.Layout(width="80px"),
+                    layout=widgets.Layout(width="auto"),
                 )
                 drain.on_click(
                     self._action(f"drain {name}", lambda a=agent_id: self.sweep.drain(a))
                 )
-                self.agent_rows[name] = (label, drain)
-            label, drain = self.agent_rows[name]
-            cells = _html.agent_cells(agent, stats)
-            label.value = (
-                '<div class="nbsweep"><table><tr>'
-                + "".join(f"<td style='width:110px'>{_html.escape(c)}</td>" for c in cells)
-                + "</tr></table></div>"
-            )
+                self.agent_rows[name] = (labels, drain)
+            labels, drain = self.agent_rows[name]
+            for label, text in zip(labels, _html.agent_cells(agent, stats), strict=True):
+                label.value = f'<span class="nbsweep">{_html.escape(text)}</span>'
             drain.disabled = str(agent.get("state")) in (AgentState.DRAINING, AgentState.DEAD)
-            rows.append(widgets.HBox([label, drain]))
+            rows += [*labels, drain]
+        if rows:
+            wanted = [*self.agent_heads, *rows]
+            if [id(w) for w in self.agents_grid.children] != [id(w) for w in wanted]:
+                self.agents_grid.children = tuple(wanted)
         pool = _html.gpu_pool_html(snap.gpu_pool, snap.id)
         self.pool_line.value = pool
-        if pool:
-            rows.append(self.pool_line)
-        if [id(w) for w in self.agents_box.children] != [id(w) for w in rows]:
-            self.agents_box.children = tuple(rows)
+        box = ([self.agents_grid] if rows else []) + ([self.pool_line] if pool else [])
+        if [id(w) for w in self.agents_box.children] != [id(w) for w in box]:
+            self.agents_box.children = tuple(box)
 
     def _update_sort_options(self, snap: views.Snapshot) -> None:
         options = list(views.SORT_KEYS) + [p.name for p in views.parameters_of(snap.config)]
@@ -264,13 +396,33 @@ class Dashboard:
             self.sort.options = options
             self.sort.value = value
 
+    def _filter(self, snap: views.Snapshot) -> set[str] | None:
+        """The runs inside the brushed ranges, from this snapshot's values (None: no brush).
+
+        Recomputed at every redraw, so new runs inside the ranges show up in the table as
+        their lines light up in the plot.
+        """
+        if not self.parallel.brushed:
+            return None
+        return self.parallel.selected(views.parallel_info(snap))
+
     def _redraw_table(self) -> None:
         snap = self._snapshot
         if snap is None:
             return
         ascending = views.default_ascending(snap, self.sort.value) != self.reverse.value
-        info = views.runs_table_info(snap, self.sort.value, ascending, self._filter, TABLE_ROWS)
+        only = self._filter(snap)
+        info = views.runs_table_info(snap, self.sort.value, ascending, only, TABLE_ROWS)
         self.table.value = _html.runs_table_html(info, limit=TABLE_ROWS)
+        self.clear_filter.layout.display = None if only is not None else "none"
+        ids = [row.run_id for row in views.runs_table_info(snap).rows]
+        if list(self.run_picker.options) != ids:
+            self._syncing = True
+            try:
+                self.run_picker.options = ids
+                self.run_picker.value = self._run_id if self._run_id in ids else None
+            finally:
+                self._syncing = False
 
     def _update_failed(self, snap: views.Snapshot) -> None:
         runs = snap.runs
@@ -293,8 +445,26 @@ class Dashboard:
         self.failed_buttons.children = tuple([label, *buttons] if label else [])
 
     def show_run(self, run_id: str) -> None:
-        """Show a run's config, traceback and the tail of its log under the table."""
-        self.detail.value = _html.STYLE + _html.run_detail_html(self.sweep.get_run(run_id))
+        """Show a run in the Run tab: config, summary, GPU figures, curves, traceback, log."""
+        self._run_id = run_id
+        if run_id in self.run_picker.options and self.run_picker.value != run_id:
+            self._syncing = True
+            try:
+                self.run_picker.value = run_id
+            finally:
+                self._syncing = False
+        if self.tabs.selected_index != RUN:
+            self.tabs.selected_index = RUN  # draws it
+        else:
+            self._redraw_tab(RUN, force=True)
+
+    def _on_run_picked(self, change: Any) -> None:
+        if not self._syncing and change["new"]:
+            self.show_run(change["new"])
+
+    def _user_redraw(self, index: int) -> None:
+        if not self._syncing:
+            self._redraw_tab(index, force=True)
 
     def _redraw_tab(self, index: int | None, force: bool = False) -> None:
         snap = self._snapshot
@@ -304,31 +474,65 @@ class Dashboard:
             if snap.history is None and self._draws_history(index):
                 snap = self._snapshot = self.feed.snapshot(history=True)
             self._drawn_tabs.add(index)
-            if index == 0:
-                info = views.bands_info(snap)
+            if index == BANDS:
+                info = views.bands_info(snap, log_y=Y_AXES[self.bands_y.value])
                 self.bands_table.value = _html.bands_table_html(info)
-                if info.enabled or not self.bands_image.value:  # else one message, drawn once
-                    self.bands_image.value = plot.to_png(plot.draw_bands(info))
-            elif index == 1:
+                self.bands.draw(info)
+            elif index == PARALLEL:
                 self.parallel.update(views.parallel_info(snap))
-            elif index == 2:
+            elif index == IMPORTANCE:
                 self.importance.value = _html.importance_html(views.importance_info(snap))
-            elif index == 3:
-                keys = views.logged_keys(snap.history)
-                if list(self.curve_key.options) != keys:
-                    self.curve_key.options = keys
-                key = self.curve_key.value or None
-                self.curves_image.value = plot.to_png(
-                    plot.draw_curves(views.curves_info(snap, key))
-                )
+            elif index == CURVES:
+                self._draw_curves(snap)
+            elif index == HISTORY:
+                self.history.draw(views.history_info(snap))
+            elif index == SLICE:
+                self.slice.draw(views.slice_info(snap))
+            elif index == TIMELINE:
+                self.timeline.draw(views.timeline_info(snap))
+            elif index == RUN:
+                self._draw_run(snap)
+
+    def _draw_curves(self, snap: views.Snapshot) -> None:
+        info = views.curves_info(
+            snap,
+            self.curve_key.value or None,
+            x=self.curve_x.value,
+            smoothing=float(self.smoothing.value),
+            log_y=Y_AXES[self.curve_y.value],
+        )
+        # The picker shows the key drawn (the metric at first), never a blank.
+        self._syncing = True
+        try:
+            if list(self.curve_key.options) != info.keys:
+                self.curve_key.options = info.keys
+            if info.key in info.keys and self.curve_key.value != info.key:
+                self.curve_key.value = info.key
+        finally:
+            self._syncing = False
+        self.curves.draw(info)
+
+    def _draw_run(self, snap: views.Snapshot) -> None:
+        run_id = self._run_id
+        if run_id is None:
+            self.detail.value = '<span style="color:#757575">no run chosen yet</span>'
+            return
+        try:
+            path = self.sweep.get_run(run_id).log_path
+            info = views.run_detail_info(snap, run_id, views.log_tail(path) if path else "")
+        except KeyError:
+            self.detail.value = _error_html(f"run {run_id} is not in this sweep")
+            return
+        self.detail.value = _html.run_view_html(info)
+        self.run_curves.draw(info)
 
     # ------------------------------------------------------------------ actions
 
-    def _set_filter(self, run_ids: set[str] | None) -> None:
-        self._filter = run_ids
-        self.clear_filter.layout.display = None if run_ids is not None else "none"
-        if run_ids is None:
-            self.parallel.clear_ranges()
+    def _on_brush(self) -> None:
+        self._redraw_table()
+
+    def _clear_filter(self) -> None:
+        self.parallel.clear_ranges()
         self._redraw_table()
 
     def _on_pause(self, _: Any) -> None:
@@ -336,6 +540,21 @@ class Dashboard:
             self._action("resume", lambda: self.sweep.resume())(None)
         else:
             self._action("pause", lambda: self.sweep.pause())(None)
+
+    def _ask_cancel(self, _: Any) -> None:
+        running = _count(self._snapshot, RunState.RUNNING)
+        self.confirm_text.value = (
+            f"<b>Cancel the sweep and kill its {running} running runs?</b> "
+            '<span style="color:#757575">(Stop lets them finish)</span>&nbsp;'
+        )
+        self.confirm.layout.display = None
+
+    def _do_cancel(self, _: Any) -> None:
+        self._hide_confirm()
+        self._action("cancel", lambda: self.sweep.cancel())(None)
+
+    def _hide_confirm(self) -> None:
+        self.confirm.layout.display = "none"
 
     def _action(self, what: str, call: Callable[[], Any]) -> Callable[[Any], None]:
         def on_click(_: Any) -> None:
@@ -350,20 +569,43 @@ class Dashboard:
         return on_click
 
 
+def _kernel_watch(sweep_id: str, on_run: Callable[[str], None]) -> Any:
+    """The browser-side watcher (``_watch``), or None without anywidget (e.g. Colab)."""
+    try:
+        from nbsweep.widgets._watch import KernelWatch
+    except ImportError:
+        return None
+    return KernelWatch(sweep_id, on_run)
+
+
+def _y_axis_picker() -> widgets.Dropdown:
+    return widgets.Dropdown(options=list(Y_AXES), value="auto", description="y axis")
+
+
+def _count(snap: views.Snapshot | None, state: str) -> int:
+    if snap is None or "state" not in snap.runs.columns:
+        return 0
+    return int((snap.runs["state"] == state).sum())
+
+
 def _close_tree(widget: Any) -> None:
     for child in getattr(widget, "children", ()):
         _close_tree(child)
     widget.close()
 
 
-def _retryable(runs: Any) -> bool:
-    """Whether some failed or crashed run has not been queued again yet."""
+def _retry_blocked(runs: Any) -> str | None:
+    """Why "Retry failed" has nothing to do (None: some failed run can be queued again)."""
     if "state" not in runs.columns:
-        return False
+        return "no failed or crashed runs to retry"
     failed = set(runs.loc[runs["state"].isin(FAILED), "run_id"])
+    if not failed:
+        return "no failed or crashed runs to retry"
     if "requeued_from" in runs.columns:
         failed -= set(runs["requeued_from"].dropna())
-    return bool(failed)
+    if not failed:
+        return "every failed or crashed run is already queued again"
+    return None
 
 
 def _error_html(text: str) -> str:

@@ -59,7 +59,7 @@ class SweepFeed:
         """The sweep now; ``history`` adds the logged rows and the bands (the largest reads)."""
         row = self._store.sweep(self.sweep.id)
         if row is None:
-            store = self._store.url
+            store = self._store.where
             raise SweepNotFoundError(f"sweep {self.sweep.id} is no longer in store {store}")
         state = str(row.state)
         with self._lock:

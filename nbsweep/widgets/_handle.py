@@ -12,9 +12,8 @@ import time
 import traceback
 from typing import Any
 
-from nbsweep import views
 from nbsweep._states import SWEEP_LIVE
-from nbsweep.widgets import _html
+from nbsweep.widgets import _static
 from nbsweep.widgets._feed import SweepFeed, next_wait
 
 REFRESH_HZ = 2.0
@@ -34,28 +33,16 @@ class HtmlDashboard:
         self._state: str | None = None  # the sweep's state when last drawn
 
     def bundle(self) -> dict[str, str]:
-        """The current view as a MIME bundle: HTML, and text for terminals."""
+        """The current view as a MIME bundle: HTML, and text for terminals. The view that
+        sees the sweep ended adds the figures, as the widget dashboard's snapshot does."""
         snap = self.feed.snapshot(history=False)
+        ended = snap.state not in SWEEP_LIVE
+        if ended:
+            snap = self.feed.snapshot(history=True)
         self._state = snap.state
-        header = views.header_info(snap)
-        table = views.runs_table_info(snap, limit=TABLE_ROWS)
-        from nbsweep.widgets._gpu import gpu_stats
-
-        body = (
-            _html.STYLE
-            + _html.header_html(header)
-            + _html.agents_html(snap.agents, gpu_stats())
-            + _html.gpu_pool_html(snap.gpu_pool, snap.id)
-            + _html.runs_table_html(table, limit=TABLE_ROWS)
-        )
-        best = (
-            f", best {header.metric}={views.format_value(header.best_value)}"
-            if header.best_value is not None
-            else ""
-        )
-        text = f"Sweep {header.name or header.id} ({header.id}): {header.state}, "
-        text += f"{header.progress_text}{best}"
-        return {"text/html": body, "text/plain": text}
+        alive = bool(self.sweep.controller_alive) if not ended else True
+        body = _static.snapshot_html(snap, alive, with_figures=ended, rows=TABLE_ROWS)
+        return {"text/html": body, "text/plain": _static.plain_text(snap)}
 
     def _ipython_display_(self) -> None:
         from IPython.display import display

@@ -35,6 +35,17 @@ STYLE = """
   margin-right: 5px; }
 .nbsweep pre { background: #fafafa; border: 1px solid #eeeeee; padding: 6px; max-height: 300px;
   overflow: auto; font-size: 12px; white-space: pre-wrap; }
+.nbsweep .nbs-orphan { color: #c62828; }
+.nbsweep .nbs-scroll { max-width: 100%; overflow-x: auto; }
+.nbsweep img { max-width: 100%; height: auto; }
+.nbsweep-dashboard { box-sizing: border-box; max-width: 100%; min-width: 0; }
+.nbsweep-dashboard .widget-html-content { max-width: 100%; }
+.nbsweep-dashboard tr[data-run] { cursor: pointer; }
+.nbsweep-dashboard tr[data-run]:hover td { background: #0000000a; }
+.nbsweep-dashboard.nbs-kernel-gone > :not(.nbs-kernel-banner) { opacity: 0.45;
+  pointer-events: none; }
+.nbs-kernel-banner { background: #fdecea; border: 1px solid #e53935; color: #b71c1c;
+  padding: 6px 10px; margin-bottom: 6px; font-weight: 600; white-space: pre-wrap; }
 </style>
 """
 
@@ -57,44 +68,73 @@ def state_badge(state: str, colours: dict[str, str] | None = None) -> str:
     return f'<span class="nbs-state" style="background:{colour}">{escape(state)}</span>'
 
 
-def header_html(info: views.HeaderInfo) -> str:
-    """Name, id, method, state, progress bar, elapsed, ETA, warm start, best value and config."""
+def header_html(
+    info: views.HeaderInfo, now: float | None = None, controller_alive: bool = True
+) -> str:
+    """Name, id, method, state, progress bar, elapsed (at ``now``), ETA, warm start, best value
+    and config; a live sweep whose controller has gone says so, with the command to resume."""
     fraction = info.done / info.total if info.total else 0.0
     bar = (
         f'<span class="nbs-bar"><div style="width:{100 * min(1.0, fraction):.0f}%"></div></span> '
         if info.total
         else ""
     )
+    orphan = info.live and not controller_alive
     counts = ", ".join(f"{n} {s}" for s, n in sorted(info.counts.items()))
+    # A sweep nobody runs has no clock and no ETA: it moves on only once resumed.
+    elapsed = info.elapsed_s if orphan or now is None else info.elapsed_at(now)
+    eta = None
+    if info.eta_s is not None and not orphan:
+        eta = max(0.0, info.eta_s - max(0.0, (now or info.taken_at) - info.taken_at))
+    badge = state_badge(info.state)
+    if orphan:
+        badge += ' <span class="nbs-state" style="background:#e53935">no controller</span>'
     lines = [
         f'<span class="nbs-title">{escape(info.name or info.id)}</span> '
-        f'<span class="nbs-muted">{escape(info.id)} · {escape(info.method)}</span> '
-        f"{state_badge(info.state)}",
+        f'<span class="nbs-muted">{escape(info.id)} · {escape(info.method)}'
+        + (f" · created {escape(info.created_text)}" if info.created_text else "")
+        + f"</span> {badge}",
         f"{bar}<b>{escape(info.progress_text)}</b>"
         + (f' <span class="nbs-muted">({escape(counts)})</span>' if counts else "")
-        + f" · elapsed {views.format_duration(info.elapsed_s)}"
-        + (f" · ETA {views.format_duration(info.eta_s)}" if info.eta_s is not None else ""),
+        + f' · elapsed <span class="nbs-elapsed">{views.format_duration(elapsed)}</span>'
+        + (f" · ETA {views.format_duration(eta)}" if eta is not None else ""),
     ]
+    if orphan:
+        lines.append(
+            '<span class="nbs-orphan">no live controller: the kernel or process that ran this'
+            " sweep has gone, so nothing starts or ends its runs. Resume it with"
+            f" <code>%sweep resume {escape(info.id)}</code> in a notebook or"
+            f" <code>nbsweep resume {escape(info.id)}</code> in a terminal.</span>"
+        )
     if info.message:
         lines.append(f'<span class="nbs-muted">{escape(info.message)}</span>')
     if info.warm_start_text is not None:
         lines.append(escape(info.warm_start_text))
     if info.metric is not None:
-        if info.best_value is None:
-            best = f"best {escape(info.metric)} ({escape(info.goal)}): —"
-        else:
-            config = ", ".join(
-                f"{escape(k)}={escape(views.format_value(v))}" for k, v in info.best_config.items()
-            )
-            best = (
-                f"best {escape(info.metric)} ({escape(info.goal)}): "
-                f"<b>{escape(views.format_value(info.best_value))}</b> "
-                f'<span class="nbs-muted">run {escape(info.best_run_id)} · {config}</span>'
-            )
-        lines.append(best)
+        lines.append(_best_html(info))
     if info.cost is not None and info.cost.gpu_runs:
         lines.append(escape(str(info.cost)))
     return '<div class="nbsweep">' + "<br>".join(lines) + "</div>"
+
+
+def _best_html(info: views.HeaderInfo) -> str:
+    head = f"best {escape(info.metric)} ({escape(info.goal)}): "
+    if info.best_value is None:
+        best = head + "—"
+    else:
+        config = ", ".join(
+            f"{escape(k)}={escape(views.format_value(v))}" for k, v in info.best_config.items()
+        )
+        best = (
+            f"{head}<b>{escape(views.format_value(info.best_value))}</b> "
+            f'<span class="nbs-muted">run {escape(info.best_run_id)} · {config}</span>'
+        )
+    if info.best_running is not None:
+        best += (
+            f' <span class="nbs-muted">(running: {escape(views.format_value(info.best_running))}'
+            f" in run {escape(info.best_running_id)})</span>"
+        )
+    return best
 
 
 def runs_table_html(info: views.RunsTableInfo, limit: int = 200) -> str:
@@ -105,7 +145,7 @@ def runs_table_html(info: views.RunsTableInfo, limit: int = 200) -> str:
     heads = ["run", "state", info.metric or "metric", "runtime", "steps", "agent"]
     heads += ["GPU util", "GPU memory", "GPU at start", "GPU-s"] if gpu else []
     heads += info.parameters + ["error"]
-    out = ['<div class="nbsweep"><table><tr>']
+    out = ['<div class="nbsweep"><div class="nbs-scroll"><table><tr>']
     out += [f"<th>{escape(h)}</th>" for h in heads]
     out.append("</tr>")
     for row in info.rows[:limit]:
@@ -130,15 +170,19 @@ def runs_table_html(info: views.RunsTableInfo, limit: int = 200) -> str:
         cells.append(f'<span style="color:#e53935">{escape(error[:80])}</span>')
         tint = row.colour + "14"  # the state's colour at 8% opacity
         out.append(
-            f'<tr style="background:{tint}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+            f'<tr data-run="{escape(row.run_id)}" style="background:{tint}">'
+            + "".join(f"<td>{c}</td>" for c in cells)
+            + "</tr>"
         )
-    out.append("</table>")
+    out.append("</table></div>")
     more = info.total - min(limit, len(info.rows))
     notes = []
     if more > 0:
         notes.append(f"{more} more runs not shown")
     if info.hidden:
         notes.append(f"{info.hidden} runs hidden by the parallel-coordinates filter")
+    if info.not_plotted:
+        notes.append(f"{info.not_plotted} runs without {info.metric or 'a line'} yet not shown")
     if notes:
         out.append(f'<span class="nbs-muted">{escape("; ".join(notes))}</span>')
     out.append("</div>")
@@ -301,3 +345,43 @@ def _log_tail(path: Any, lines: int = 40) -> str:
             return "".join(handle.readlines()[-lines:])
     except OSError:
         return ""
+
+
+def run_view_html(info: views.RunDetailInfo) -> str:
+    """A run as the Run tab shows it: state, timing, config, summary, GPU, traceback, log."""
+    facts = [
+        ("agent", info.agent or "—"),
+        ("started", info.started_text),
+        ("ended", info.ended_text),
+        ("runtime", views.format_duration(info.runtime_s)),
+    ]
+    if info.metric is not None:
+        facts.insert(0, (info.metric, views.format_value(info.metric_value)))
+    facts += list(info.gpu.items())
+    parts = [
+        f'<div class="nbsweep"><b>run {escape(info.run_id)}</b> '
+        f'{state_badge(info.state, views.STATE_COLOURS)} <span class="nbs-muted">'
+        + " · ".join(f"{escape(k)} {escape(v)}" for k, v in facts)
+        + "</span>",
+        _pairs_table("config", info.config),
+    ]
+    if info.summary:
+        parts.append(_pairs_table("summary", info.summary))
+    if info.error:
+        parts.append(f"<b>traceback</b><pre>{escape(info.error)}</pre>")
+    if info.log_tail:
+        tail = escape(info.log_tail)
+        parts.append(f"<b>log</b> <span class='nbs-muted'>(last lines)</span><pre>{tail}</pre>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _pairs_table(title: str, pairs: dict[str, Any]) -> str:
+    cells = "".join(
+        f"<tr><td>{escape(k)}</td><td>{escape(views.format_value(v))}</td></tr>"
+        for k, v in pairs.items()
+    )
+    return (
+        f'<div class="nbs-scroll"><table><tr><th>{escape(title)}</th><th></th></tr>'
+        f"{cells}</table></div>"
+    )

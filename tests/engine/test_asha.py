@@ -204,9 +204,9 @@ def test_bands() -> None:
     # rung 4: one run, fewer than eta: no cutoff (every accuracy passes).
     assert decision.stop == ["c"]
     assert decision.bands == [
-        Band(iteration=1, threshold=0.5, reached=4, stopped=1, continued=2),
+        Band(iteration=1, threshold=0.5, reached=4, stopped=1, continued=3),
         Band(iteration=2, threshold=0.8, reached=2, stopped=1, continued=1),
-        Band(iteration=4, threshold=-math.inf, reached=1, stopped=0, continued=0),
+        Band(iteration=4, threshold=-math.inf, reached=1, stopped=0, continued=1),
     ]
 
 

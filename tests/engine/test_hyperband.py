@@ -247,7 +247,8 @@ def test_band_counts_and_thresholds() -> None:
     # band 3: values [1, 2] -> sorted [1, 2][int(2/3)] = 1; d (2) stops there.
     assert decision.stop == ["c", "d"]
     assert decision.bands == [
-        Band(iteration=1, threshold=2.0, reached=4, stopped=2, continued=3),
+        # c went past band 1 but was judged (and stopped) there: stopped, not continued.
+        Band(iteration=1, threshold=2.0, reached=4, stopped=2, continued=2),
         Band(iteration=3, threshold=1.0, reached=2, stopped=1, continued=1),
     ]
 

@@ -28,8 +28,9 @@ from nbsweep.store import resolve_url
 
 REPO = Path(__file__).resolve().parents[2]
 REPORT = Path(os.environ.get("NBSWEEP_RELIABILITY_JSON", REPO / "build" / "reliability.json"))
-# How long processes get to leave on their own after the sweep ended (a controller that
-# shuts down waits 5 s for its agents before it kills them).
+# How long processes get to leave on their own after the sweep ended: a bound, not a wait (a
+# controller that shuts down waits nbsweep._timing.AGENT_GRACE_S for its agents, then kills
+# them).
 LEAVE_S = 15.0
 
 _scenarios: dict[str, dict[str, Any]] = {}

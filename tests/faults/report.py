@@ -36,6 +36,43 @@ ORDER = [
     "a second process opens the same sweep",
 ]
 
+PROCESSES = """\
+## Runs, their processes and GPU memory
+
+What tests/agents/test_agent_runs.py holds, on real agent processes (it runs in the runtime
+tier, not in this one's figures).
+
+- **No run ends its agent.** Whatever a train function raises, `KeyboardInterrupt`,
+  `SystemExit` and any other `BaseException` included, or a summary it returns that the value
+  policy refuses, its run ends `failed` with the traceback (or the key and type refused) and
+  the same agent process goes on to the next run
+  (`test_what_train_returns_or_raises_fails_its_run_and_the_agent_goes_on`). Only
+  `RunStopped` (the run was stopped) and a Ctrl-C in `nbsweep.agent()` in the user's own
+  process end a run otherwise.
+- **No process outlives its run.** An agent leads a process group of its own and is a child
+  subreaper (Linux), so what a run starts (subprocesses, multiprocessing and `DataLoader`
+  workers, their children, a child in a session of its own) is found: the agent kills it
+  when the run ends, and the controller kills the agent's whole group when it cancels the
+  sweep or finds the agent dead (`test_no_process_a_run_started_outlives_it`, by pid, for a
+  run that finishes, one cancelled and one whose agent calls `os._exit`). A process that left
+  the agent's group is out of reach once its agent is SIGKILLed (a `program:` run still gets
+  SIGTERM then).
+- **A hung agent is replaced.** A local agent that sends no heartbeat for 60 s (stopped with
+  SIGSTOP, or hung holding the GIL) is killed; its run is `crashed` ("no heartbeat from its
+  agent") and queued again, and a new agent takes its place
+  (`test_a_stopped_agent_is_noticed_its_run_queued_again_and_the_agent_replaced`).
+- **GPU memory never carries over unseen.** Between runs the agent drops the run's objects,
+  collects garbage and empties torch's CUDA cache (where the run imported torch). Each run's
+  `gpu_mem_start_mb` in `sweep.runs` and the dashboard is the GPU memory in use at its start
+  beyond the agent's baseline (`test_gpu_memory_a_run_leaves_shows_at_the_next_runs_start`).
+  A CUDA out-of-memory error fails the run with "CUDA out of memory (OOM)" and the memory
+  figures, and the next run starts on a new process
+  (`test_cuda_out_of_memory_fails_the_run_with_the_figures_and_the_next_starts_afresh`).
+  `fresh_process=True` (`%%sweep --fresh-process`, `nbsweep run --fresh-process`) gives every
+  run a new process, for code that leaks
+  (`test_a_leak_reaches_the_next_run_unless_each_gets_a_fresh_process`).
+"""
+
 SECURITY = """\
 ## Security
 
@@ -114,6 +151,7 @@ def render(figures: dict[str, Any]) -> str:
         "",
     ]
     fuzz = ", ".join(f"{count:,} {kind}" for kind, count in fuzzed.items()) or "no atheris run"
+    lines.append(PROCESSES)
     lines.append(SECURITY.format(fuzz=fuzz))
     return "\n".join(lines)
 

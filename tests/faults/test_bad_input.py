@@ -140,8 +140,8 @@ def test_unknown_sweep_ids(tmp_path: Path, bad_inputs: Callable[..., None]) -> N
         (
             lambda: nbsweep.load(sweep.id, store=str(tmp_path / "elsewhere.db")),
             StoreError,
-            f"sweep '{sweep.id}': store .*elsewhere.db does not exist: pass the store= the sweep"
-            " was started with",
+            f"sweep '{sweep.id}': store .*elsewhere.db does not exist: pass the store= \\(or"
+            r" \$NBSWEEP_STORE\) the sweep was started with",
         ),
         (lambda: sweep.resume(), SweepError, "is finished: nothing to resume .*retry_failed"),
         (lambda: sweep.get_run("nosuch"), SweepError, f"sweep {sweep.id} has no run 'nosuch'"),

@@ -255,7 +255,7 @@ def test_store_read_only(tmp_path: Path, fault: Callable[..., Fault]) -> None:
     sweep = nbsweep.sweep(held_grid(tmp_path), faulty.held, workers=2, store=str(store))
     mid_run(sweep)
     check.before()
-    said = r"read-only \(attempt to write a readonly database\): make it writable again"
+    said = r"it is read-only \(attempt to write a readonly database\): make it writable again"
     with kernel_connections(sweep.store, "PRAGMA query_only = ON"):
         # The controller stops at its next write; the store cannot even record the pause.
         with pytest.raises(StoreFault, match=f"paused: store {store} cannot be written: {said}"):

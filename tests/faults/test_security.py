@@ -10,15 +10,18 @@ again (test_fault_controller.py::test_controller_sigkill_then_resume).
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import sqlalchemy as sa
 
@@ -26,6 +29,7 @@ import nbsweep
 from nbsweep import ConfigError
 from nbsweep.store import _schema as schema
 from nbsweep.store import resolve_url
+from tests.faults import faulty
 from tests.faults.conftest import REPO
 
 pytestmark = pytest.mark.timeout(120)
@@ -164,3 +168,108 @@ def test_fuzzing_the_yaml_path_lets_only_config_errors_out(
     assert done.returncode == 0, done.stderr[-3000:]
     assert re.search(rf"Done {runs} runs", done.stderr), done.stderr[-1000:]
     bad_inputs("fuzzed YAML texts (atheris, coverage-guided)", runs)
+
+
+PASSWORD = "s3cret-pw"
+
+
+def test_no_store_password_in_any_argv_log_or_row(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # where a PostgreSQL store keeps its logs
+    url = pg_url.replace("postgres@", f"postgres:{PASSWORD}@")  # trust auth: any password
+    (tmp_path / "gate").mkdir()
+    config = {
+        "method": "grid",
+        "parameters": {
+            "x": {"values": [1, 2]},
+            "epochs": {"value": 4},
+            "gate": {"value": str(tmp_path / "gate")},
+        },
+    }
+    sweep = nbsweep.sweep(config, faulty.held, workers=2, store=url)
+    deadline = time.monotonic() + 60
+    while (sweep.runs["steps"] >= 3).sum() < 2:  # both agents are mid-run
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    pids = [p for p in sweep.agents["pid"] if p]
+    assert len(pids) == 2
+    for process in psutil.process_iter(["cmdline"]):  # what any local user can read
+        assert PASSWORD not in " ".join(process.info["cmdline"] or ()), process.info
+    (tmp_path / "gate" / "go").touch()
+    assert sweep.wait(timeout=90) == "finished"
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert PASSWORD.encode() not in path.read_bytes(), path
+    engine = sa.create_engine(pg_url)
+    with engine.connect() as conn:
+        for table in schema.metadata.tables.values():
+            for row in conn.execute(sa.select(table)):
+                assert PASSWORD not in repr(tuple(row)), (table.name, row)
+    engine.dispose()
+
+
+def test_every_file_and_directory_is_private_whatever_the_umask(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "deep" / "runs"))  # made by nbsweep too
+    (tmp_path / "prog.py").write_text("import nbsweep\nnbsweep.log({'loss': 1.0})\n")
+    config = {
+        "method": "grid",
+        "program": "prog.py",
+        "command": ["${env}", "${interpreter}", "${program}", "${args_json_file}"],
+        "parameters": {"x": {"values": [1, 2]}},
+    }
+    before = set(tmp_path.rglob("*"))
+    umask = os.umask(0)  # the agents inherit it
+    try:
+        sweep = nbsweep.sweep(config, workers=1, store=str(tmp_path / "a" / "b" / "store.db"))
+        assert sweep.wait(timeout=90) == "finished"
+        assert list(sweep.runs["state"]) == ["finished"] * 2
+    finally:
+        os.umask(umask)
+    made = set(tmp_path.rglob("*")) - before
+    names = {p.name for p in made}
+    assert {"a", "b", "store.db", "logs", "deep", "runs", "wandb"} <= names, names
+    for path in made:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))
+
+
+STALE = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import nbsweep
+nbsweep.log({"loss": 1.0})
+"""
+
+
+def test_stale_environment_naming_a_missing_store_creates_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "gone" / ".nbsweep" / "nbsweep.db"
+    env = {
+        **os.environ,
+        "NBSWEEP_STORE": str(missing),
+        "NBSWEEP_SWEEP_ID": "abc",
+        "NBSWEEP_RUN_ID": "def",
+    }
+    commands = {
+        "a program's nbsweep.log": [sys.executable, "-c", STALE, str(REPO)],
+        "an agent process": [
+            *(sys.executable, "-m", "nbsweep.agents", "--sweep", "abc", "--agent", "0"),
+            *("--train", str(tmp_path / "train.pkl")),
+        ],
+        "nbsweep agent": [sys.executable, "-m", "nbsweep.cli", "agent", "abc"],
+        "nbsweep show": [sys.executable, "-m", "nbsweep.cli", "show", "abc"],
+        "nbsweep ls": [sys.executable, "-m", "nbsweep.cli", "ls"],
+    }
+    for what, argv in commands.items():
+        done = subprocess.run(
+            argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        )
+        if what == "nbsweep ls":  # lists what is there: nothing
+            assert (done.returncode, done.stdout) == (0, "no sweeps in this store\n"), done
+        else:
+            assert done.returncode != 0, what
+            assert f"store {missing} does not exist" in done.stderr, (what, done.stderr[-2000:])
+        assert list(tmp_path.iterdir()) == [], what  # nothing created, anywhere

@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 
 import nbsweep
 from nbsweep.integrations._logs import numbers
@@ -88,6 +87,8 @@ def test_lightning_sends_a_validation_metric_only_when_validation_ran(sqlite_sto
 
 
 def test_numbers_keeps_scalars_of_any_kind() -> None:
+    import torch  # here, not at collection: a few seconds on every worker
+
     logs = {
         "loss": torch.tensor(0.5),
         "acc": np.float32(0.25),

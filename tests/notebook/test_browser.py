@@ -12,15 +12,16 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "img" / "dashboard.png"
+IMAGES = Path(__file__).resolve().parents[2] / "docs" / "img"
 ARGS = [
     "--headless",
     "--no-sandbox",
@@ -31,32 +32,61 @@ ARGS = [
     "--no-first-run",
 ]
 
-TRAIN = """import time
+# Deterministic and quick: the loss is a function of the config, logged over six epochs, so
+# hyperband has bands to stop runs at and every tab has something to draw.
+TRAIN = """import math, time
 import nbsweep
 
 
 @nbsweep.train
 def train(config):
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import cross_val_score
-    from sklearn.svm import SVC
+    penalty = {"rbf": 0.0, "poly": 0.05, "sigmoid": 0.1}[config.kernel]
+    base = (math.log10(config.lr) + 2.5) ** 2 / 4 + abs(config.width - 6) / 20 + penalty
+    for epoch in range(1, 7):
+        time.sleep(0.2)
+        nbsweep.log({"val_loss": base + 0.5 / epoch, "epoch": epoch})"""
 
-    X, y = load_digits(return_X_y=True)
-    scores = []
-    for fold, score in enumerate(cross_val_score(SVC(C=config.C, gamma=config.gamma,
-                                                     kernel=config.kernel), X, y, cv=3)):
-        time.sleep(0.7)  # slow enough to click Pause while it runs
-        scores.append(score)
-        nbsweep.log({"val_acc": sum(scores) / len(scores)})"""
+SWEEP = """import nbsweep
+from nbsweep.widgets import dashboard
 
-SWEEP = """%%sweep train --workers 2 --name digits-svc --seed 0 -o sweep
-method: random
-metric: {name: val_acc, goal: maximize}
-run_cap: 30
-parameters:
-  C: {distribution: log_uniform_values, min: 0.01, max: 100.0}
-  gamma: {distribution: log_uniform_values, min: 1.0e-5, max: 0.1}
-  kernel: {values: [rbf, poly, sigmoid]}"""
+config = {
+    "method": "random",
+    "metric": {"name": "val_loss", "goal": "minimize"},
+    "run_cap": 400,
+    "parameters": {
+        "lr": {"distribution": "log_uniform_values", "min": 1e-5, "max": 1e-1},
+        "width": {"distribution": "uniform", "min": 0, "max": 10},
+        "kernel": {"values": ["rbf", "poly", "sigmoid"]},
+    },
+    "early_terminate": {"type": "hyperband", "min_iter": 2, "eta": 2},
+}
+sweep = nbsweep.sweep(config, train, workers=2, name="browser-sweep", seed=0)
+dash = dashboard(sweep)
+dash"""
+
+# What the brushed ranges select, from the sweep's own data (not from the dashboard's code):
+# each range mapped to values (10**position on a log axis), then the runs whose value lies in
+# every range.
+CHECK = """import json
+runs = sweep.runs
+keep = runs["summary/val_loss"].notna()
+ranges = {}
+for name, spans in dash.parallel.brushed.items():
+    dim = next(d for d in dash.parallel.info.dimensions if d.name == name)
+    column = "summary/val_loss" if name == "val_loss" else f"config/{name}"
+    values = [(dim.value_at(lo), dim.value_at(hi)) for lo, hi in spans]
+    ranges[name] = values
+    keep &= runs[column].map(lambda v, values=values: any(lo <= v <= hi for lo, hi in values))
+print("CHECK " + json.dumps({"ranges": ranges, "expected": sorted(runs.loc[keep, "run_id"])}))"""
+
+RESUME = """%load_ext nbsweep
+import nbsweep
+sweep_id = nbsweep.list_sweeps()["sweep_id"].iloc[-1]
+%sweep resume {sweep_id}"""
+
+TABS = (
+    "Bands", "Parallel coordinates", "Importance", "Curves", "History", "Slice", "Timeline", "Run",
+)  # fmt: skip
 
 
 def free_port() -> int:
@@ -73,7 +103,13 @@ def lab(tmp_path: Path) -> Iterator[str]:
     root = tmp_path / "root"
     root.mkdir()
     notebook = new_notebook(
-        cells=[new_code_cell("%load_ext nbsweep"), new_code_cell(TRAIN), new_code_cell(SWEEP)]
+        cells=[
+            new_code_cell(TRAIN),
+            new_code_cell(SWEEP),
+            new_code_cell(CHECK),
+            new_code_cell(TRAIN),
+            new_code_cell(RESUME),
+        ]
     )
     notebook.metadata["kernelspec"] = {
         "name": "python3",
@@ -88,6 +124,10 @@ def lab(tmp_path: Path) -> Iterator[str]:
     (config / "labconfig" / "page_config.json").write_text(
         json.dumps({"disabledExtensions": disabled})
     )
+    # Every cell stays in the page (no windowing), so the test can reach the dashboard.
+    settings = tmp_path / "settings" / "@jupyterlab" / "notebook-extension"
+    settings.mkdir(parents=True)
+    (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
     env = dict(os.environ)
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env["PATH"]
     env["JUPYTER_CONFIG_DIR"] = str(config)
@@ -98,6 +138,7 @@ def lab(tmp_path: Path) -> Iterator[str]:
         sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}",
         "--ServerApp.ip=127.0.0.1", "--IdentityProvider.token=", "--ServerApp.password=",
         f"--ServerApp.root_dir={root}", "--ServerApp.disable_check_xsrf=True",
+        f"--LabApp.user_settings_dir={tmp_path / 'settings'}",
     ]  # fmt: skip
     if os.geteuid() == 0:
         command.append("--allow-root")  # CI containers run as root
@@ -144,7 +185,65 @@ def runs_done(header: str) -> int:
     return int(found.group(1)) if found else 0
 
 
-def test_dashboard_in_jupyterlab_pause_resume_and_screenshot(lab: str) -> None:
+def run_cell(page: Any, index: int) -> None:
+    """Run one cell as a user does: click into it, Shift+Enter."""
+    cell = page.locator(".jp-Notebook .jp-Cell").nth(index)
+    cell.scroll_into_view_if_needed()
+    cell.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Shift+Enter")
+
+
+def checked(page: Any) -> dict[str, Any]:
+    """Run the CHECK cell; its answer: the brushed ranges in values and the runs inside."""
+    cell = page.locator(".jp-Notebook .jp-Cell").nth(2)
+    prompt = cell.locator(".jp-InputPrompt")
+    before = prompt.inner_text()
+    run_cell(page, 2)
+    wait_until(
+        lambda: prompt.inner_text() not in (before, "[*]:") and "CHECK " in cell.inner_text(),
+        120,
+        "the check cell did not answer",
+    )
+    line = next(x for x in cell.inner_text().splitlines() if x.startswith("CHECK "))
+    return json.loads(line.removeprefix("CHECK "))
+
+
+def table_ids(dash: Any) -> list[str]:
+    return sorted(dash.locator("tr[data-run]").evaluate_all("rows => rows.map(r => r.dataset.run)"))
+
+
+def drag(page: Any, dash: Any, axis: int, top: float, bottom: float) -> None:
+    """Drag along a parallel-coordinates axis from ``top`` to ``bottom`` (fractions of it)."""
+    brush = dash.locator(".js-plotly-plot .axis-brush rect.background").nth(axis)
+    brush.scroll_into_view_if_needed()
+    box = brush.bounding_box()
+    assert box is not None
+    x = box["x"] + box["width"] / 2
+    page.mouse.move(x, box["y"] + box["height"] * top)
+    page.mouse.down()
+    page.mouse.move(x, box["y"] + box["height"] * bottom, steps=12)
+    page.mouse.up()
+
+
+def assert_table_matches_brush(page: Any, dash: Any) -> dict[str, Any]:
+    """The runs table shows exactly the runs inside the brushed values, as the data says."""
+    answer = checked(page)
+    expected = answer["expected"]
+    wait_until(lambda: table_ids(dash) == expected, 60, f"table != {expected}: {table_ids(dash)}")
+    hint = dash.locator(".widget-html", has_text="runs inside")
+    expect_text(hint, f"{len(expected)} of ")
+    return answer
+
+
+def expect_text(locator: Any, text: str, timeout: float = 60_000) -> None:
+    from playwright.sync_api import expect
+
+    expect(locator.first).to_contain_text(text, timeout=timeout)
+
+
+def test_dashboard_in_jupyterlab(lab: str) -> None:
+    """Brushing is exact, the table follows the plot live, every tab draws, the layout fits
+    1024 px, a restarted kernel's dashboard says so and %sweep resume brings a live one."""
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as playwright:
@@ -158,35 +257,121 @@ def test_dashboard_in_jupyterlab_pause_resume_and_screenshot(lab: str) -> None:
             select = page.get_by_role("button", name="Select Kernel")
             if select.is_visible():  # JupyterLab asks when it is unsure of the kernel
                 select.click()
-            page.get_by_role("menuitem", name="Run", exact=True).click()
-            page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+            run_cell(page, 0)
+            run_cell(page, 1)
 
-            dashboard = page.locator(".nbsweep-dashboard")
-            expect(dashboard).to_be_visible(timeout=180_000)
-            header = dashboard.locator(".nbs-title").locator("xpath=..")
+            dash = page.locator(".nbsweep-dashboard").first
+            expect(dash).to_be_visible(timeout=180_000)
+            header = dash.locator(".nbs-title").locator("xpath=..")
             expect(header).to_contain_text("running", timeout=60_000)
+            wait_until(lambda: runs_done(header.inner_text()) >= 6, 240, "runs did not end")
 
-            dashboard.get_by_role("button", name="Pause").click()
-            expect(dashboard.get_by_role("button", name="Resume")).to_be_visible(timeout=30_000)
-            expect(header).to_contain_text("paused", timeout=30_000)
+            # A brush on the log axis while runs go on ending: the table follows each redraw.
+            dash.get_by_role("tab", name="Parallel coordinates").click()
+            figure = dash.locator(".js-plotly-plot")
+            expect(figure).to_contain_text("lr (log)", timeout=60_000)
+            drag(page, dash, 0, 0.2, 0.75)
+            expect_text(dash.locator(".widget-html", has_text="runs inside"), "inside lr")
+            brushed_at = runs_done(header.inner_text())
+            wait_until(
+                lambda: runs_done(header.inner_text()) >= brushed_at + 6, 240, "no live redraw"
+            )
+            dash.get_by_role("button", name="Pause").click()
+            expect(header).to_contain_text("paused", timeout=60_000)
+            wait_until(
+                lambda: not re.search(r"\d+ running", header.inner_text()), 120, "runs still run"
+            )
+            answer = assert_table_matches_brush(page, dash)
+            assert list(answer["ranges"]) == ["lr"] and answer["expected"]
 
-            dashboard.get_by_role("button", name="Resume").click()
-            expect(dashboard.get_by_role("button", name="Pause")).to_be_visible(timeout=30_000)
-            expect(header).to_contain_text("running", timeout=30_000)
+            # A second axis, the metric: both ranges hold at once.
+            drag(page, dash, 3, 0.45, 0.95)
+            answer = assert_table_matches_brush(page, dash)
+            assert sorted(answer["ranges"]) == ["lr", "val_loss"]
 
-            # Let enough runs finish for a telling picture, then show parallel coordinates.
-            wait_until(lambda: runs_done(header.inner_text()) >= 8, 240, "runs did not finish")
-            dashboard.get_by_role("tab", name="Parallel coordinates").click()
-            # plotly (installed with the test extra) draws it as a FigureWidget.
-            figure = dashboard.locator(".js-plotly-plot")
-            expect(figure).to_be_visible(timeout=60_000)
-            expect(figure).to_contain_text("gamma (log)", timeout=60_000)  # the axes are drawn
-            page.wait_for_timeout(1500)  # plotly animates its first draw
-            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-            dashboard.screenshot(path=str(SCREENSHOT))
+            # The metric alone: a numeric axis, exactly the dragged values.
+            dash.get_by_role("button", name="Clear filter").click()
+            wait_until(lambda: not dash.locator("text=runs inside").count(), 60, "not cleared")
+            drag(page, dash, 3, 0.5, 0.9)
+            answer = assert_table_matches_brush(page, dash)
+            assert list(answer["ranges"]) == ["val_loss"] and answer["expected"]
+            low, high = answer["ranges"]["val_loss"][0]
+            assert low < high
 
-            dashboard.get_by_role("button", name="Cancel").click()
-            expect(header).to_contain_text("cancelled", timeout=60_000)
+            # Every tab, for the docs; a click on the best row opens the Run tab.
+            IMAGES.mkdir(parents=True, exist_ok=True)
+            dash.locator("tr[data-run]").first.click()
+            expect(dash.get_by_role("tab", name="Run")).to_have_attribute(
+                "aria-selected", "true", timeout=60_000
+            )
+            for title in TABS:
+                dash.get_by_role("tab", name=title).click()
+                panel = dash.locator(".lm-TabPanel-stackedPanel:not(.lm-mod-hidden)").last
+                if title == "Importance":
+                    expect(panel).to_contain_text("correlation", timeout=60_000)
+                elif title == "Run":
+                    expect(panel).to_contain_text("config", timeout=60_000)
+                else:
+                    expect(panel.locator(".js-plotly-plot").first).to_be_visible(timeout=60_000)
+                page.wait_for_timeout(800)  # plotly animates its first draw (picture only)
+                slug = title.lower().replace(" ", "-")
+                dash.screenshot(path=str(IMAGES / f"dashboard-{slug}.png"))
+            dash.get_by_role("tab", name="Parallel coordinates").click()
+            page.wait_for_timeout(800)
+            dash.screenshot(path=str(IMAGES / "dashboard.png"))
+
+            # 1024 px with the file browser open: nothing scrolls out of the cell.
+            page.set_viewport_size({"width": 1024, "height": 900})
+            if not page.locator(".jp-FileBrowser").is_visible():
+                page.keyboard.press("Control+Shift+F")
+            expect(page.locator(".jp-FileBrowser")).to_be_visible(timeout=30_000)
+            figure.scroll_into_view_if_needed()
+            wait_until(lambda: fits(dash, figure), 60, "the dashboard overflows its cell")
+            page.wait_for_timeout(800)
+            page.screenshot(path=str(IMAGES / "dashboard-1024.png"))
+            page.set_viewport_size({"width": 1400, "height": 1500})
+
+            # The kernel restarts: the old dashboard says its kernel is gone.
+            page.get_by_role("menuitem", name="Kernel", exact=True).click()
+            page.get_by_role("menuitem", name=re.compile(r"^Restart Kernel…")).first.click()
+            page.locator(".jp-Dialog").get_by_role("button", name="Restart").click()
+            banner = dash.locator(".nbs-kernel-banner")
+            expect(banner).to_contain_text("%sweep resume", timeout=90_000)
+            expect(banner).to_contain_text("kernel")
+            expect(idle).to_be_visible(timeout=120_000)
+
+            # %sweep resume in the new kernel shows a live dashboard again.
+            run_cell(page, 3)
+            run_cell(page, 4)
+            resumed = page.locator(".nbsweep-dashboard").nth(1)
+            expect(resumed).to_be_visible(timeout=180_000)
+            again = resumed.locator(".nbs-title").locator("xpath=..")
+            expect(again).to_contain_text("running", timeout=60_000)
+            before = runs_done(again.inner_text())
+            wait_until(lambda: runs_done(again.inner_text()) > before, 240, "resumed, not live")
+            assert not resumed.locator(".nbs-kernel-banner").count()
+
+            resumed.get_by_role("button", name="Cancel…").click()
+            resumed.get_by_role("button", name="Kill runs").click()
+            expect(again).to_contain_text("cancelled", timeout=60_000)
         finally:
             browser.close()
-    assert SCREENSHOT.stat().st_size > 20_000
+    for title in TABS:
+        assert (IMAGES / f"dashboard-{title.lower().replace(' ', '-')}.png").stat().st_size
+    assert (IMAGES / "dashboard.png").stat().st_size > 20_000
+
+
+def fits(dash: Any, figure: Any) -> bool:
+    """The dashboard is no wider than its cell, and the plot (colour bar included) inside it."""
+    outer = dash.bounding_box()
+    plot = figure.bounding_box()
+    area = dash.locator("xpath=ancestor::div[contains(@class, 'jp-OutputArea-output')]").first
+    cell = area.bounding_box()
+    if not (outer and plot and cell):
+        return False
+    right = outer["x"] + outer["width"]
+    return (
+        plot["x"] + plot["width"] <= right + 1
+        and right <= cell["x"] + cell["width"] + 1
+        and dash.evaluate("el => el.scrollWidth <= el.clientWidth + 2")
+    )

@@ -10,6 +10,7 @@ import pytest
 
 from nbsweep.agents._gpus import FakeNVML, set_nvml
 from nbsweep.widgets import Dashboard, HtmlDashboard, dashboard
+from nbsweep.widgets._dashboard import TAB_TITLES
 
 # Each run logs once, then waits at a gate (a file the test creates) before it logs more: so
 # a sweep is surely running while the test clicks, and its runs end when the test says.
@@ -179,16 +180,34 @@ def test_failed_run_button_shows_traceback_and_log(done):
 
 def test_tabs_draw_when_selected(done):
     dash = Dashboard(done)
-    for index in range(4):
+    for index in range(len(TAB_TITLES)):
         dash.tabs.selected_index = index
-    assert bytes(dash.bands_image.value).startswith(b"\x89PNG")
+    assert [dash.tabs.get_title(i) for i in range(len(TAB_TITLES))] == list(TAB_TITLES)
     assert "no hyperband" in dash.bands_table.value
-    assert bytes(dash.curves_image.value).startswith(b"\x89PNG")
-    assert list(dash.curve_key.options) == ["loss", "lr"]
+    # Each figure is interactive plotly where installed, else a PNG.
+    for pane in (dash.bands, dash.curves, dash.history, dash.slice, dash.timeline):
+        assert pane.interactive or bytes(pane.image.value).startswith(b"\x89PNG")
+    # The key picker shows the key drawn, the metric, from the first look.
+    assert list(dash.curve_key.options) == ["loss", "lr"] and dash.curve_key.value == "loss"
     assert "importance" in dash.importance.value and "<td>x</td>" in dash.importance.value
     if dash.parallel.interactive:
         dims = dash.parallel.figure.data[0].dimensions
         assert [d.label for d in dims] == ["x", "lr", "loss"]
+
+
+def test_clicking_a_run_shows_it_in_the_run_tab(done):
+    dash = Dashboard(done)
+    best = done.best_run.id
+    dash.show_run(best)
+    assert dash.tabs.selected_index == TAB_TITLES.index("Run")
+    assert f"run {best}" in dash.detail.value and "config" in dash.detail.value
+    assert dash.run_picker.value == best
+    # A click on a table row reaches the kernel as a message from the watcher.
+    if dash.watch is not None:
+        failed = done.runs.loc[done.runs["state"] == "failed", "run_id"].iloc[0]
+        dash.watch._answer(None, {"run": failed}, [])
+        assert "ValueError: x=3 is cursed" in dash.detail.value
+        assert f'data-run="{best}"' in dash.table.value
 
 
 def test_brushing_parallel_coordinates_filters_the_table(done):
@@ -207,7 +226,9 @@ def test_brushing_parallel_coordinates_filters_the_table(done):
     # What a drag along the x axis sends back: x is categorical, 1 and 2 sit at 0 and 1.
     axis.constraintrange = [-0.5, 1.5]
     assert dash.table.value.count("<tr") == 3
-    assert "8 runs hidden" in dash.table.value
+    # Hidden: the plotted runs outside the brush (the failed run has no line to hide).
+    assert "7 runs hidden" in dash.table.value
+    assert "x 1, 2" in dash.parallel.hint.value
     assert dash.clear_filter.layout.display is None
     dash.clear_filter.click()
     assert dash.table.value.count("<tr") == 11
@@ -232,9 +253,15 @@ def test_pause_resume_stop_buttons(live, gate):
     assert len(live.runs) < 10
 
 
-def test_cancel_button_kills_running_runs(live):
+def test_cancel_button_asks_then_kills_running_runs(live):
     dash = Dashboard(live)
     dash.cancel_button.click()
+    assert live.state == "running"  # nothing killed yet: it asks first
+    assert dash.confirm.layout.display is None and "kill" in dash.confirm_text.value
+    dash.keep_running.click()
+    assert dash.confirm.layout.display == "none" and live.state == "running"
+    dash.cancel_button.click()
+    dash.confirm_cancel.click()
     live.wait(timeout=60)
     assert live.state == "cancelled"
     assert "running" not in set(live.runs["state"])
@@ -254,11 +281,14 @@ def test_drain_button_and_agent_gpu_stats(ip, gate):
                 assert time.monotonic() < deadline, "the agent never showed"
                 time.sleep(0.1)
                 dash.refresh()
-            rows = dash.agents_box.children[1:]
-            assert len(rows) == 1
-            label, drain = rows[0].children
-            assert "Fake H100" in label.value and "87%" in label.value
-            assert "30.0 / 80 GiB" in label.value
+            # One grid: a heading row, then each agent's cells with its Drain button last.
+            cells = dash.agents_grid.children
+            width = len(dash.agent_heads)
+            assert len(cells) == 2 * width
+            *labels, drain = cells[width:]
+            text = " ".join(label.value for label in labels)
+            assert "Fake H100" in text and "87%" in text and "30.0 / 80 GiB" in text
+            assert drain.description == "Drain"
             drain.click()
             assert "drain 0: done" in dash.status.value
             # The agent finishes its run, then exits.
@@ -294,6 +324,8 @@ def test_retry_button(ip, tmp_path):
     assert again["state"].tolist() == ["finished"]  # ...and its config ran again
     dash.refresh(force=True)
     assert dash.retry_button.disabled
+    # Greyed out with its reason.
+    assert dash.retry_button.tooltip == "every failed or crashed run is already queued again"
 
 
 def test_refresher_sends_updates_through_traits_and_stops_with_the_sweep(live, gate, sent):
@@ -384,7 +416,7 @@ def test_static_plots_are_figures_that_ipython_shows_as_png(ip, done):
     png = printer(figures[0])
     assert png[:4] == b"\x89PNG"
     importance_bars = figures[1].axes[0].patches
-    assert len(importance_bars) == 2  # x and lr
+    assert len(importance_bars) == 1  # x; lr is constant (one value), so not listed
     assert figures[4].axes[0].get_ylabel() == "lr"
 
 
@@ -393,7 +425,59 @@ def test_report_is_one_offline_html_file(done, tmp_path):
     page = path.read_text()
     assert page.startswith("<!DOCTYPE html>")
     assert "dash" in page and "10 / 10 runs" in page and "x=3 is cursed" in page
-    assert page.count("data:image/png;base64,") == 4
+    from nbsweep.report import SECTIONS
+
+    assert page.count("data:image/png;base64,") == len(SECTIONS) == 7
     assert "<script" not in page
     assert "http://" not in page and "https://" not in page
     assert "method: grid" in page  # the config, as YAML
+
+
+SAVED = """%%sweep fast --workers 2 --name saved-sweep --wait
+method: grid
+metric: {name: loss, goal: minimize}
+parameters:
+  x: {values: [1, 2, 4]}
+  lr: {values: [0.01]}
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_saved_notebook_shows_its_sweep_without_a_kernel(tmp_path, monkeypatch):
+    """Executed by a real kernel, saved as JupyterLab saves (no widget state), converted by
+    nbconvert with no kernel: the snapshot beside the widget view shows the sweep."""
+    import os
+    import sys
+
+    import nbformat
+    from nbclient import NotebookClient
+    from nbconvert import HTMLExporter
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    monkeypatch.delenv("NBSWEEP_STORE", raising=False)
+    monkeypatch.delenv("NBSWEEP_DASHBOARD", raising=False)
+    notebook = new_notebook(
+        cells=[new_code_cell("%load_ext nbsweep"), new_code_cell(FAST), new_code_cell(SAVED)]
+    )
+    client = NotebookClient(
+        notebook, timeout=300, kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}}, store_widget_state=False,
+    )  # fmt: skip
+    client.execute()
+    path = tmp_path / "saved.ipynb"
+    nbformat.write(notebook, path)
+
+    saved = nbformat.read(path, as_version=4)
+    (bundle,) = [o["data"] for o in saved.cells[-1].outputs if "data" in o]
+    # One MIME bundle: the live widget for a kernel, the snapshot for everyone else.
+    assert "application/vnd.jupyter.widget-view+json" in bundle and "text/html" in bundle
+    page, _ = HTMLExporter().from_notebook_node(saved)
+    start = page.index("nbsweep-snapshot")
+    snapshot = page[start:]
+    assert "saved-sweep" in snapshot and "finished" in snapshot and "3 / 3 runs" in snapshot
+    # The runs table, best first, and the figures as inline images.
+    assert "<th>run</th>" in snapshot and snapshot.count('<tr data-run="') == 3
+    assert "data:image/png;base64," in snapshot
+    assert "application/vnd.jupyter.widget-view+json" not in page  # no state: not drawn

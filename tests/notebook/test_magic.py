@@ -215,3 +215,99 @@ def test_fresh_process_gives_each_run_a_process_of_its_own(ip):
     sweep = ip.run_cell_magic("sweep", "own --workers 1 --fresh-process --wait", GRID)
     assert sweep.state == "finished"
     assert sweep.history()["pid"].nunique() == 3
+
+
+DEAD_CONTROLLER_CONFIG = """
+method: random
+program: never_runs.py
+metric: {name: loss, goal: minimize}
+parameters:
+  x: {distribution: uniform, min: 0, max: 1}
+"""
+
+
+@pytest.fixture
+def orphan(tmp_path) -> tuple[str, str]:
+    """A sweep whose controller (``nbsweep run``, no agents) was SIGKILLed: (store, id)."""
+    import signal
+    import subprocess
+    import sys
+
+    from tests.waiting import wait_for
+
+    store = str(tmp_path / "orphan.db")
+    (tmp_path / "sweep.yaml").write_text(DEAD_CONTROLLER_CONFIG)
+    (tmp_path / "never_runs.py").write_text("raise SystemExit(1)\n")
+    command = [sys.executable, "-m", "nbsweep.cli", "run", "sweep.yaml", "--workers", "0"]
+    controller = subprocess.Popen(
+        [*command, "--store", store], cwd=tmp_path, stdout=subprocess.DEVNULL
+    )
+    try:
+        listed = lambda: nbsweep.list_sweeps(store=store)  # noqa: E731
+        wait_for(lambda: list(listed()["controller"]) == ["alive"], "the controller's lease")
+    finally:
+        controller.send_signal(signal.SIGKILL)
+        controller.wait(timeout=60)
+    assert controller.returncode == -signal.SIGKILL
+    return store, str(listed()["sweep_id"].iloc[0])
+
+
+def test_a_sweep_whose_controller_was_killed_says_so_everywhere(ip, orphan, capsys):
+    from nbsweep.cli import main
+    from nbsweep.widgets import Dashboard
+
+    store, sweep_id = orphan
+    # nbsweep ls: the sweep is still "running" where it stopped, with no controller.
+    assert main(["ls", "--store", store]) == 0
+    out = capsys.readouterr().out
+    assert "running" in out and f"no controller: nbsweep resume {sweep_id}" in out
+    assert main(["show", sweep_id, "--store", store]) == 0
+    assert f"no controller: its process has gone; resume it with: nbsweep resume {sweep_id}" in (
+        capsys.readouterr().out
+    )
+    # %sweep list: the same, in the notebook's words.
+    listed = ip.run_line_magic("sweep", f"list --store {store}")
+    assert list(listed["controller"]) == [f"no controller: %sweep resume {sweep_id}"]
+    # The handle and its dashboard.
+    sweep = nbsweep.load(sweep_id, store=store)
+    assert sweep.state == "running" and not sweep.controller_alive
+    header = Dashboard(sweep).header.value
+    assert "no controller" in header and f"%sweep resume {sweep_id}" in header
+    assert "ETA" not in header
+
+
+def test_config_warnings_show_their_message_only(ip, capsys):
+    ip.run_cell(TRAIN)
+    body = """
+method: random
+run_cap: 1
+metric: {name: loss, goal: minimize}
+parameters:
+  x: {values: [1]}
+  lr: {distribution: log_uniform, min: -5, max: -1}
+"""
+    ip.run_cell_magic("sweep", "train --workers 1 --wait", body)
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "log_uniform" in line]
+    assert lines and all(line.startswith("ConfigWarning: ") for line in lines)
+    assert len(lines) == 1 and ".py:" not in err and "warnings.warn" not in err
+
+
+def test_resume_shows_the_dashboard(ip, capsys):
+    from IPython.core.displaypub import CapturingDisplayPublisher
+
+    ip.run_cell(SLOW_TRAIN)
+    sweep = ip.run_cell_magic("sweep", "slow_train --workers 1", ENDLESS)
+    original, ip.display_pub = ip.display_pub, CapturingDisplayPublisher()
+    try:
+        ip.run_line_magic("sweep", "pause")
+        assert not ip.display_pub.outputs  # pause says one line, as before
+        ip.run_line_magic("sweep", f"resume {sweep.id}")
+        (shown,) = [o["data"] for o in ip.display_pub.outputs]
+        assert "application/vnd.jupyter.widget-view+json" in shown
+        assert sweep.id in shown["text/html"] and "running" in shown["text/html"]
+        assert f"sweep {sweep.id}: running" in capsys.readouterr().out
+    finally:
+        ip.display_pub = original
+        sweep.cancel()
+        sweep.wait(timeout=60)

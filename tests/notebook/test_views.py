@@ -72,12 +72,12 @@ def test_runs_table_sorts_by_parameter_and_reverses_and_filters(make_snapshot):
         views.runs_table_info(snap, sort_by="nope")
 
 
-def test_curves_use_steps_and_default_to_the_metric(make_snapshot):
+def test_curves_count_iterations_from_one_and_default_to_the_metric(make_snapshot):
     info = views.curves_info(make_snapshot())
     assert info.key == "val_loss" and info.keys == ["val_loss", "acc"]
     curves = {c.run_id: c for c in info.curves}
     assert set(curves) == {"r1", "r2", "r4"}
-    assert curves["r4"].x == [0.0, 1.0] and curves["r4"].state == "stopped"
+    assert curves["r4"].x == [1.0, 2.0] and curves["r4"].state == "stopped"
     acc = views.curves_info(make_snapshot(), key="acc")
     assert acc.curves[0].y[0] == pytest.approx(0.1)
 
@@ -103,7 +103,7 @@ def test_parallel_coordinates_place_log_and_categorical_axes(make_snapshot):
     assert list(dims) == ["lr", "optimizer", "model/depth", "val_loss"]
     assert dims["lr"].is_log
     assert dims["lr"].values == pytest.approx([-3.0, -2.0, -4.0])
-    assert dims["lr"].tick_labels == ["1e-4", "1e-3", "1e-2"]
+    assert dims["lr"].tick_labels == ["1e-4", "1e-3", "0.01", "0.1"]  # the search space
     assert dims["optimizer"].is_categorical
     assert dims["optimizer"].tick_labels == ["adam", "sgd"]
     assert dims["optimizer"].values == [0.0, 1.0, 1.0]
@@ -169,13 +169,19 @@ def test_matplotlib_renderers_draw_every_view(make_snapshot):
         plot.draw_curves(views.curves_info(snap)),
     ]
     parallel = figures[0].axes[0]
-    # One polyline per run (drawn as one collection) and one vertical line per dimension.
-    assert len(run_lines(parallel)) == 3 and len(parallel.lines) == 4
+    # One polyline per run (one collection), the best run again on top, outlined in black;
+    # one vertical line per dimension.
+    lines = run_lines(parallel)
+    assert len(lines) == 5 and lines[3] == "#000000" and lines[4] == lines[2]
+    assert len(parallel.lines) == 4
     assert [t.get_text() for t in parallel.get_xticklabels()][0] == "lr\n(log)"
     bands = figures[1].axes[0]
-    greys = [colour for colour in run_lines(bands) if colour == "#b0b0b0"]
-    assert len(run_lines(bands)) == 3 and len(greys) == 1  # the stopped run is grey
-    assert len(figures[2].axes[0].lines) == 3  # few curves: one named line each
+    # A line per run in its own colour, and a cross where the stopped run stopped.
+    legend = [t.get_text() for t in bands.get_legend().get_texts()]
+    assert legend == ["r1 (finished)", "r2 (finished)", "r4 (stopped)"]
+    assert len({line.get_color() for line in bands.lines if line.get_label() in legend}) == 3
+    named = [line for line in figures[2].axes[0].lines if not line.get_label().startswith("_")]
+    assert len(named) == 3  # few curves: one named line each
     for fig in figures:
         assert plot.to_png(fig).startswith(b"\x89PNG")
 

@@ -16,11 +16,6 @@ from nbsweep.agents._gpus import GpuMeter
 from tests.pool import trainfns
 
 
-@pytest.fixture(autouse=True)
-def quick_sampling(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("NBSWEEP_GPU_SAMPLE_S", "0.05")  # the agents inherit it
-
-
 def test_runs_carry_the_utilisation_and_memory_sampled_on_their_gpu(sqlite_store: str) -> None:
     gpus = FakeNVML([{"uuid": "GPU-busy", "util": 70}, {"uuid": "GPU-idle", "util": [5, 15]}])
     config = {

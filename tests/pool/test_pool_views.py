@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 import nbsweep
 from nbsweep import views
 from nbsweep.agents import FakeNVML
@@ -13,22 +11,20 @@ from nbsweep.widgets import Dashboard, _html
 from tests.pool import trainfns
 
 
-def grid(values: int, epochs: int) -> dict:
+def endless(epochs: int) -> dict:
+    """A sweep that runs until it is cancelled: random search without a run_cap."""
     return {
-        "method": "grid",
+        "method": "random",
         "metric": {"name": "loss"},
-        "parameters": {"x": {"values": list(range(values))}, "epochs": {"value": epochs}},
+        "parameters": {"x": {"values": [0, 1, 2, 3]}, "epochs": {"value": epochs}},
         "scheduler": {"num_workers": 1},
     }
 
 
-def test_dashboard_names_the_sweep_on_each_gpu_and_what_runs_cost(
-    sqlite_store: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("NBSWEEP_GPU_SAMPLE_S", "0.05")
+def test_dashboard_names_the_sweep_on_each_gpu_and_what_runs_cost(sqlite_store: str) -> None:
     gpus = FakeNVML([{"uuid": "GPU-a", "util": 60}, {"uuid": "GPU-b", "util": 60}])
-    mine = nbsweep.sweep(grid(30, 4), trainfns.busy, store=sqlite_store, nvml=gpus, name="mine")
-    other = nbsweep.sweep(grid(30, 4), trainfns.busy, store=sqlite_store, nvml=gpus, name="other")
+    mine = nbsweep.sweep(endless(4), trainfns.busy, store=sqlite_store, nvml=gpus, name="mine")
+    other = nbsweep.sweep(endless(4), trainfns.busy, store=sqlite_store, nvml=gpus, name="other")
     deadline = time.monotonic() + 60
     while len(mine.gpu_pool.query("state == 'holds'")) < 2:
         assert time.monotonic() < deadline, mine.gpu_pool

@@ -1,4 +1,4 @@
-"""Stores written by earlier nbsweeps (schemas 1 and 2) open, upgraded in place, with their runs."""
+"""Stores written by earlier nbsweeps (schemas 1 to 3) open, upgraded in place, with their runs."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from nbsweep.store import (
     resolve_url,
 )
 
-GPU_COLUMNS = ("gpu_util", "gpu_mem_mb", "gpu_seconds")
+GPU_COLUMNS = ("gpu_util", "gpu_mem_mb", "gpu_seconds", "gpu_mem_start_mb")
 
 
 def _make_version_1(url: str) -> None:
-    """A store with one finished run, then stripped of what schema 2 added."""
+    """A store with one finished run, then stripped of what schemas 2 to 4 added."""
     store = open_store(url)
     store.create_sweep("old", "old", "grid", {"method": "grid"}, None, None, "running")
     [run_id] = store.add_runs("old", [{"x": 1}])
@@ -30,6 +30,7 @@ def _make_version_1(url: str) -> None:
             conn.exec_driver_sql(f"DROP TABLE {name}")
         for column in GPU_COLUMNS:
             conn.exec_driver_sql(f"ALTER TABLE nbsweep_runs DROP COLUMN {column}")
+        conn.exec_driver_sql("ALTER TABLE nbsweep_sweeps DROP COLUMN fresh_process")
         conn.exec_driver_sql("UPDATE nbsweep_meta SET value = '1' WHERE key = 'schema_version'")
     forget_store(url)
 
@@ -42,18 +43,19 @@ def test_a_version_1_store_is_upgraded_on_open_and_keeps_its_runs(store_url: str
         assert {"nbsweep_gpu_leases", "nbsweep_gpu_waits"} <= set(inspector.get_table_names())
         columns = {c["name"] for c in inspector.get_columns("nbsweep_runs")}
         assert set(GPU_COLUMNS) <= columns
+        assert "fresh_process" in {c["name"] for c in inspector.get_columns("nbsweep_sweeps")}
         with store.read() as conn:
             version = conn.exec_driver_sql(
                 "SELECT value FROM nbsweep_meta WHERE key = 'schema_version'"
             ).scalar()
-        assert version == str(SCHEMA_VERSION) == "3"
+        assert version == str(SCHEMA_VERSION) == "4"
         [run] = store.runs("old")
         assert run.state == "finished" and run.gpu_seconds is None
         # The upgraded store takes the new figures.
         [second] = store.add_runs("old", [{"x": 2}])
         assert store.claim("old", 0) is not None
-        store.finish(Finish(second, "finished", {}, gpu=GpuUse(40.0, 512.0, 3.0)))
-        assert [getattr(store.run(second), c) for c in GPU_COLUMNS] == [40.0, 512.0, 3.0]
+        store.finish(Finish(second, "finished", {}, gpu=GpuUse(40.0, 512.0, 3.0, 256.0)))
+        assert [getattr(store.run(second), c) for c in GPU_COLUMNS] == [40.0, 512.0, 3.0, 256.0]
         # A second process opening the same (now current) store changes nothing.
         Store(resolve_url(store_url)).dispose()
     finally:

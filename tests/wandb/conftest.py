@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,11 +17,15 @@ WANDB_VENV = REPO / ".venv-wandb"
 
 
 @pytest.fixture(scope="session")
-def wandb_python() -> Path:
+def wandb_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The interpreter of ``.venv-wandb``: W&B's real package, and this venv's packages."""
     if shutil.which("unshare") is None or subprocess.run(["unshare", "-rn", "true"]).returncode:
         pytest.skip("needs `unshare -rn` to run without a network")
-    subprocess.run(["make", "-s", ".venv-wandb/.stamp"], cwd=REPO, check=True, timeout=600)
+    # Built once, by one test process at a time (pytest -n runs several).
+    lock = tmp_path_factory.getbasetemp().parent / "venv-wandb.lock"
+    with lock.open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        subprocess.run(["make", "-s", ".venv-wandb/.stamp"], cwd=REPO, check=True, timeout=600)
     python = WANDB_VENV / "bin" / "python"
     # Outside nbsweep's runs, ``import wandb`` is W&B's own package: nothing shadows it.
     found = subprocess.run(

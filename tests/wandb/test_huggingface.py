@@ -11,7 +11,8 @@ import pytest
 
 import nbsweep
 from tests.wandb import trainers
-from tests.wandb.conftest import REPO
+
+REPO = Path(__file__).resolve().parents[2]
 
 CONFIG: dict[str, Any] = {
     "method": "grid",

@@ -15,7 +15,6 @@ import pytest
 import nbsweep
 
 REPO = Path(__file__).resolve().parents[2]
-WANDB_VENV = REPO / ".venv-wandb"
 
 # What a W&B user's train.py does; never changed by nbsweep or by these tests.
 SCRIPT = b"""\
