@@ -176,10 +176,20 @@ def open_session(task: Task, method: str, seed: int, budget: int) -> Session:
     raise ValueError(f"unknown method {method!r}; choose from {', '.join(SEARCH_METHODS)}")
 
 
-def run_search(task: Task, method: str, seed: int, budget: int, agents: int = 1) -> Trace:
-    """Run ``budget`` trials with ``agents`` in flight; the oldest pending trial ends first."""
+def run_search(
+    task: Task,
+    method: str,
+    seed: int,
+    budget: int,
+    agents: int = 1,
+    session: Session | None = None,
+) -> Trace:
+    """Run ``budget`` trials with ``agents`` in flight; the oldest pending trial ends first.
+
+    ``session`` is the method's search when the caller opened it itself.
+    """
     trace = Trace(task.name, method, seed, agents)
-    session = open_session(task, method, seed, budget)
+    session = session or open_session(task, method, seed, budget)
     try:
         in_flight: deque[tuple[Any, dict[str, Any]]] = deque()
         asked = 0

@@ -57,19 +57,30 @@ def resolve_url(store: str | os.PathLike[str] | None = None) -> str:
 
 
 def missing(store: str | os.PathLike[str] | None = None) -> bool:
-    """Whether ``store`` (as ``resolve_url`` reads it) is a SQLite file that is not there."""
-    url = sa.engine.make_url(resolve_url(store))
-    return url.get_backend_name() == "sqlite" and not Path(url.database or "").exists()
+    """Whether ``store`` (as ``resolve_url`` reads it) is a SQLite file that is not there.
+
+    Anything else (a server's URL, a bad one) is for ``Database`` to open, or to refuse.
+    """
+    try:
+        url = sa.engine.make_url(resolve_url(store))
+    except sa.exc.ArgumentError:
+        return False
+    database = url.database or ":memory:"
+    return (
+        url.get_backend_name() == "sqlite"
+        and database != ":memory:"
+        and not Path(database).exists()
+    )
 
 
 def private_dir(path: Path) -> Path:
     """Create ``path`` and its missing parents readable by the owner only (0700)."""
-    missing = []
+    absent = []
     probe = path
     while not probe.exists():
-        missing.append(probe)
+        absent.append(probe)
         probe = probe.parent
-    for directory in reversed(missing):
+    for directory in reversed(absent):
         directory.mkdir(mode=0o700, exist_ok=True)
     return path
 

@@ -81,6 +81,6 @@ def test_grid_fits_the_budget_and_sample_stays_in_the_space() -> None:
     assert all(1 <= v <= 30 for v in grid["max_depth"]["values"])
     config = sample_config(tree.parameters, np.random.default_rng(0))
     assert 1 <= config["min_samples_leaf"] <= 30 and config["criterion"] in ("gini", "entropy")
-    # The report reads best@10/25/50 up to the budget, and always the budget itself.
-    assert FULL.budgets == [10, 25, 50]
+    # The report reads best@10/25/50/100 up to the budget, and always the budget itself.
+    assert FULL.budgets == [10, 25, 50, 100]
     assert dataclasses.replace(FULL, budget=30).budgets == [10, 25, 30]

@@ -268,7 +268,7 @@ def test_dashboard_in_jupyterlab(lab: str) -> None:
 
             # A brush on the log axis while runs go on ending: the table follows each redraw.
             dash.get_by_role("tab", name="Parallel coordinates").click()
-            figure = dash.locator(".js-plotly-plot")
+            figure = dash.locator(".js-plotly-plot", has=page.locator(".axis-brush")).first
             expect(figure).to_contain_text("lr (log)", timeout=60_000)
             drag(page, dash, 0, 0.2, 0.75)
             expect_text(dash.locator(".widget-html", has_text="runs inside"), "inside lr")
@@ -306,7 +306,7 @@ def test_dashboard_in_jupyterlab(lab: str) -> None:
             )
             for title in TABS:
                 dash.get_by_role("tab", name=title).click()
-                panel = dash.locator(".lm-TabPanel-stackedPanel:not(.lm-mod-hidden)").last
+                panel = dash.locator(".widget-tab-contents > .lm-Widget:not(.lm-mod-hidden)")
                 if title == "Importance":
                     expect(panel).to_contain_text("correlation", timeout=60_000)
                 elif title == "Run":

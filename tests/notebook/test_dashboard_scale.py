@@ -7,8 +7,6 @@ times at this size are figures for benchmarks/, not for tests.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,6 +16,7 @@ from nbsweep.config import validate
 from nbsweep.store import Finish, new_id, open_store
 from nbsweep.widgets import Dashboard, HtmlDashboard
 from nbsweep.widgets._feed import BUSY_SHARE, next_wait
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -55,15 +54,6 @@ def finish_one_more(sweep: Any, loss: float) -> str:
     return run_id
 
 
-# Its own wait_for, not tests.waiting: in the Colab tier IPython puts its extensions
-# directory on sys.path, whose `tests` package hides this repository's.
-def wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 120
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
-
-
 def test_a_live_dashboard_reads_10000_runs_once_while_nothing_changes(big):
     runs = len(big.runs)
     dash = Dashboard(big)
@@ -73,7 +63,7 @@ def test_a_live_dashboard_reads_10000_runs_once_while_nothing_changes(big):
     dash.interval = 0.01  # probe as often as it may
     dash.start()
     try:
-        wait_for(lambda: feed.checks >= 10, "the refresher stopped probing the store")
+        wait_for(lambda: feed.checks >= 10, "the refresher stopped probing the store", 120)
         # Ten probes, and not one snapshot or run read after the first draw.
         assert feed.snapshots == 1 and feed.runs_read == runs
     finally:
@@ -89,7 +79,7 @@ def test_one_more_run_is_drawn_from_the_runs_that_can_change_only(big):
     dash.start()
     try:
         run_id = finish_one_more(big, loss=-1.0)
-        wait_for(lambda: f"run {run_id}" in dash.header.value, "the new best run never showed")
+        wait_for(lambda: f"run {run_id}" in dash.header.value, "the new best run never showed", 120)
         assert f"<b>{len(big.runs)} runs</b>" in dash.header.value
         snapshots = feed.snapshots - taken
         # Each snapshot read back at most the one run that changed, never the 10,000 others.
