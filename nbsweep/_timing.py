@@ -72,3 +72,10 @@ RECONNECT_S = _s(60.0)
 SETTLE_S = _s(60.0)
 # How often ``nbsweep run``/``watch`` redraw in a terminal.
 CLI_REFRESH_S = _s(1.0)
+# A live dashboard's elapsed time moves on this often between redraws.
+TICK_S = _s(1.0)
+# How often a dashboard asks whether a controller still runs its sweep.
+CONTROLLER_CHECK_S = _s(2.0)
+# The least time between two redraws of a dashboard's visible figure (plotly builds and diffs
+# a figure in Python, 0.1-1 s): it waits ten times its own cost too, apart from the table.
+FIGURE_INTERVAL_S = _s(2.0)

@@ -108,7 +108,10 @@ def load(store: Store, sources: Sequence[str], config: SweepConfig) -> WarmStart
 def _project(space: Space, config: Mapping[str, Any]) -> dict[str, Any] | str:
     """The run's config cut to ``space``, or why the run lies outside it."""
     flat = space.flatten(config)
+    active = space.active(flat)  # a parameter the run's values switch off is not needed
     for parameter in space.parameters:
+        if parameter.path not in active:
+            continue
         if parameter.path not in flat:
             return f"without {parameter.key_path}"
         if not _inside(parameter, flat[parameter.path]):

@@ -5,6 +5,10 @@ quantile ``u`` in [0, 1] to a value with ``ppf``, and a value back into [0, 1] w
 Random search feeds ``ppf`` with uniform draws, bayes with the coordinates it picks, grid
 enumerates ``grid_values``.
 
+A parameter with ``when`` (nbsweep's extension, docs/config.md) is active only while the
+parameters it names take the given values; an inactive parameter is left out of the run
+config, and sits at ``INACTIVE`` in the unit cube so that bayes sees one point for it.
+
 Where W&B's ``ppf`` misbehaves at the very edge of [0, 1] nbsweep clamps to the valid range:
 ``categorical`` at ``u=0`` gives the first value (W&B: index -1, the last value), ``int_uniform``
 at ``u=0`` gives ``min`` (W&B: ``min-1``), ``categorical_w_probabilities`` at ``u=1`` gives the
@@ -15,12 +19,14 @@ log-normal families clip ``u`` to ``[1e-12, 1 - 1e-12]`` so no run gets ``-inf``
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
+import heapq
 import math
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import yaml
@@ -88,6 +94,10 @@ _U_EPS = 1e-12
 # parameter may enumerate. Grid search lists each axis in memory (W&B lists the whole
 # product), and a million runs is beyond any sweep a notebook drives.
 MAX_GRID_POINTS = 1_000_000
+# Where an inactive parameter sits in the unit cube: every run without it is one point there.
+INACTIVE = 0.5
+# What a ``when`` can name: parameters whose values repeat, so that a run can match them.
+CONDITION_DISTRIBUTIONS = frozenset({CONSTANT, CATEGORICAL, CATEGORICAL_PROB, INT_UNIFORM})
 
 
 def grid_count(spec: Mapping[str, Any]) -> int:
@@ -140,12 +150,24 @@ def value_key(value: Any) -> str:
     return "y:" + hashlib.md5(dumped.encode()).hexdigest()
 
 
+class Condition(NamedTuple):
+    """One entry of a ``when``: active only while ``parent`` takes a value keyed in ``keys``."""
+
+    parent: tuple[str, ...]
+    keys: frozenset[str]
+    values: tuple[Any, ...]  # as written, for integer parents and messages
+
+
 @dataclass(frozen=True)
 class Parameter:
-    """One leaf of the search space: its path in the nested config and its normalised spec."""
+    """One leaf of the search space: its path in the nested config and its normalised spec.
+
+    ``when`` holds its own conditions and those of the blocks around it, parents resolved.
+    """
 
     path: tuple[str, ...]
     spec: Mapping[str, Any]
+    when: tuple[Condition, ...] = ()
     # Precomputed once: the categorical identity table and cumulative probabilities.
     _keys: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _cumsum: np.ndarray | None = field(init=False, repr=False, compare=False)
@@ -437,6 +459,147 @@ def _beta_cdf(x: np.ndarray, a: float, b: float) -> np.ndarray:
     return special.betainc(a, b, np.clip(x, 0.0, 1.0))
 
 
+def _key_path(path: tuple[str, ...]) -> str:
+    return "parameters." + ".parameters.".join(path)
+
+
+def _find_parent(
+    scope: tuple[str, ...], name: str, paths: Collection[tuple[str, ...]]
+) -> tuple[str, ...] | None:
+    """The path a ``when`` key names, seen from the block at ``scope``: the block's own
+    parameters first, then those of the blocks around it; ``model/depth`` goes inside."""
+    parts = tuple(name.split("/"))
+    for depth in range(len(scope), -1, -1):
+        if (candidate := scope[:depth] + parts) in paths:
+            return candidate
+    return None
+
+
+_Found = tuple[
+    tuple[str, ...], Mapping[str, Any], tuple[tuple[tuple[str, ...], Mapping[str, Any]], ...]
+]
+
+
+def _conditions(
+    found: Sequence[_Found], blocks: Collection[tuple[str, ...]]
+) -> tuple[list[Parameter], list[str]]:
+    """The parameters with their ``when`` resolved, and every problem with its key path."""
+    plain = {path: Parameter(path, spec) for path, spec, _ in found}
+    known = {*plain, *blocks}
+    problems: list[str] = []
+    out = []
+    for path, spec, whens in found:
+        conditions = []
+        for holder, when in whens:
+            for name, values in when.items():
+                where = f"{_key_path(holder)}.when.{name}"
+                values = tuple(values) if isinstance(values, (list, tuple)) else (values,)
+                parent = _parent(holder, name, values, plain, known, where, problems)
+                if parent is not None:
+                    keys = frozenset(parent.identity(v) for v in values)
+                    conditions.append(Condition(parent.path, keys, values))
+        out.append(Parameter(path, spec, tuple(conditions)))
+    # A block's condition is checked for each parameter inside it: report it once.
+    return out, list(dict.fromkeys(problems))
+
+
+def _parent(
+    holder: tuple[str, ...],
+    name: str,
+    values: tuple[Any, ...],
+    plain: Mapping[tuple[str, ...], Parameter],
+    known: Collection[tuple[str, ...]],
+    where: str,
+    problems: list[str],
+) -> Parameter | None:
+    """The parameter a ``when`` key names, checked; None with a problem when it cannot be."""
+    found = _find_parent(holder[:-1], name, known)
+    if found is None:
+        names = ["/".join(p) for p in plain]
+        match = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+        hint = f"; did you mean {match[0]!r}?" if match else ""
+        problems.append(f"{where}: no parameter {name!r} to depend on{hint}")
+        return None
+    if found[: len(holder)] == holder and found != holder:
+        problems.append(f"{where}: {name!r} lies inside what it would switch on and off")
+        return None
+    if found not in plain:
+        inside = next(p for p in plain if p[: len(found)] == found)
+        problems.append(
+            f"{where}: {name!r} is a nested block; name a parameter in it, "
+            f"such as {'/'.join(inside)!r}"
+        )
+        return None
+    parent = plain[found]
+    if parent.distribution not in CONDITION_DISTRIBUTIONS:
+        problems.append(
+            f"{where}: {parent.key_path} is {parent.distribution!r}, whose values rarely "
+            "repeat; a condition needs a parameter with values, int_uniform or value"
+        )
+        return None
+    allowed = set(parent._keys) if parent.is_categorical else None
+    for value in values:
+        if allowed is not None:
+            ok = parent.identity(value) in allowed
+        elif parent.is_constant:
+            ok = value_key(value) == value_key(parent.spec["value"])
+        else:  # int_uniform
+            ok = (
+                isinstance(value, (int, float))
+                and not isinstance(value, bool)
+                and float(value).is_integer()
+                and parent.spec["min"] <= value <= parent.spec["max"]
+            )
+        if not ok:
+            if parent.is_categorical:
+                takes = f"one of {list(parent.spec['values'])!r}"
+            elif parent.is_constant:
+                takes = f"only {parent.spec['value']!r}"
+            else:
+                takes = f"the integers {parent.spec['min']} to {parent.spec['max']}"
+            problems.append(
+                f"{where}: {value!r} is not a value of {parent.key_path}: it takes {takes}"
+            )
+    return parent
+
+
+def _dependency_order(parameters: Sequence[Parameter]) -> tuple[list[Parameter], list[str]]:
+    """The parameters in W&B's order, each moved after the ones it depends on; with the
+    cycles found (as problems) when there is no such order."""
+    index = {p.path: i for i, p in enumerate(parameters)}
+    waiting = [len({c.parent for c in p.when}) for p in parameters]
+    children: dict[int, list[int]] = {}
+    for i, p in enumerate(parameters):
+        for parent in {c.parent for c in p.when}:
+            children.setdefault(index[parent], []).append(i)
+    ready = [i for i, n in enumerate(waiting) if n == 0]
+    heapq.heapify(ready)
+    order: list[Parameter] = []
+    while ready:
+        i = heapq.heappop(ready)
+        order.append(parameters[i])
+        for child in children.get(i, []):
+            waiting[child] -= 1
+            if waiting[child] == 0:
+                heapq.heappush(ready, child)
+    if len(order) == len(parameters):
+        return order, []
+    # Walk parent links from a parameter left over until one repeats: that is a cycle.
+    left = {i for i, n in enumerate(waiting) if n > 0}
+    walk = [min(left)]
+    while True:
+        p = parameters[walk[-1]]
+        step = next(index[c.parent] for c in p.when if index[c.parent] in left)
+        if step in walk:
+            cycle = [*walk[walk.index(step) :], step]
+            names = " -> ".join(parameters[i].name for i in cycle)
+            where = f"{parameters[step].key_path}.when"
+            if len(cycle) == 2:
+                return order, [f"{where}: {parameters[step].name!r} depends on itself"]
+            return order, [f"{where}: the conditions form a cycle ({names})"]
+        walk.append(step)
+
+
 class Space:
     """The flattened parameters of a sweep config, in W&B's order (spec §5.4)."""
 
@@ -445,36 +608,63 @@ class Space:
         self.searchable: tuple[Parameter, ...] = tuple(
             p for p in self.parameters if not p.is_constant
         )
+        self.conditional = any(p.when for p in self.parameters)
+        order, problems = _dependency_order(self.parameters)
+        if problems:
+            raise ConfigError(problems)
+        # Each parameter after the ones its ``when`` names: the order values are decided in.
+        self.order: tuple[Parameter, ...] = tuple(order)
+        self._by_path = {p.path: p for p in self.parameters}
+        self._parents = {c.parent for p in self.parameters for c in p.when}
 
     @classmethod
     def from_parameters(cls, parameters: Mapping[str, Any]) -> Space:
         """Flatten a normalised ``parameters`` block depth-first, keys code-point sorted at each
-        level (``SweepConfig.space`` builds a sweep's)."""
-        found: list[Parameter] = []
+        level (``SweepConfig.space`` builds a sweep's); ``when`` resolved and checked."""
+        found: list[_Found] = []
+        blocks: list[tuple[str, ...]] = []
 
-        def walk(block: Mapping[str, Any], prefix: tuple[str, ...]) -> None:
+        def walk(block: Mapping[str, Any], prefix: tuple[str, ...], whens: tuple[Any, ...]) -> None:
             for key in sorted(block):
                 spec = block[key]
                 path = (*prefix, key)
                 if not isinstance(spec, Mapping):
-                    where = "parameters." + ".parameters.".join(path)
-                    raise ConfigError(f"{where}: expected a mapping, got {spec!r}")
+                    raise ConfigError(f"{_key_path(path)}: expected a mapping, got {spec!r}")
+                inner = (*whens, (path, spec["when"])) if "when" in spec else whens
                 if "distribution" in spec:
-                    found.append(Parameter(path, spec))
+                    found.append((path, spec, inner))
                 elif "parameters" in spec:
-                    walk(spec["parameters"], path)
+                    blocks.append(path)
+                    walk(spec["parameters"], path, inner)
                 else:
-                    where = "parameters." + ".parameters.".join(path)
                     raise ConfigError(
-                        f"{where}: no 'distribution' key; pass the config through "
+                        f"{_key_path(path)}: no 'distribution' key; pass the config through "
                         "nbsweep.validate first"
                     )
 
-        walk(parameters, ())
-        return cls(found)
+        walk(parameters, (), ())
+        resolved, problems = _conditions(found, blocks)
+        if problems:
+            raise ConfigError(problems)
+        return cls(resolved)
 
     def __len__(self) -> int:
         return len(self.parameters)
+
+    def is_active(self, parameter: Parameter, values: Mapping[tuple[str, ...], Any]) -> bool:
+        """Whether ``parameter``'s conditions hold, ``values`` holding the active parents'."""
+        return all(
+            c.parent in values and self._by_path[c.parent].identity(values[c.parent]) in c.keys
+            for c in parameter.when
+        )
+
+    def active(self, flat: Mapping[tuple[str, ...], Any]) -> set[tuple[str, ...]]:
+        """The paths of the parameters active in a run whose values are ``flat``."""
+        on: dict[tuple[str, ...], Any] = {}
+        for p in self.order:
+            if self.is_active(p, on):
+                on[p.path] = flat.get(p.path)
+        return set(on)
 
     def grid_size(self) -> int:
         """How many runs a grid over this space makes (1 when every parameter is constant).
@@ -482,11 +672,40 @@ class Space:
         Counted, never listed past ``MAX_GRID_POINTS`` (a sweep stored before the limit gets
         its counted size). Within the limit, W&B's dedupe counts as grid search will see it:
         equal categorical values once, and ``q_uniform`` steps too small to tell apart once.
+        A conditional grid counts its valid combinations only; past the limit, at least.
         """
+        if self.conditional:
+            return self._conditional_grid_size()
         counted = math.prod(p.grid_count() for p in self.searchable)
         if counted > MAX_GRID_POINTS:
             return counted
         return math.prod(p._distinct_grid_count() for p in self.searchable)
+
+    def _conditional_grid_size(self) -> int:
+        """Branch on the values of the parameters others depend on; multiply the rest.
+
+        Every branch holds at least one run, so the walk stops once it has more branches than
+        a grid may have points."""
+        branches = 0
+
+        def count(start: int, values: dict[tuple[str, ...], Any]) -> int:
+            nonlocal branches
+            product = 1
+            for i in range(start, len(self.order)):
+                p = self.order[i]
+                if not self.is_active(p, values):
+                    continue
+                if p.path in self._parents:
+                    if branches > MAX_GRID_POINTS:
+                        return product
+                    branches += 1
+                    return product * sum(
+                        count(i + 1, {**values, p.path: value}) for value in p.grid_points()[1]
+                    )
+                product *= 1 if p.is_constant else p._distinct_grid_count()
+            return product
+
+        return count(0, {})
 
     def flatten(self, nested: Mapping[str, Any]) -> dict[tuple[str, ...], Any]:
         """The values of this space's parameters in a nested run config; missing ones left out."""
@@ -502,19 +721,24 @@ class Space:
         return flat
 
     def nest(self, flat: Mapping[tuple[str, ...], Any]) -> dict[str, Any]:
-        """A nested run config from flat values; constants are filled in when absent."""
+        """A nested run config from flat values: constants filled in when absent, inactive
+        parameters left out."""
+        values: dict[tuple[str, ...], Any] = {}
+        for p in self.order:
+            if not self.is_active(p, values):
+                continue
+            if p.path in flat:
+                values[p.path] = flat[p.path]
+            elif p.is_constant:
+                values[p.path] = p.ppf(0.0)
         nested: dict[str, Any] = {}
         for p in self.parameters:
-            if p.path in flat:
-                value = flat[p.path]
-            elif p.is_constant:
-                value = p.ppf(0.0)
-            else:
+            if p.path not in values:
                 continue
             node = nested
             for key in p.path[:-1]:
                 node = node.setdefault(key, {})
-            node[p.path[-1]] = value
+            node[p.path[-1]] = values[p.path]
         return nested
 
     def sample(self, rng: np.random.Generator) -> dict[str, Any]:
@@ -522,25 +746,36 @@ class Space:
         return self.from_unit(rng.random(len(self.searchable)))
 
     def to_unit(self, nested: Mapping[str, Any]) -> np.ndarray:
-        """The run config as a point of [0, 1]^d (searchable parameters); NaN where missing.
+        """The run config as a point of [0, 1]^d (searchable parameters); NaN where missing,
+        ``INACTIVE`` where the run's values leave a parameter inactive.
 
         Raises ``ValueError`` naming the parameter when a value is not allowed (a categorical
         value outside its ``values``).
         """
         flat = self.flatten(nested)
+        on = self.active(flat) if self.conditional else self._by_path
         return np.array(
-            [p.cdf(flat[p.path]) if p.path in flat else np.nan for p in self.searchable],
+            [
+                (p.cdf(flat[p.path]) if p.path in flat else np.nan) if p.path in on else INACTIVE
+                for p in self.searchable
+            ],
             dtype=float,
         )
 
     def from_unit(self, u: Sequence[float] | np.ndarray) -> dict[str, Any]:
-        """The run config at the point ``u`` of [0, 1]^d, constants included."""
+        """The run config at the point ``u`` of [0, 1]^d, constants included, inactive
+        parameters left out."""
         u = np.asarray(u, dtype=float)
         if u.shape != (len(self.searchable),):
             raise ValueError(
                 f"expected a point with {len(self.searchable)} coordinates, got shape {u.shape}"
             )
-        return self.nest({p.path: p.ppf(x) for p, x in zip(self.searchable, u, strict=True)})
+        at = {p.path: x for p, x in zip(self.searchable, u, strict=True)}
+        values: dict[tuple[str, ...], Any] = {}
+        for p in self.order:  # parents first: an inactive parameter is never drawn
+            if self.is_active(p, values):  # constants too: they may be parents
+                values[p.path] = p.ppf(at.get(p.path, 0.0))
+        return self.nest(values)
 
     def snap(self, points: np.ndarray) -> np.ndarray:
         """Each row of ``points`` moved to the coordinates its run config will have."""
@@ -548,4 +783,33 @@ class Space:
         out = np.empty_like(points)
         for j, p in enumerate(self.searchable):
             out[:, j] = p.snap(points[:, j]) if p.is_discrete else points[:, j]
+        if self.conditional:
+            out[~self.active_mask(out)] = INACTIVE
         return out
+
+    def active_mask(self, points: np.ndarray) -> np.ndarray:
+        """Which coordinates of each row of ``points`` belong to an active parameter."""
+        column = {p.path: j for j, p in enumerate(self.searchable)}
+        on: dict[tuple[str, ...], np.ndarray] = {}
+        for p in self.order:
+            mask = np.ones(len(points), dtype=bool)
+            for c in p.when:
+                mask &= on[c.parent] & self._matches(c, points[:, column.get(c.parent, 0)])
+            on[p.path] = mask
+        return np.array([on[p.path] for p in self.searchable], dtype=bool).T.reshape(
+            len(points), len(self.searchable)
+        )
+
+    def _matches(self, condition: Condition, u: np.ndarray) -> np.ndarray:
+        """Whether the parent of ``condition`` at coordinates ``u`` takes an allowed value."""
+        parent = self._by_path[condition.parent]
+        if parent.is_constant:
+            return np.full(len(u), parent.identity(parent.spec["value"]) in condition.keys)
+        numbers = parent._quantile(u)
+        if parent.is_categorical:
+            allowed: Iterable[Any] = [
+                i for i, key in enumerate(parent._keys) if key in condition.keys
+            ]
+        else:
+            allowed = [v for v in condition.values if isinstance(v, (int, float))]
+        return np.isin(numbers, list(allowed))

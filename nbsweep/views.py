@@ -893,11 +893,16 @@ def _dimension(param: Parameter, runs: pd.DataFrame, spec: Any) -> Dimension:
     if param.is_categorical or any(
         isinstance(v, (str, bool, list, dict)) for v in raw if v is not None
     ):
+        # A run leaves out a parameter its conditions switch off: no point on that axis.
+        inactive = [bool(spec is not None and spec.when and _missing(v)) for v in raw]
         categories = [format_value(v) for v in param.values] or []
-        for value in raw:
-            if format_value(value) not in categories:
+        for value, off in zip(raw, inactive, strict=True):
+            if not off and format_value(value) not in categories:
                 categories.append(format_value(value))
-        positions = [float(categories.index(format_value(v))) for v in raw]
+        positions = [
+            math.nan if off else float(categories.index(format_value(v)))
+            for v, off in zip(raw, inactive, strict=True)
+        ]
         ticks = [float(i) for i in range(len(categories))]
         return Dimension(
             param.name,

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-# Leases, heartbeats, agent silence and idle GPU hand-over at a fifth of real time
+# Leases, heartbeats, agent silence and idle GPU hand-over at 0.3 of real time
 # (nbsweep/_timing.py), here and in every agent, program and kernel a test starts (they
-# inherit the environment). Set before nbsweep is imported; not lower, so that a lease still
-# outlives a process stalled by a loaded machine.
-os.environ.setdefault("NBSWEEP_TIME_SCALE", "0.2")
+# inherit the environment). Set before nbsweep is imported. Not lower: a lease (1.5 s) must
+# outlive a process stalled by a machine whose cores are all busy.
+os.environ.setdefault("NBSWEEP_TIME_SCALE", "0.3")
 
 PG_SERVER = os.environ.get("NBSWEEP_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TESTS = Path(__file__).parent

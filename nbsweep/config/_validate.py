@@ -30,7 +30,7 @@ from nbsweep.config._distributions import (
     V1_LOG_DISTRIBUTIONS,
 )
 from nbsweep.config._yaml import MAX_CONFIG_VALUES, load_yaml
-from nbsweep.space import MAX_GRID_POINTS, format_count, grid_count
+from nbsweep.space import MAX_GRID_POINTS, Space, format_count, grid_count
 
 
 class ConfigWarning(UserWarning):
@@ -574,6 +574,42 @@ def _parameter(ctx: _Context, path: str, spec: Any, depth: int) -> Any:
     for key in spec:
         if not isinstance(key, str):
             ctx.problem(_child(path, key), f"keys must be strings, got {_describe(key)}")
+    if "when" not in spec:
+        return _unconditional(ctx, path, spec, depth)
+    out = _unconditional(ctx, path, {k: v for k, v in spec.items() if k != "when"}, depth)
+    if isinstance(out, dict):
+        out["when"] = _when(ctx, f"{path}.when", spec["when"])
+    return out
+
+
+def _when(ctx: _Context, path: str, value: Any) -> Any:
+    """nbsweep's conditions: ``{parent: value or [values]}``, normalised to lists. Parents are
+    resolved and checked once the whole block is known (``_conditional``)."""
+    if not isinstance(value, Mapping) or not value:
+        ctx.problem(
+            path,
+            "must map the parameters this one depends on to their values, such as "
+            f"{{optimizer: sgd}} or {{num_layers: [2, 3]}}, got {_describe(value)}",
+        )
+        return value
+    out: dict[str, Any] = {}
+    for name, values in value.items():
+        sub = _child(path, name)
+        if not isinstance(name, str) or not all(
+            NAME_PATTERN.fullmatch(part) for part in name.split("/")
+        ):
+            ctx.problem(sub, "must name a parameter (model/depth for one in a nested block)")
+            continue
+        values = list(values) if isinstance(values, (list, tuple)) else [values]
+        if not values:
+            ctx.problem(sub, "must list at least one value")
+        _plain_data(ctx, sub, values)
+        out[name] = values
+    return out
+
+
+def _unconditional(ctx: _Context, path: str, spec: Mapping[Any, Any], depth: int) -> Any:
+    """A parameter spec or nested block, its ``when`` aside."""
     if "parameters" in spec:
         return _block(ctx, path, spec, depth)
     explicit = "distribution" in spec
@@ -590,7 +626,7 @@ def _parameter(ctx: _Context, path: str, spec: Any, depth: int) -> Any:
     else:
         for key in spec:
             if isinstance(key, str) and key not in PARAMETER_KEYS:
-                _unknown_key(ctx, _child(path, key), key, PARAMETER_KEYS)
+                _unknown_key(ctx, _child(path, key), key, PARAMETER_KEYS | {"when"})
         inferred = _infer(ctx, path, spec)
         if inferred is None:
             return dict(spec)
@@ -603,7 +639,7 @@ def _block(ctx: _Context, path: str, spec: Mapping[Any, Any], depth: int) -> Any
         if key != "parameters" and isinstance(key, str):
             ctx.problem(
                 _child(path, key),
-                "a nested block takes only 'parameters'; "
+                "a nested block takes only 'parameters' and 'when'; "
                 "put distributions on the parameters inside it",
             )
     if depth + 1 >= MAX_NESTING:
@@ -675,7 +711,8 @@ def _leaf(ctx: _Context, path: str, spec: Mapping[Any, Any], dist: str, explicit
     if explicit:
         for key in spec:
             if isinstance(key, str) and key not in PARAMETER_KEYS:
-                _unknown_key(ctx, _child(path, key), key, sorted(table.keys | {"distribution"}))
+                known = table.keys | {"distribution", "when"}
+                _unknown_key(ctx, _child(path, key), key, sorted(known))
     out: dict[str, Any] = {"distribution": dist}
     for key in table.required:
         if key not in spec:
@@ -850,6 +887,7 @@ def _cross(ctx: _Context, raw: Mapping[str, Any], out: dict[str, Any]) -> None:
     if "early_terminate" in raw and "metric" not in raw:
         ctx.problem("early_terminate", "needs metric: early termination compares runs on it")
     leaves = list(_leaves(out.get("parameters"), "parameters"))
+    conditional = _has_when(out.get("parameters"))
     if method == "grid":
         for path, leaf in leaves:
             if leaf["distribution"] not in GRID_DISTRIBUTIONS:
@@ -860,7 +898,7 @@ def _cross(ctx: _Context, raw: Mapping[str, Any], out: dict[str, Any]) -> None:
                     "method (random, bayes)",
                 )
         if not ctx.stored:  # a stored sweep may predate the limit: it can still be read
-            _grid_bounds(ctx, leaves)
+            _grid_bounds(ctx, leaves, conditional)
     if method == "bayes" and not ctx.stored:
         for path, leaf in leaves:
             values = leaf.get("values")
@@ -877,14 +915,56 @@ def _cross(ctx: _Context, raw: Mapping[str, Any], out: dict[str, Any]) -> None:
             ctx.problem(
                 "parameters", "bayes search needs at least one parameter that is not constant"
             )
+    if conditional:
+        _conditional(ctx, out, external)
+
+
+def _has_when(params: Any) -> bool:
+    """Whether any parameter or nested block of ``params`` has a ``when``."""
+    return isinstance(params, dict) and any(
+        isinstance(spec, dict)
+        and ("when" in spec or ("distribution" not in spec and _has_when(spec.get("parameters"))))
+        for spec in params.values()
+    )
+
+
+def _conditional(ctx: _Context, out: Mapping[str, Any], external: str | None) -> None:
+    """Resolve and check every ``when`` (unknown parents, values a parent cannot take,
+    cycles), and count a conditional grid exactly."""
+    method = out.get("method")
+    if external is not None or method == "custom":
+        ctx.problem(
+            "parameters",
+            "conditional parameters (when) are searched by method grid, random or bayes; "
+            f"the {external or 'custom'} scheduler does not take them",
+        )
+        return
+    if ctx.problems:  # the space is built from valid specs only; these come first
+        return
+    try:
+        space = Space.from_parameters(out["parameters"])
+    except ConfigError as exc:
+        ctx.problems.extend(exc.problems)
+        return
+    if method == "grid" and not ctx.stored:
+        size = space.grid_size()
+        if size > MAX_GRID_POINTS:
+            ctx.problem(
+                "parameters",
+                f"the grid has at least {format_count(size)} valid combinations, more than "
+                f"the {MAX_GRID_POINTS:,} a grid may have; {_NARROW}",
+            )
 
 
 _NARROW = "narrow min/max, raise q, list fewer values, or sample with method random or bayes"
 
 
-def _grid_bounds(ctx: _Context, leaves: list[tuple[str, dict[str, Any]]]) -> None:
+def _grid_bounds(
+    ctx: _Context, leaves: list[tuple[str, dict[str, Any]]], conditional: bool
+) -> None:
     """Refuse a grid of more than ``MAX_GRID_POINTS`` points, counted from its axes' bounds
-    (an ``int_uniform`` over 0..10^12 is a count here, never a list)."""
+    (an ``int_uniform`` over 0..10^12 is a count here, never a list). A conditional grid's
+    total is its valid combinations, counted once its conditions are checked."""
     axes = [(path, _grid_axis(leaf)) for path, leaf in leaves]
     sized = [(path, n) for path, n in axes if n is not None and n > 1]
     too_big = [(path, n) for path, n in sized if n > MAX_GRID_POINTS]
@@ -895,7 +975,7 @@ def _grid_bounds(ctx: _Context, leaves: list[tuple[str, dict[str, Any]]]) -> Non
             f"{MAX_GRID_POINTS:,} points a grid may have; {_NARROW}",
         )
     total = math.prod(n for _, n in sized)
-    if not too_big and total > MAX_GRID_POINTS:
+    if not too_big and not conditional and total > MAX_GRID_POINTS:
         axes_shown = " x ".join(f"{path} ({n:,})" for path, n in sized)
         ctx.problem(
             "parameters",

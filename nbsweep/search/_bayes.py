@@ -245,8 +245,10 @@ class BayesSearch(Searcher):
         for scale in _LOCAL_SCALES[1:]:
             top = candidates[np.argsort(-scores)[:4]]
             local = _around(top, _LOCAL_CANDIDATES, rng, (scale,))
-            candidates = np.vstack([candidates, local])
+            # Scored (and so snapped) before they join: a pick is compared with the taken
+            # points where its run will land, inactive parameters at ``INACTIVE``.
             scores = np.concatenate([scores, self._log_ei(gp, local)])
+            candidates = np.vstack([candidates, local])
         ranked = np.argsort(-scores, kind="stable")
         for i in ranked:
             if _point_key(candidates[i]) not in taken:

@@ -24,6 +24,7 @@ import ipywidgets as widgets
 
 from nbsweep import _plotly, plot, views
 from nbsweep._states import SWEEP_LIVE, AgentState, RunState, SweepState
+from nbsweep._timing import CONTROLLER_CHECK_S, FIGURE_INTERVAL_S, TICK_S
 from nbsweep.widgets import _html, _static
 from nbsweep.widgets._feed import SweepFeed, next_wait
 from nbsweep.widgets._figures import FigurePane
@@ -31,8 +32,6 @@ from nbsweep.widgets._gpu import gpu_stats
 from nbsweep.widgets._parallel import ParallelView
 
 REFRESH_HZ = 2.0
-TICK_S = 1.0  # the elapsed time moves on this often between redraws
-CONTROLLER_CHECK_S = 2.0  # how often a dashboard asks whether a controller still runs the sweep
 BANDS, PARALLEL, IMPORTANCE, CURVES, HISTORY, SLICE, TIMELINE, RUN = range(8)
 TAB_TITLES = (
     "Bands", "Parallel coordinates", "Importance", "Curves", "History", "Slice", "Timeline", "Run",
@@ -60,6 +59,8 @@ class Dashboard:
         self._ticked = 0.0
         self._took = 0.0  # seconds the last redraw took: the refresher waits ten times that
         self._drawn_tabs: set[int] = set()
+        self._figure_due = 0.0  # monotonic time from which the visible figure may be redrawn
+        self._figure_stale = False  # the store moved on since the visible figure was drawn
         self._display: Any = None  # the display handle of the MIME bundle, once displayed
         self._published_state: str | None = None
         self._run_id: str | None = None
@@ -214,7 +215,10 @@ class Dashboard:
             parts, layout=layout(border="1px solid #e0e0e0", padding="8px", width="100%")
         )
         self.root.add_class("nbsweep-dashboard")
-        self.refresh(force=True)
+        # The tab is drawn by the refresher (or when chosen): its first figure imports
+        # plotly, seconds a cell must not wait for.
+        self.refresh(force=True, tab=False)
+        self._took = 0.0  # the first read is of every run: no measure of the next ones
 
     # ------------------------------------------------------------------ display and thread
 
@@ -273,9 +277,12 @@ class Dashboard:
         return self._thread is not None and self._thread.is_alive()
 
     def _loop(self) -> None:
+        self._redraw_tab(self.tabs.selected_index or 0)  # once, untimed: it builds the figure
+        self._figure_stale = False
         while not self._stop.wait(next_wait(self.interval, self._took)):
             try:
-                self.refresh()
+                if not self.refresh() and self._figure_stale:
+                    self._redraw_visible()  # its turn came after the store settled
                 self._check_controller()
                 self._tick()
                 self._publish()
@@ -288,9 +295,10 @@ class Dashboard:
 
     # ------------------------------------------------------------------ refresh
 
-    def refresh(self, force: bool = False) -> bool:
+    def refresh(self, force: bool = False, tab: bool = True) -> bool:
         """Redraw if the store changed since the last call (or ``force``); returns whether it
-        redrew. The visible tab is redrawn with the rest; the others when they are shown."""
+        redrew. The visible tab is redrawn with the rest (unless ``tab`` is False); the
+        others when they are shown."""
         start = time.monotonic()
         with self._lock:
             if not self.feed.changed() and not force:
@@ -311,9 +319,28 @@ class Dashboard:
             self._update_sort_options(snap)
             self._redraw_table()
             self._update_failed(snap)
-            self._redraw_tab(self.tabs.selected_index or 0)
+            self._figure_stale = True
             self._took = time.monotonic() - start
-            return True
+        if tab:
+            self._redraw_visible()
+        return True
+
+    def _redraw_visible(self) -> None:
+        """Redraw the visible tab; a figure at most as often as its own cost allows.
+
+        Parallel coordinates (cheap) and the run view go with the table they agree with.
+        """
+        index = self.tabs.selected_index or 0
+        if index in (PARALLEL, RUN):
+            self._figure_stale = False
+            self._redraw_tab(index, force=True)
+            return
+        if not self._figure_stale or time.monotonic() < self._figure_due:
+            return
+        start = time.monotonic()
+        self._figure_stale = False
+        self._redraw_tab(index, force=True)
+        self._figure_due = time.monotonic() + next_wait(FIGURE_INTERVAL_S, time.monotonic() - start)
 
     def _draw_header(self) -> None:
         if self._header is not None:

@@ -51,16 +51,27 @@ class FigurePane:
         self.image.value = plot.to_png(self._static(info))
 
     def _update(self, fig: Any) -> bool:
+        """Update the traces in place, add the new ones (a run that started), drop the
+        ones gone; False when the figure changed kind (then it is built anew)."""
         figure = self.figure
-        if figure is None or [t.type for t in figure.data] != [t.type for t in fig.data]:
+        if figure is None:
             return False
+        kept = min(len(figure.data), len(fig.data))
+        if [t.type for t in figure.data[:kept]] != [t.type for t in fig.data[:kept]]:
+            return False
+        if len(figure.data) > kept:
+            figure.data = figure.data[:kept]
         with figure.batch_update():
-            for old, new in zip(figure.data, fig.data, strict=True):
+            for old, new in zip(figure.data, fig.data[:kept], strict=True):
                 spec = new.to_plotly_json()
                 spec.pop("type", None)
                 spec.pop("uid", None)
                 old.update(spec, overwrite=True)
             figure.layout.update(fig.layout.to_plotly_json(), overwrite=True)
+        if len(fig.data) > kept:
+            figure.add_traces(list(fig.data[kept:]))
+            for trace in figure.data[kept:]:
+                trace.on_click(self._clicked)
         return True
 
     def _replace(self, fig: Any) -> bool:

@@ -172,11 +172,16 @@ def _responds(url: str) -> bool:
         return False
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, message: str) -> None:
+def wait_until(
+    condition: Callable[[], bool], timeout: float, message: str, seen: Any = None
+) -> None:
+    """Poll ``condition``; on timeout fail with ``message`` and the text of ``seen`` (a
+    locator), which says what the page showed instead."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(message)
+            shown = f"\n--- the page showed:\n{seen.inner_text()}" if seen is not None else ""
+            raise AssertionError(message + shown)
         time.sleep(0.25)
 
 
@@ -264,7 +269,9 @@ def test_dashboard_in_jupyterlab(lab: str) -> None:
             expect(dash).to_be_visible(timeout=180_000)
             header = dash.locator(".nbs-title").locator("xpath=..")
             expect(header).to_contain_text("running", timeout=60_000)
-            wait_until(lambda: runs_done(header.inner_text()) >= 6, 240, "runs did not end")
+            wait_until(
+                lambda: runs_done(header.inner_text()) >= 6, 240, "runs did not end", seen=dash
+            )
 
             # A brush on the log axis while runs go on ending: the table follows each redraw.
             dash.get_by_role("tab", name="Parallel coordinates").click()
@@ -274,7 +281,10 @@ def test_dashboard_in_jupyterlab(lab: str) -> None:
             expect_text(dash.locator(".widget-html", has_text="runs inside"), "inside lr")
             brushed_at = runs_done(header.inner_text())
             wait_until(
-                lambda: runs_done(header.inner_text()) >= brushed_at + 6, 240, "no live redraw"
+                lambda: runs_done(header.inner_text()) >= brushed_at + 6,
+                240,
+                "no live redraw",
+                seen=dash,
             )
             dash.get_by_role("button", name="Pause").click()
             expect(header).to_contain_text("paused", timeout=60_000)

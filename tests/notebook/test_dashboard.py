@@ -180,7 +180,7 @@ def test_failed_run_button_shows_traceback_and_log(done):
 
 def test_tabs_draw_when_selected(done):
     dash = Dashboard(done)
-    for index in range(len(TAB_TITLES)):
+    for index in [*range(1, len(TAB_TITLES)), 0]:  # the first tab is drawn when chosen
         dash.tabs.selected_index = index
     assert [dash.tabs.get_title(i) for i in range(len(TAB_TITLES))] == list(TAB_TITLES)
     assert "no hyperband" in dash.bands_table.value

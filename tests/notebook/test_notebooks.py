@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import shutil
@@ -14,6 +15,8 @@ import pytest
 from jupyter_client import KernelManager
 from nbclient import NotebookClient
 from nbclient.util import run_sync
+
+from nbsweep.report import SECTIONS
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -85,17 +88,21 @@ def assert_dashboard_saved(notebook: nbformat.NotebookNode, *texts: str) -> None
 def test_quickstart(workdir: Path) -> None:
     notebook = execute(workdir / "quickstart.ipynb")
     assert_dashboard_saved(notebook, "digits-svc", "finished", "12 / 12 runs", "best val_acc")
-    leaderboard = text_of(notebook).strip().splitlines()
-    assert leaderboard[0].split() == [
-        "run_id",
-        "config/C",
-        "config/gamma",
-        "config/kernel",
-        "summary/val_acc",
-    ]
+    leaderboard = text_of(notebook, -2).strip().splitlines()
+    assert leaderboard[0].split() == ["run_id", "config/C", "config/gamma", "summary/val_acc"]
     assert len(leaderboard) == 6
-    best = float(leaderboard[1].split()[-1])
-    assert 0.9 < best <= 1.0
+    # The notebook ends with one line: the best run, its metric and config, and the score
+    # of scikit-learn's default SVC() beside it, which tuning must beat.
+    line = text_of(notebook).strip()
+    found = re.fullmatch(
+        r"best run (\w+): val_acc=(0\.\d{4}) with (\{.*'C'.*'gamma'.*\}) "
+        r"\(default SVC\(\): val_acc=(0\.\d{4})\)",
+        line,
+    )
+    assert found, line
+    best, default = float(found[2]), float(found[4])
+    assert abs(best - float(leaderboard[1].split()[-1])) < 1e-4  # the leaderboard's top
+    assert best > default
     # The two static figures came out as PNG images.
     pngs = [
         c
@@ -104,8 +111,33 @@ def test_quickstart(workdir: Path) -> None:
     ]
     assert len(pngs) == 2
     report = (workdir / "quickstart-report.html").read_text()
-    assert report.count("data:image/png;base64,") == 4
+    assert report.count("data:image/png;base64,") == len(SECTIONS)  # one figure per section
     assert not re.search(r"""(src|href)=["']https?://""", report)
+
+
+def test_conditional(workdir: Path) -> None:
+    notebook = execute(workdir / "conditional.ipynb")
+    assert_dashboard_saved(notebook, "digits-conditional", "finished", "10 / 10 runs")
+    assert text_of(notebook, -2).strip() == "grid size: 21 runs"
+    lines = text_of(notebook).strip().splitlines()
+    assert len(lines) == 11 and lines[-1].startswith("best run ")
+    for line in lines[:-1]:
+        # Only the parameters a run's conditions switch on are in its config.
+        config = ast.literal_eval(line[line.index("{") : line.rindex("}") + 1])
+        if config["model"] == "svc":
+            assert set(config) == {"model", "svc"} and set(config["svc"]) == {"C", "gamma"}
+        else:
+            assert set(config) == {"model", "mlp"}
+            expected = {"num_layers", "units_1", "alpha"} | (
+                {"units_2"} if config["mlp"]["num_layers"] == 2 else set()
+            )
+            assert set(config["mlp"]) == expected
+    pngs = [
+        c
+        for c in notebook.cells
+        if c.cell_type == "code" and any("image/png" in o.get("data", {}) for o in c.outputs)
+    ]
+    assert len(pngs) == 2
 
 
 def test_hyperband(workdir: Path) -> None:
