@@ -526,7 +526,9 @@ def suite_lines() -> list[str]:
         "held-out tasks are run for this report alone, never to tune, and issue 16's targets "
         "are judged on them. Rosenbrock, Levy and the mixed space, where bayes lost to "
         "Optuna's GP in issue 16, are held out. Best-so-far is read at 10, 25, 50 and 100 "
-        "trials; a noisy task's figures are its noisy observations.",
+        "trials; a noisy task's figures are its noisy observations. For tuning, "
+        "`python -m benchmarks.dev` runs bayes against Optuna's GP and TPE on development "
+        "tasks only; `python -m benchmarks.run --set development` (or `held-out`) runs one set.",
         "",
         "| task | set | parameters | description |",
         "|---|---|---|---|",

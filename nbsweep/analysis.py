@@ -20,6 +20,7 @@ from nbsweep._errors import ConfigError, SweepError
 from nbsweep._runs import is_valid_metric
 from nbsweep._states import RunState
 from nbsweep.config import ConfigWarning, SweepConfig, validate
+from nbsweep.space import find_parent
 
 __all__ = ["best_value", "importance", "metric_values", "refine"]
 
@@ -288,26 +289,105 @@ def _refine_leaf(spec: dict[str, Any], top: list[Any], margin: float) -> dict[st
     return _refine_beta(spec, top, margin)  # the last family validate knows
 
 
+def _is_block(spec: Any) -> bool:
+    return isinstance(spec, Mapping) and "parameters" in spec and "distribution" not in spec
+
+
 def _refine_parameters(
     parameters: Mapping[str, Any], top: pd.DataFrame, prefix: str, margin: float
 ) -> dict[str, Any]:
+    """Each leaf refined from the top runs holding it: an empty cell is a run where the
+    parameter was inactive (its ``when`` did not hold), not a missing value."""
     out: dict[str, Any] = {}
     for name, spec in parameters.items():
         column = f"{prefix}{name}"
-        if isinstance(spec, Mapping) and "parameters" in spec and "distribution" not in spec:
+        if _is_block(spec):
             inner = _refine_parameters(spec["parameters"], top, f"{column}/", margin)
             out[name] = {"parameters": inner}
         elif isinstance(spec, Mapping) and column in top.columns:
             values = [_plain(v) for v in top[column] if not _is_missing(v)]
-            out[name] = _refine_leaf(dict(spec), values, margin)
+            leaf = {key: value for key, value in spec.items() if key != "when"}
+            out[name] = _refine_leaf(leaf, values, margin)
         else:
             out[name] = copy.deepcopy(spec)
+            continue
+        if "when" in spec:
+            out[name]["when"] = copy.deepcopy(spec["when"])
+    return out
+
+
+def _specs(
+    parameters: Mapping[str, Any], prefix: tuple[str, ...] = ()
+) -> Iterable[tuple[tuple[str, ...], dict[str, Any]]]:
+    """Every parameter and block with its path, a block before what it holds."""
+    for name, spec in parameters.items():
+        yield (*prefix, name), spec
+        if _is_block(spec):
+            yield from _specs(spec["parameters"], (*prefix, name))
+
+
+def _takes(spec: Mapping[str, Any], value: Any) -> bool:
+    """Whether a refined parent can take ``value`` (a ``when`` names only these three kinds)."""
+    if "values" in spec:
+        return any(_same(value, v) for v in spec["values"])
+    if "value" in spec:
+        return _same(value, spec["value"])
+    return spec["min"] <= value <= spec["max"]  # int_uniform
+
+
+def _prune_conditions(parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """Drop from each ``when`` the values its narrowed parent no longer takes, and every
+    parameter or block left with none (or whose parent went): it could never be active."""
+    specs = dict(_specs(parameters))
+    parents = {  # resolved once, before anything goes, as validation resolves them
+        path: {name: find_parent(path[:-1], name, specs) for name in spec["when"]}
+        for path, spec in specs.items()
+        if "when" in spec
+    }
+
+    dead: set[tuple[str, ...]] = set()
+
+    def gone(path: tuple[str, ...] | None) -> bool:
+        return path is None or any(path[: len(d)] == d for d in dead)
+
+    changed = True
+    while changed:  # a parameter that goes takes the ones depending on it along
+        changed = False
+        for path, names in parents.items():
+            if gone(path):
+                continue
+            when = specs[path]["when"]
+            for name, parent in names.items():
+                alive = not gone(parent)
+                when[name] = [v for v in when[name] if alive and _takes(specs[parent], v)]
+                if not when[name]:
+                    dead.add(path)
+                    changed = True
+                    break
+    return _without(parameters, dead)
+
+
+def _without(
+    parameters: Mapping[str, Any], dead: set[tuple[str, ...]], prefix: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """``parameters`` less the ``dead`` paths, and less the blocks that leaves empty."""
+    out: dict[str, Any] = {}
+    for name, spec in parameters.items():
+        path = (*prefix, name)
+        if path in dead:
+            continue
+        if _is_block(spec):
+            inner = _without(spec["parameters"], dead, path)
+            if not inner:
+                continue
+            spec = {**spec, "parameters": inner}
+        out[name] = spec
     return out
 
 
 def _leaves(parameters: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
     for spec in parameters.values():
-        if isinstance(spec, Mapping) and "parameters" in spec and "distribution" not in spec:
+        if _is_block(spec):
             yield from _leaves(spec["parameters"])
         else:
             yield spec
@@ -337,6 +417,8 @@ def refine(
     q. Normal laws are re-centred on the span (mu its middle, sigma half its width); beta laws
     become uniform on the span. Categoricals keep the values the top runs used (probabilities
     renormalised); a parameter with one value across the top runs becomes ``{"value": v}``.
+    A ``when`` stays, each parameter refined from the top runs it was active in; a ``when``
+    drops the values its narrowed parent no longer takes, and one left with none goes.
     Constants and other keys are unchanged, and so is the method (grid stays enumerable),
     except that a config with nothing left to search becomes a grid of one run. ``config`` may
     be raw or normalised; the result is validated and returned normalised.
@@ -366,4 +448,5 @@ def refine(
     count = min(len(finished), max(2, math.ceil(top * len(finished))))
     best = finished.sort_values(ascending=goal == "minimize", kind="mergesort").index[:count]
     parameters = _refine_parameters(config.parameters, runs.loc[best], "config/", margin)
+    parameters = _prune_conditions(parameters)
     return config.replace(parameters=parameters, method=_method(config.method, parameters))

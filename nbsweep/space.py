@@ -463,7 +463,7 @@ def _key_path(path: tuple[str, ...]) -> str:
     return "parameters." + ".parameters.".join(path)
 
 
-def _find_parent(
+def find_parent(
     scope: tuple[str, ...], name: str, paths: Collection[tuple[str, ...]]
 ) -> tuple[str, ...] | None:
     """The path a ``when`` key names, seen from the block at ``scope``: the block's own
@@ -513,7 +513,7 @@ def _parent(
     problems: list[str],
 ) -> Parameter | None:
     """The parameter a ``when`` key names, checked; None with a problem when it cannot be."""
-    found = _find_parent(holder[:-1], name, known)
+    found = find_parent(holder[:-1], name, known)
     if found is None:
         names = ["/".join(p) for p in plain]
         match = difflib.get_close_matches(name, names, n=1, cutoff=0.6)

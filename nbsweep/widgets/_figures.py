@@ -1,8 +1,8 @@
 """One tab's figure: interactive plotly (hover, legend, zoom, log y) when installed, else PNG.
 
 Both draw the same ``views`` info object (``nbsweep._plotly`` and ``nbsweep.plot``). A plotly
-figure is updated in place while its traces keep their kind and number, so a live redraw keeps
-the user's zoom and hidden legend entries (``uirevision``); a click on a line names its run.
+figure is updated in place while its traces keep their kind and number (a new run's line makes
+a new figure), keeping the user's zoom (``uirevision``); a click on a line names its run.
 """
 
 from __future__ import annotations
@@ -51,27 +51,18 @@ class FigurePane:
         self.image.value = plot.to_png(self._static(info))
 
     def _update(self, fig: Any) -> bool:
-        """Update the traces in place, add the new ones (a run that started), drop the
-        ones gone; False when the figure changed kind (then it is built anew)."""
+        """Update the traces in place; False when they changed in number or kind (a run
+        started): then the figure is built anew, which the front end draws reliably."""
         figure = self.figure
-        if figure is None:
+        if figure is None or [t.type for t in figure.data] != [t.type for t in fig.data]:
             return False
-        kept = min(len(figure.data), len(fig.data))
-        if [t.type for t in figure.data[:kept]] != [t.type for t in fig.data[:kept]]:
-            return False
-        if len(figure.data) > kept:
-            figure.data = figure.data[:kept]
         with figure.batch_update():
-            for old, new in zip(figure.data, fig.data[:kept], strict=True):
+            for old, new in zip(figure.data, fig.data, strict=True):
                 spec = new.to_plotly_json()
                 spec.pop("type", None)
                 spec.pop("uid", None)
                 old.update(spec, overwrite=True)
             figure.layout.update(fig.layout.to_plotly_json(), overwrite=True)
-        if len(fig.data) > kept:
-            figure.add_traces(list(fig.data[kept:]))
-            for trace in figure.data[kept:]:
-                trace.on_click(self._clicked)
         return True
 
     def _replace(self, fig: Any) -> bool:

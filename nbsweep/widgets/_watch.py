@@ -19,6 +19,7 @@ import traitlets
 
 # Plain ES module, no build step. ``el`` is a zero-height element at the dashboard's top.
 WATCH_JS = r"""
+const PLOTS = ".js-plotly-plot, .plot-container";
 const GONE = new Set(["restarting", "autorestarting", "dead", "terminating"]);
 
 function render({ model, el }) {
@@ -83,6 +84,7 @@ function render({ model, el }) {
   let width = 0;
   let pending = null;
   let observer = null;
+  let added = null;
   function attach() {
     root = el.closest(".nbsweep-dashboard");
     if (!root) return;
@@ -92,10 +94,20 @@ function render({ model, el }) {
     observer = new ResizeObserver(() => {
       if (root.clientWidth === width) return;
       width = root.clientWidth;
-      clearTimeout(pending);
-      pending = setTimeout(() => window.dispatchEvent(new Event("resize")), 150);
+      fit();
     });
     observer.observe(root);
+    // A figure drawn into a tab (or redrawn anew) sizes itself to a default 700 px.
+    added = new MutationObserver((records) => {
+      const plots = records.some((r) => Array.from(r.addedNodes).some((n) =>
+        n.nodeType === 1 && (n.matches(PLOTS) || n.querySelector(PLOTS))));
+      if (plots) fit();
+    });
+    added.observe(root, { childList: true, subtree: true });
+  }
+  function fit() {
+    clearTimeout(pending);
+    pending = setTimeout(() => window.dispatchEvent(new Event("resize")), 150);
   }
   setTimeout(attach, 0);
 
@@ -103,6 +115,7 @@ function render({ model, el }) {
     clearInterval(timer);
     clearTimeout(pending);
     if (observer) observer.disconnect();
+    if (added) added.disconnect();
     if (root) root.removeEventListener("click", onClick);
   };
 }

@@ -36,3 +36,12 @@ def bowl(config: Any) -> None:
     """A 3-parameter objective: best at lr=1e-2, depth=4, opt='adam'."""
     loss = (np.log10(config.lr) + 2) ** 2 + 0.1 * (config.depth - 4) ** 2
     nbsweep.log({"loss": loss + (0.0 if config.opt == "adam" else 0.5)})
+
+
+def branches(config: Any) -> None:
+    """Two optimizers, momentum only for sgd: best with adam, then sgd at momentum 0.8."""
+    if config.optimizer == "adam":
+        assert "momentum" not in config  # inactive: absent from the run's config
+        nbsweep.log({"loss": 0.0})
+    else:
+        nbsweep.log({"loss": 1.0 + (config.momentum - 0.8) ** 2})

@@ -81,7 +81,7 @@ Each line is a test of tests/faults/test_security.py that passed in this run.
 - **argv, never a shell**: parameter values `; rm -rf ~`, `$(touch PWNED)`, backticks, `&&`
   and a newline reach a `program:` run as literal arguments; `~` (a scratch `HOME`) and the
   working directory are untouched (`test_parameter_values_reach_a_program_as_literal_arguments`;
-  every macro in tests/scale/test_command.py).
+  every macro in tests/command/test_command.py).
 - **YAML never builds objects**: `!!python/object/apply`, `/new`, `/name` and `/module` tags are
   refused with a `ConfigError` from a YAML file and from YAML text, nothing runs and no store is
   created (`test_yaml_never_builds_python_objects`).
@@ -94,7 +94,7 @@ Each line is a test of tests/faults/test_security.py that passed in this run.
   store is 0700 and every file 0600: the database and its WAL, run and agent logs, the
   shipped function (`test_store_files_and_run_logs_are_private`).
 - **Fuzzing**: {fuzz}; hypothesis fuzzes `validate` with dicts, values and YAML text
-  (tests/engine/test_config_fuzz.py). In both only `ConfigError` may escape.
+  (tests/config/test_config_fuzz.py). In both only `ConfigError` may escape.
 """
 
 

@@ -3,7 +3,7 @@
 Each is tried through the call a user makes (``nbsweep.sweep``, ``load``, ``agent``,
 ``resume``), and none may leave a half-written sweep behind. The count of inputs tried goes
 to docs/reliability.md. Elsewhere: the magics' short messages (tests/notebook/test_magic.py),
-the CLI's exit codes (tests/scale/test_cli.py), a metric never logged
+the CLI's exit codes (tests/cli/test_cli.py), a metric never logged
 (test_fault_metrics.py).
 """
 
@@ -21,7 +21,7 @@ import pytest
 import nbsweep
 from nbsweep import ConfigError, PlacementError, StoreError, SweepError
 from nbsweep.agents import FakeNVML
-from tests.engine.test_config import BAD, DID_YOU_MEAN
+from tests.config.test_config import BAD, DID_YOU_MEAN
 from tests.faults import faulty
 
 pytestmark = pytest.mark.timeout(120)
@@ -48,7 +48,7 @@ def test_config_errors_name_the_key_path(tmp_path: Path, bad_inputs: Callable[..
                 nbsweep.sweep(config, faulty.noop, workers=1, store=str(store))
         assert expected in str(info.value), (config, str(info.value))
     assert not store.exists()  # refused before the store is even opened
-    bad_inputs("sweep configs (tests/engine/test_config.py BAD and DID_YOU_MEAN, YAML)", len(cases))
+    bad_inputs("sweep configs (tests/config/test_config.py BAD and DID_YOU_MEAN, YAML)", len(cases))
 
 
 def test_an_unshippable_train_function_names_the_global(

@@ -1,9 +1,9 @@
 """What must never get in: shell commands through parameters, objects through YAML, code in the
 store, other users into the files; and fuzzing of the config path.
 
-Also elsewhere: argv building against every macro (tests/scale/test_command.py), YAML tags at
-the loader (tests/engine/test_yaml.py), hypothesis fuzzing of ``validate``
-(tests/engine/test_config_fuzz.py), and ``resume`` asking for a notebook's train function
+Also elsewhere: argv building against every macro (tests/command/test_command.py), YAML tags at
+the loader (tests/config/test_yaml.py), hypothesis fuzzing of ``validate``
+(tests/config/test_config_fuzz.py), and ``resume`` asking for a notebook's train function
 again (test_fault_controller.py::test_controller_sigkill_then_resume).
 """
 

@@ -43,7 +43,7 @@ def train(config):
     penalty = {"rbf": 0.0, "poly": 0.05, "sigmoid": 0.1}[config.kernel]
     base = (math.log10(config.lr) + 2.5) ** 2 / 4 + abs(config.width - 6) / 20 + penalty
     for epoch in range(1, 7):
-        time.sleep(0.2)
+        time.sleep(0.4)
         nbsweep.log({"val_loss": base + 0.5 / epoch, "epoch": epoch})"""
 
 SWEEP = """import nbsweep
@@ -132,6 +132,7 @@ def lab(tmp_path: Path) -> Iterator[str]:
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env["PATH"]
     env["JUPYTER_CONFIG_DIR"] = str(config)
     env.pop("NBSWEEP_STORE", None)
+    env.pop("NBSWEEP_TIME_SCALE", None)  # the browser sees the dashboard at a user's pace
     env.pop("NBSWEEP_DASHBOARD", None)
     port = free_port()
     command = [
@@ -336,7 +337,9 @@ def test_dashboard_in_jupyterlab(lab: str) -> None:
                 page.keyboard.press("Control+Shift+F")
             expect(page.locator(".jp-FileBrowser")).to_be_visible(timeout=30_000)
             figure.scroll_into_view_if_needed()
-            wait_until(lambda: fits(dash, figure), 60, "the dashboard overflows its cell")
+            wait_until(
+                lambda: not overflow(dash, figure), 60, "overflow", seen=Overflow(dash, figure)
+            )
             page.wait_for_timeout(800)
             page.screenshot(path=str(IMAGES / "dashboard-1024.png"))
             page.set_viewport_size({"width": 1400, "height": 1500})
@@ -371,17 +374,32 @@ def test_dashboard_in_jupyterlab(lab: str) -> None:
     assert (IMAGES / "dashboard.png").stat().st_size > 20_000
 
 
-def fits(dash: Any, figure: Any) -> bool:
-    """The dashboard is no wider than its cell, and the plot (colour bar included) inside it."""
+def overflow(dash: Any, figure: Any) -> str:
+    """What sticks out: the dashboard past its cell, the plot (colour bar included) past the
+    dashboard, or content wider than the dashboard ("" when everything fits)."""
     outer = dash.bounding_box()
     plot = figure.bounding_box()
     area = dash.locator("xpath=ancestor::div[contains(@class, 'jp-OutputArea-output')]").first
     cell = area.bounding_box()
     if not (outer and plot and cell):
-        return False
+        return "not drawn"
     right = outer["x"] + outer["width"]
-    return (
-        plot["x"] + plot["width"] <= right + 1
-        and right <= cell["x"] + cell["width"] + 1
-        and dash.evaluate("el => el.scrollWidth <= el.clientWidth + 2")
-    )
+    found = []
+    if plot["x"] + plot["width"] > right + 1:
+        found.append(f"plot right {plot['x'] + plot['width']:.0f} > dashboard right {right:.0f}")
+    if right > cell["x"] + cell["width"] + 1:
+        found.append(f"dashboard right {right:.0f} > cell right {cell['x'] + cell['width']:.0f}")
+    widths = dash.evaluate("el => [el.scrollWidth, el.clientWidth]")
+    if widths[0] > widths[1] + 2:
+        found.append(f"content {widths[0]} px wide in a {widths[1]} px dashboard")
+    return "; ".join(found)
+
+
+class Overflow:
+    """``overflow`` as a locator-like ``inner_text`` for ``wait_until``'s failure message."""
+
+    def __init__(self, dash: Any, figure: Any) -> None:
+        self.dash, self.figure = dash, figure
+
+    def inner_text(self) -> str:
+        return overflow(self.dash, self.figure)

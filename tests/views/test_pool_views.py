@@ -8,7 +8,7 @@ import nbsweep
 from nbsweep import views
 from nbsweep.agents import FakeNVML
 from nbsweep.widgets import Dashboard, _html
-from tests.pool import trainfns
+from tests import gpu_trainfns
 
 
 def endless(epochs: int) -> dict:
@@ -23,8 +23,8 @@ def endless(epochs: int) -> dict:
 
 def test_dashboard_names_the_sweep_on_each_gpu_and_what_runs_cost(sqlite_store: str) -> None:
     gpus = FakeNVML([{"uuid": "GPU-a", "util": 60}, {"uuid": "GPU-b", "util": 60}])
-    mine = nbsweep.sweep(endless(4), trainfns.busy, store=sqlite_store, nvml=gpus, name="mine")
-    other = nbsweep.sweep(endless(4), trainfns.busy, store=sqlite_store, nvml=gpus, name="other")
+    mine = nbsweep.sweep(endless(4), gpu_trainfns.busy, store=sqlite_store, nvml=gpus, name="mine")
+    other = nbsweep.sweep(endless(4), gpu_trainfns.busy, store=sqlite_store, nvml=gpus, name="other")
     deadline = time.monotonic() + 60
     while len(mine.gpu_pool.query("state == 'holds'")) < 2:
         assert time.monotonic() < deadline, mine.gpu_pool

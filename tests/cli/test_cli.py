@@ -231,7 +231,7 @@ def share_one_sweep(project: Path, store_url: str, launch: str) -> None:
 def test_two_agents_started_from_a_shell_share_one_sweep(project: Path, store_url: str) -> None:
     """On SQLite and on PostgreSQL: the suite's end-to-end test of agent processes on a
     PostgreSQL store (every other process-level test runs on SQLite; the store contract in
-    tests/runtime/test_store.py covers each store call on both)."""
+    tests/store/test_store.py covers each store call on both)."""
     share_one_sweep(project, store_url, "{agent} & {agent} & wait")
 
 

@@ -17,8 +17,8 @@ from nbsweep.config import SweepConfig
 from nbsweep.schedulers import agent_scheduler, make_scheduler, scheduler_name
 from nbsweep.schedulers._nbsweep import NbsweepScheduler
 from nbsweep.schedulers._optuna import OptunaScheduler
-from tests.launch import trainfns
-from tests.launch.schedulers import Checkpoint, Countdown
+from tests.schedulers import trainfns
+from tests.schedulers.custom import Checkpoint, Countdown
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -266,7 +266,7 @@ def test_a_package_declares_a_scheduler_by_entry_point(
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: nbsweep-countdown\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text(
-        "[nbsweep.schedulers]\ncountdown = tests.launch.schedulers:Countdown\n"
+        "[nbsweep.schedulers]\ncountdown = tests.schedulers.custom:Countdown\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     config = nbsweep.validate({**CUSTOM, "scheduler": {"engine": "countdown"}})

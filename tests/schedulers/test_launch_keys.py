@@ -16,7 +16,7 @@ from nbsweep._start import _controllers
 from nbsweep.agents import FakeNVML, set_nvml
 from nbsweep.config import ConfigWarning
 from nbsweep.schedulers import _launch
-from tests.launch import trainfns
+from tests.schedulers import trainfns
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(120)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import nbsweep
-from tests.scale import pgfns
+from tests.store import pgfns
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -32,7 +32,7 @@ from nbsweep.store import (
     owner_id,
     resolve_url,
 )
-from tests.runtime import workers
+from tests.store import workers
 
 CONFIG = {"method": "grid", "metric": {"name": "loss"}, "parameters": {"x": {"values": [1, 2]}}}
 

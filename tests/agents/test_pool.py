@@ -16,7 +16,7 @@ import pytest
 import nbsweep
 from nbsweep import PlacementError
 from nbsweep.agents import FakeNVML
-from tests.pool import trainfns
+from tests import gpu_trainfns
 from tests.waiting import wait_for
 
 
@@ -42,10 +42,10 @@ def started(sweep: nbsweep.Sweep) -> pd.DataFrame:
 def test_num_workers_caps_the_gpus_each_sweep_holds(sqlite_store: str) -> None:
     gpus = FakeNVML(4)
     one = nbsweep.sweep(
-        config(4, 3, num_workers=1), trainfns.busy, store=sqlite_store, nvml=gpus, name="one"
+        config(4, 3, num_workers=1), gpu_trainfns.busy, store=sqlite_store, nvml=gpus, name="one"
     )
     three = nbsweep.sweep(
-        config(8, 3, num_workers=3), trainfns.busy, store=sqlite_store, nvml=gpus, name="three"
+        config(8, 3, num_workers=3), gpu_trainfns.busy, store=sqlite_store, nvml=gpus, name="three"
     )
     most = {one.id: 0, three.id: 0}
     while one.state == "running" or three.state == "running":
@@ -78,10 +78,10 @@ def test_more_workers_than_gpus_share_them_in_turn(sqlite_store: str, tmp_path: 
         },
     }
     small = nbsweep.sweep(
-        four, trainfns.together, workers=4, store=sqlite_store, nvml=gpus, name="small"
+        four, gpu_trainfns.together, workers=4, store=sqlite_store, nvml=gpus, name="small"
     )
     wait_for(lambda: len(small.gpu_pool) == 2)
-    other = nbsweep.sweep(config(1, 1), trainfns.busy, store=sqlite_store, nvml=gpus, name="o")
+    other = nbsweep.sweep(config(1, 1), gpu_trainfns.busy, store=sqlite_store, nvml=gpus, name="o")
     assert small.wait(60) == "finished"
     runs = small.runs
     # Each run waits for the other three: they finish only with four agents at once.
@@ -97,11 +97,11 @@ def test_more_workers_than_gpus_share_them_in_turn(sqlite_store: str, tmp_path: 
 def test_a_shared_gpu_changes_hands_once_its_last_agent_leaves(sqlite_store: str) -> None:
     gpu = FakeNVML(1)
     low = nbsweep.sweep(
-        endless(4), trainfns.busy, workers=2, store=sqlite_store, nvml=gpu, name="low"
+        endless(4), gpu_trainfns.busy, workers=2, store=sqlite_store, nvml=gpu, name="low"
     )
     wait_for(lambda: (low.runs["state"] == "running").sum() == 2)  # both on the one GPU
     high = nbsweep.sweep(
-        config(2, 2, priority="high"), trainfns.busy, store=sqlite_store, nvml=gpu, name="hi"
+        config(2, 2, priority="high"), gpu_trainfns.busy, store=sqlite_store, nvml=gpu, name="hi"
     )
     assert high.wait(60) == "finished"
     low.cancel()
@@ -117,11 +117,11 @@ def test_a_shared_gpu_changes_hands_once_its_last_agent_leaves(sqlite_store: str
 
 def test_a_raised_priority_gets_the_next_freed_gpu(sqlite_store: str) -> None:
     gpu = FakeNVML(1)
-    first = nbsweep.sweep(endless(4), trainfns.busy, store=sqlite_store, nvml=gpu, name="a")
+    first = nbsweep.sweep(endless(4), gpu_trainfns.busy, store=sqlite_store, nvml=gpu, name="a")
     wait_for(lambda: len(started(first)) >= 1)
-    older = nbsweep.sweep(config(2, 2), trainfns.busy, store=sqlite_store, nvml=gpu, name="b")
+    older = nbsweep.sweep(config(2, 2), gpu_trainfns.busy, store=sqlite_store, nvml=gpu, name="b")
     wait_for(lambda: "waits" in set(first.gpu_pool["state"]))
-    newer = nbsweep.sweep(config(2, 2), trainfns.busy, store=sqlite_store, nvml=gpu, name="c")
+    newer = nbsweep.sweep(config(2, 2), gpu_trainfns.busy, store=sqlite_store, nvml=gpu, name="c")
     wait_for(lambda: list(first.gpu_pool["state"]).count("waits") == 2)
     # Same priority: the holder keeps its GPU for run after run.
     seen = len(started(first))
@@ -156,7 +156,7 @@ def test_a_raised_priority_gets_the_next_freed_gpu(sqlite_store: str) -> None:
 
 
 def test_a_priority_must_be_low_medium_or_high(sqlite_store: str) -> None:
-    sweep = nbsweep.sweep(config(1, 1), trainfns.busy, workers=1, store=sqlite_store)
+    sweep = nbsweep.sweep(config(1, 1), gpu_trainfns.busy, workers=1, store=sqlite_store)
     with pytest.raises(PlacementError, match="priority 'urgent' is not one of low, medium, high"):
         sweep.set_priority("urgent")
     assert sweep.wait(60) == "finished"
@@ -169,11 +169,11 @@ def test_a_paused_sweep_lends_its_idle_gpu_and_gets_it_back(
     gate = tmp_path / "gate"
     held = config(6, 4)
     held["parameters"]["gate"] = {"value": str(gate)}
-    paused = nbsweep.sweep(held, trainfns.busy, store=sqlite_store, nvml=gpu, name="a")
+    paused = nbsweep.sweep(held, gpu_trainfns.busy, store=sqlite_store, nvml=gpu, name="a")
     wait_for(lambda: len(started(paused)) >= 1)
     paused.pause()
     gate.touch()  # its first run goes on only now, so the sweep is paused mid-way
-    other = nbsweep.sweep(config(2, 2), trainfns.busy, store=sqlite_store, nvml=gpu, name="b")
+    other = nbsweep.sweep(config(2, 2), gpu_trainfns.busy, store=sqlite_store, nvml=gpu, name="b")
     # The paused sweep's agent ends its run, idles, then lets the waiting sweep have the GPU.
     assert other.wait(60) == "finished"
     assert paused.state == "paused"
@@ -185,9 +185,9 @@ def test_a_paused_sweep_lends_its_idle_gpu_and_gets_it_back(
 
 def test_fewer_workers_on_resume_give_gpus_back_to_the_pool(sqlite_store: str) -> None:
     gpus = FakeNVML(3)
-    big = nbsweep.sweep(endless(3), trainfns.busy, store=sqlite_store, nvml=gpus, name="big")
+    big = nbsweep.sweep(endless(3), gpu_trainfns.busy, store=sqlite_store, nvml=gpus, name="big")
     wait_for(lambda: len(big.gpu_pool) == 3)
-    small = nbsweep.sweep(config(4, 2), trainfns.busy, store=sqlite_store, nvml=gpus, name="s")
+    small = nbsweep.sweep(config(4, 2), gpu_trainfns.busy, store=sqlite_store, nvml=gpus, name="s")
     wait_for(lambda: "waits" in set(big.gpu_pool["state"]))
     big.resume(config={"scheduler": {"num_workers": 1}})
     # Two of big's agents finish their run and leave; the waiting sweep gets their GPUs.
@@ -208,11 +208,11 @@ def test_the_gpus_of_a_killed_kernel_go_back_to_the_pool(sqlite_store: str, tmp_
             sys.path.insert(0, {str(Path(__file__).parents[2])!r})
             import nbsweep
             from nbsweep.agents import FakeNVML
-            from tests.pool import trainfns
+            from tests import gpu_trainfns
 
             config = {{"method": "random", "parameters": {{"x": {{"values": [0, 1]}},
                       "epochs": {{"value": 5}}}}}}  # no end of its own: killed below
-            sweep = nbsweep.sweep(config, trainfns.busy, store=sys.argv[1], nvml=FakeNVML(1))
+            sweep = nbsweep.sweep(config, gpu_trainfns.busy, store=sys.argv[1], nvml=FakeNVML(1))
             print(sweep.id, flush=True)
             sweep.wait()
             """
@@ -228,6 +228,6 @@ def test_the_gpus_of_a_killed_kernel_go_back_to_the_pool(sqlite_store: str, tmp_
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
-    after = nbsweep.sweep(config(1, 1), trainfns.busy, store=sqlite_store, nvml=FakeNVML(1))
+    after = nbsweep.sweep(config(1, 1), gpu_trainfns.busy, store=sqlite_store, nvml=FakeNVML(1))
     assert after.wait(60) == "finished"
     assert list(after.runs["gpu"]) == [FakeNVML(1).gpus[0]["uuid"]]

@@ -15,7 +15,7 @@ import nbsweep
 from nbsweep import ConfigError
 from nbsweep.config import ConfigWarning, SweepConfig
 from nbsweep.schedulers import scheduler_name
-from tests.launch import trainfns
+from tests.schedulers import trainfns
 
 pytestmark = pytest.mark.timeout(120)
 

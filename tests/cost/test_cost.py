@@ -13,7 +13,7 @@ import pytest
 import nbsweep
 from nbsweep.agents import FakeNVML, _gpus
 from nbsweep.agents._gpus import GpuMeter
-from tests.pool import trainfns
+from tests import gpu_trainfns
 
 
 def test_runs_carry_the_utilisation_and_memory_sampled_on_their_gpu(sqlite_store: str) -> None:
@@ -23,7 +23,7 @@ def test_runs_carry_the_utilisation_and_memory_sampled_on_their_gpu(sqlite_store
         "metric": {"name": "loss"},
         "parameters": {"mem_mb": {"values": [1000, 2000, 3000, 4000]}},
     }
-    sweep = nbsweep.sweep(config, trainfns.loads_gpu, store=sqlite_store, nvml=gpus)
+    sweep = nbsweep.sweep(config, gpu_trainfns.loads_gpu, store=sqlite_store, nvml=gpus)
     assert sweep.wait(60) == "finished"
     runs = sweep.runs.set_index("run_id")
     assert set(runs["gpu"]) <= {"GPU-busy", "GPU-idle"} and len(runs) == 4
@@ -43,7 +43,7 @@ def test_runs_carry_the_utilisation_and_memory_sampled_on_their_gpu(sqlite_store
 
 def test_cpu_runs_have_no_gpu_figures_and_say_so(sqlite_store: str) -> None:
     config = {"method": "grid", "parameters": {"x": {"values": [1, 2]}, "epochs": {"value": 2}}}
-    sweep = nbsweep.sweep(config, trainfns.busy, workers=1, store=sqlite_store, nvml=FakeNVML(0))
+    sweep = nbsweep.sweep(config, gpu_trainfns.busy, workers=1, store=sqlite_store, nvml=FakeNVML(0))
     assert sweep.wait(60) == "finished"
     runs = sweep.runs
     assert runs[["gpu_util", "gpu_mem_mb", "gpu_seconds"]].isna().all().all()
@@ -65,7 +65,7 @@ def test_hyperband_reports_the_gpu_hours_its_stopped_runs_did_not_spend(
     sqlite_store: str,
 ) -> None:
     sweep = nbsweep.sweep(
-        hyperband(8), trainfns.learns, workers=1, store=sqlite_store, nvml=FakeNVML(1)
+        hyperband(8), gpu_trainfns.learns, workers=1, store=sqlite_store, nvml=FakeNVML(1)
     )
     assert sweep.wait(60) == "finished"
     runs = sweep.runs
@@ -116,11 +116,11 @@ def test_agents_started_outside_a_kernel_measure_the_gpus_they_are_given(
     }
     # No agents of its own: the runs are done by agents started elsewhere.
     with pytest.warns(UserWarning, match="workers=0: no agent runs sweep"):
-        sweep = nbsweep.sweep(config, trainfns.loads_gpu, workers=0, store=sqlite_store, nvml=gpus)
+        sweep = nbsweep.sweep(config, gpu_trainfns.loads_gpu, workers=0, store=sqlite_store, nvml=gpus)
     # In this process, as wandb.agent, on the GPU its CUDA_VISIBLE_DEVICES names.
     monkeypatch.setattr(_gpus, "_nvml", gpus)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-b")
-    assert nbsweep.agent(sweep.id, trainfns.loads_gpu, count=1, store=sqlite_store) == 1
+    assert nbsweep.agent(sweep.id, gpu_trainfns.loads_gpu, count=1, store=sqlite_store) == 1
     # From a shell: `nbsweep agent --workers 2` gives each of its agents one GPU.
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
     shell = subprocess.run(
