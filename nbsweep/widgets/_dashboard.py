@@ -65,9 +65,10 @@ class Dashboard:
         self._published_state: str | None = None
         self._run_id: str | None = None
 
+        # Full-width parts have no margin: an HTML widget's 2 px each side would stick out.
         layout = widgets.Layout
         self.watch = _kernel_watch(str(sweep.id), self.show_run)
-        self.header = widgets.HTML(layout=layout(width="100%"))
+        self.header = widgets.HTML(layout=layout(width="100%", margin="0"))
         self.pause_button = widgets.Button(description="Pause", icon="pause")
         self.stop_button = widgets.Button(
             description="Stop", icon="stop", tooltip="no new runs; running runs finish"
@@ -125,7 +126,9 @@ class Dashboard:
             description="Clear filter", layout=layout(display="none")
         )
         self.clear_filter.on_click(lambda _: self._clear_filter())
-        self.table = widgets.HTML(layout=layout(width="100%", max_height="360px", overflow="auto"))
+        self.table = widgets.HTML(
+            layout=layout(width="100%", margin="0", max_height="360px", overflow="auto")
+        )
         self.failed_buttons = widgets.HBox(layout=layout(flex_flow="row wrap"))
 
         self.bands_table = widgets.HTML()
@@ -146,7 +149,7 @@ class Dashboard:
         self.slice = FigurePane(plot.draw_slice, _plotly.slice_figure, self.show_run)
         self.timeline = FigurePane(plot.draw_timeline, _plotly.timeline_figure, self.show_run)
         self.run_picker = widgets.Dropdown(options=[], description="run")
-        self.detail = widgets.HTML(layout=layout(width="100%"))
+        self.detail = widgets.HTML(layout=layout(width="100%", margin="0"))
         self.run_curves = FigurePane(plot.draw_run_detail, _plotly.run_detail_figure)
         self._syncing = False  # while the code (not the user) sets a picker
         for control, tab in (

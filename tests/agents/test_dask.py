@@ -15,10 +15,11 @@ import pytest
 from IPython.testing.globalipapp import start_ipython
 
 import nbsweep
-from nbsweep import PlacementError, SweepNotFoundError, SweepStateError
+from nbsweep import PlacementError, StoreError, SweepNotFoundError, SweepStateError
 from nbsweep._start import _controllers
 from nbsweep.agents import FakeNVML, dask_agents, set_nvml
-from tests.runtime import trainfns
+from nbsweep.store import open_store
+from tests import trainfns
 
 REPO = Path(__file__).resolve().parents[2]
 GRID = {"method": "grid", "parameters": {"lr": {"values": [0.1, 0.2]}}}
@@ -77,8 +78,14 @@ def test_one_agent_per_dask_worker_runs_a_notebook_style_function(tmp_path: Path
 
 
 def test_unknown_sweep_is_refused_before_the_cluster_is_used(tmp_path: Path) -> None:
+    missing = tmp_path / "missing" / "s.db"
+    with pytest.raises(StoreError, match="does not exist"):
+        dask_agents("nope1234", client=None, store=str(missing))
+    assert not missing.parent.exists()  # a stale store name creates nothing
+    store = str(tmp_path / "s.db")
+    open_store(store)
     with pytest.raises(SweepNotFoundError, match="nope1234"):
-        dask_agents("nope1234", client=None, store=str(tmp_path / "s.db"))
+        dask_agents("nope1234", client=None, store=store)
 
 
 # ``nbsweep.sweep(..., executor=client)``: a notebook's sweep whose agents are Dask tasks. The
@@ -380,7 +387,7 @@ def train(config):
 
 @pytest.mark.timeout(120)
 def test_sweep_magics_run_and_resume_on_the_dask_client_they_name(
-    sqlite_store: str, two_gpu_cluster: Any
+    sqlite_store: str, two_gpu_cluster: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from distributed import get_task_stream
 
@@ -396,8 +403,9 @@ def test_sweep_magics_run_and_resume_on_the_dask_client_they_name(
         assert started.state == "finished"
         assert sorted(started.runs["summary/loss"]) == [1.0, 2.0, 3.0]
 
-        with pytest.warns(UserWarning, match="workers=0: no agent runs sweep"):
-            later = shell.run_cell_magic("sweep", f"train --workers 0 --store {sqlite_store}", body)
+        later = shell.run_cell_magic("sweep", f"train --workers 0 --store {sqlite_store}", body)
+        # In a cell the warning is shown as its message alone.
+        assert "UserWarning: workers=0: no agent runs sweep" in capsys.readouterr().err
         _end_controller(later)
         shell.run_line_magic("sweep", f"resume {later.id} --executor client")
         assert later.wait(timeout=90) == "finished"

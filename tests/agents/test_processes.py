@@ -18,7 +18,7 @@ import nbsweep
 from nbsweep import PlacementError
 from nbsweep.agents import FakeNVML, plan_slots
 from nbsweep.agents._shipping import reference
-from tests.runtime import trainfns
+from tests import trainfns
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(120)
@@ -31,7 +31,7 @@ def _script(tmp_path: Path, body: str) -> Path:
 
 
 def test_importable_functions_travel_by_reference() -> None:
-    assert reference(trainfns.quadratic) == "tests.runtime.trainfns:quadratic"
+    assert reference(trainfns.quadratic) == "tests.trainfns:quadratic"
 
 
 def test_a_function_defined_in_main_travels_by_value(tmp_path: Path) -> None:

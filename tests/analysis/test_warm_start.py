@@ -10,7 +10,7 @@ import nbsweep
 from nbsweep import SweepError, SweepNotFoundError
 from nbsweep.controller import Controller
 from nbsweep.search import make_searcher
-from tests.runtime import trainfns
+from tests import trainfns
 
 pytestmark = pytest.mark.timeout(120)
 

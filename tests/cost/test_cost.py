@@ -43,7 +43,9 @@ def test_runs_carry_the_utilisation_and_memory_sampled_on_their_gpu(sqlite_store
 
 def test_cpu_runs_have_no_gpu_figures_and_say_so(sqlite_store: str) -> None:
     config = {"method": "grid", "parameters": {"x": {"values": [1, 2]}, "epochs": {"value": 2}}}
-    sweep = nbsweep.sweep(config, gpu_trainfns.busy, workers=1, store=sqlite_store, nvml=FakeNVML(0))
+    sweep = nbsweep.sweep(
+        config, gpu_trainfns.busy, workers=1, store=sqlite_store, nvml=FakeNVML(0)
+    )
     assert sweep.wait(60) == "finished"
     runs = sweep.runs
     assert runs[["gpu_util", "gpu_mem_mb", "gpu_seconds"]].isna().all().all()
@@ -116,7 +118,9 @@ def test_agents_started_outside_a_kernel_measure_the_gpus_they_are_given(
     }
     # No agents of its own: the runs are done by agents started elsewhere.
     with pytest.warns(UserWarning, match="workers=0: no agent runs sweep"):
-        sweep = nbsweep.sweep(config, gpu_trainfns.loads_gpu, workers=0, store=sqlite_store, nvml=gpus)
+        sweep = nbsweep.sweep(
+            config, gpu_trainfns.loads_gpu, workers=0, store=sqlite_store, nvml=gpus
+        )
     # In this process, as wandb.agent, on the GPU its CUDA_VISIBLE_DEVICES names.
     monkeypatch.setattr(_gpus, "_nvml", gpus)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-b")

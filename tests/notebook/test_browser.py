@@ -391,8 +391,21 @@ def overflow(dash: Any, figure: Any) -> str:
         found.append(f"dashboard right {right:.0f} > cell right {cell['x'] + cell['width']:.0f}")
     widths = dash.evaluate("el => [el.scrollWidth, el.clientWidth]")
     if widths[0] > widths[1] + 2:
-        found.append(f"content {widths[0]} px wide in a {widths[1]} px dashboard")
+        found.append(f"content {widths[0]} px wide in a {widths[1]} px dashboard: ")
+        found.append(dash.evaluate(WIDEST))
     return "; ".join(found)
+
+
+# The elements that stick out past the dashboard's right edge, outermost first.
+WIDEST = """el => {
+  const edge = el.getBoundingClientRect().right;
+  return Array.from(el.querySelectorAll("*"))
+    .filter((e) => e.getBoundingClientRect().right > edge + 1)
+    .slice(0, 4)
+    .map((e) => e.tagName + "." + String(e.className).split(" ").join(".") + " "
+      + Math.round(e.getBoundingClientRect().right - edge) + "px")
+    .join(", ");
+}"""
 
 
 class Overflow:

@@ -13,7 +13,7 @@ import pandas as pd
 import nbsweep
 from nbsweep._states import CrashReason
 from nbsweep.store import pid_alive
-from tests.runtime import trainfns
+from tests import trainfns
 from tests.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -23,7 +23,7 @@ import sys
 
 sys.path.insert(0, {repo!r})
 import nbsweep
-from tests.runtime import trainfns
+from tests import trainfns
 
 # Points 3 and 4 stop after 3 rows at a gate the test opens only once this process is gone.
 config = {{

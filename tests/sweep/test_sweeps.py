@@ -13,7 +13,7 @@ import pytest
 import nbsweep
 from nbsweep import RunStopped, SweepError, SweepNotFoundError
 from nbsweep.agents import FakeNVML
-from tests.runtime import trainfns
+from tests import trainfns
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(90)

@@ -11,7 +11,7 @@ from nbsweep import validate
 from nbsweep._runs import RunRecord
 from nbsweep.schedulers._nbsweep import NbsweepScheduler, last_iteration
 from nbsweep.stopping import Band, Hyperband
-from tests.runtime import trainfns
+from tests import trainfns
 
 
 def config(**early_terminate: object) -> object:

@@ -24,7 +24,9 @@ def endless(epochs: int) -> dict:
 def test_dashboard_names_the_sweep_on_each_gpu_and_what_runs_cost(sqlite_store: str) -> None:
     gpus = FakeNVML([{"uuid": "GPU-a", "util": 60}, {"uuid": "GPU-b", "util": 60}])
     mine = nbsweep.sweep(endless(4), gpu_trainfns.busy, store=sqlite_store, nvml=gpus, name="mine")
-    other = nbsweep.sweep(endless(4), gpu_trainfns.busy, store=sqlite_store, nvml=gpus, name="other")
+    other = nbsweep.sweep(
+        endless(4), gpu_trainfns.busy, store=sqlite_store, nvml=gpus, name="other"
+    )
     deadline = time.monotonic() + 60
     while len(mine.gpu_pool.query("state == 'holds'")) < 2:
         assert time.monotonic() < deadline, mine.gpu_pool
