@@ -376,7 +376,7 @@ def test_dashboard_in_jupyterlab(lab: str) -> None:
 
 def overflow(dash: Any, figure: Any) -> str:
     """What sticks out: the dashboard past its cell, the plot (colour bar included) past the
-    dashboard, or content wider than the dashboard ("" when everything fits)."""
+    dashboard, or anything past the dashboard's edge ("" when everything fits)."""
     outer = dash.bounding_box()
     plot = figure.bounding_box()
     area = dash.locator("xpath=ancestor::div[contains(@class, 'jp-OutputArea-output')]").first
@@ -389,19 +389,25 @@ def overflow(dash: Any, figure: Any) -> str:
         found.append(f"plot right {plot['x'] + plot['width']:.0f} > dashboard right {right:.0f}")
     if right > cell["x"] + cell["width"] + 1:
         found.append(f"dashboard right {right:.0f} > cell right {cell['x'] + cell['width']:.0f}")
-    widths = dash.evaluate("el => [el.scrollWidth, el.clientWidth]")
-    if widths[0] > widths[1] + 2:
-        found.append(f"content {widths[0]} px wide in a {widths[1]} px dashboard: ")
-        found.append(dash.evaluate(WIDEST))
+    sticking_out = dash.evaluate(WIDEST)
+    if sticking_out:
+        found.append(f"past the dashboard's edge: {sticking_out}")
     return "; ".join(found)
 
 
-# The elements that stick out past the dashboard's right edge, outermost first.
+# The elements past the dashboard's right edge (outermost first), unless a scrolling box (the
+# runs table) holds them.
 WIDEST = """el => {
   const edge = el.getBoundingClientRect().right;
+  const clipped = (e) => {
+    for (let p = e.parentElement; p && p !== el; p = p.parentElement) {
+      if (getComputedStyle(p).overflowX !== "visible") return true;
+    }
+    return false;
+  };
   return Array.from(el.querySelectorAll("*"))
-    .filter((e) => e.getBoundingClientRect().right > edge + 1)
-    .slice(0, 4)
+    .filter((e) => e.getBoundingClientRect().right > edge + 1 && !clipped(e))
+    .slice(0, 6)
     .map((e) => e.tagName + "." + String(e.className).split(" ").join(".") + " "
       + Math.round(e.getBoundingClientRect().right - edge) + "px")
     .join(", ");
