@@ -197,7 +197,8 @@ def write_param_file(
     """Write W&B's ``config-<run>.yaml`` (``wandb_version: 1`` + ``{k: {value: v}}``)."""
     text = "wandb_version: 1"
     if run_config:
-        wire = {k: {"value": v} for k, v in run_config.items()}
+        # Plain dicts: safe_dump refuses the run's ``Config`` (a dict subclass), nested too.
+        wire = {k: {"value": v} for k, v in json.loads(json.dumps(run_config)).items()}
         text += "\n\n" + yaml.safe_dump(
             wire, default_flow_style=False, allow_unicode=True, sort_keys=False
         )

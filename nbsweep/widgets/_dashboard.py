@@ -40,6 +40,8 @@ FAILED = (RunState.FAILED, RunState.CRASHED)
 MAX_FAILED_BUTTONS = 12
 TABLE_ROWS = 200  # rows of the runs table drawn; the rest are counted
 Y_AXES = {"auto": None, "linear": False, "log": True}
+FIGURE_FRAME_PX = 64  # the dashboard's and the tab's padding and borders around a figure
+MIN_FIGURE_PX = 320
 
 
 class Dashboard:
@@ -218,6 +220,8 @@ class Dashboard:
             parts, layout=layout(border="1px solid #e0e0e0", padding="8px", width="100%")
         )
         self.root.add_class("nbsweep-dashboard")
+        if self.watch is not None:
+            self.watch.observe(lambda change: self._fit(change["new"]), names="width")
         # The tab is drawn by the refresher (or when chosen): its first figure imports
         # plotly, seconds a cell must not wait for.
         self.refresh(force=True, tab=False)
@@ -555,6 +559,18 @@ class Dashboard:
             return
         self.detail.value = _html.run_view_html(info)
         self.run_curves.draw(info)
+
+    def _fit(self, width: int) -> None:
+        """Size the figures to the dashboard's width in the page (less the tab's frame)."""
+        if width <= 0:
+            return
+        room = max(MIN_FIGURE_PX, width - FIGURE_FRAME_PX)
+        with self._lock:  # the refresher may be redrawing a figure
+            self.parallel.fit(room)
+            for pane in (
+                self.bands, self.curves, self.history, self.slice, self.timeline, self.run_curves,
+            ):  # fmt: skip
+                pane.fit(room)
 
     # ------------------------------------------------------------------ actions
 

@@ -30,6 +30,7 @@ class FigurePane:
         self._interactive = interactive if _plotly.available() else None
         self._on_run = on_run
         self.figure: Any = None  # the plotly FigureWidget, once drawn
+        self.width: int | None = None  # px, as the page reports it (None: plotly's own)
         self.image: widgets.Image | None = None
         self.widget = widgets.Box(layout=widgets.Layout(width="100%"))
 
@@ -41,7 +42,7 @@ class FigurePane:
         """Draw ``info``: in place when the figure keeps its shape, else anew."""
         if self._interactive is not None:
             fig = self._interactive(info)
-            fig.update_layout(uirevision=KEEP_UI, width=None, autosize=True)
+            fig.update_layout(uirevision=KEEP_UI, width=self.width, autosize=self.width is None)
             if self._update(fig) or self._replace(fig):
                 return
             self._interactive = None  # plotly without widget support: images from now on
@@ -49,6 +50,12 @@ class FigurePane:
             self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
             self.widget.children = (self.image,)
         self.image.value = plot.to_png(self._static(info))
+
+    def fit(self, width: int) -> None:
+        """Size the figure to ``width`` px (the page's measure of the room it has)."""
+        self.width = width
+        if self.figure is not None:
+            self.figure.layout.width = width
 
     def _update(self, fig: Any) -> bool:
         """Update the traces in place; False when they changed in number or kind (a run

@@ -40,6 +40,8 @@ STYLE = """
 .nbsweep img { max-width: 100%; height: auto; }
 .nbsweep-dashboard { box-sizing: border-box; max-width: 100%; min-width: 0; }
 .nbsweep-dashboard .widget-html-content { max-width: 100%; }
+.nbsweep-dashboard .widget-box { min-width: 0; }
+.nbsweep-dashboard .js-plotly-plot { width: 100%; min-width: 0; }
 .nbsweep-dashboard tr[data-run] { cursor: pointer; }
 .nbsweep-dashboard tr[data-run]:hover td { background: #0000000a; }
 .nbsweep-dashboard.nbs-kernel-gone > :not(.nbs-kernel-banner) { opacity: 0.45;
@@ -306,45 +308,6 @@ def agent_cells(agent: Any, gpu_stats: dict[str, dict[str, float]]) -> list[str]
         memory,
         run if isinstance(run, str) and run else "—",
     ]
-
-
-def run_detail_html(run: Any) -> str:
-    """A run's state, config, summary, traceback and the tail of its log."""
-    parts = [
-        f'<div class="nbsweep"><b>run {escape(run.id)}</b> '
-        f"{state_badge(run.state, views.STATE_COLOURS)}"
-    ]
-    config = ", ".join(f"{escape(k)}={escape(views.format_value(v))}" for k, v in _flat(run.config))
-    parts.append(f'<br><span class="nbs-muted">config: {config}</span>')
-    if run.error:
-        parts.append(f"<br><b>traceback</b><pre>{escape(run.error)}</pre>")
-    log = _log_tail(getattr(run, "log_path", None))
-    if log:
-        parts.append(
-            f"<b>log</b> <span class='nbs-muted'>(last lines)</span><pre>{escape(log)}</pre>"
-        )
-    parts.append("</div>")
-    return "".join(parts)
-
-
-def _flat(config: Any, prefix: str = "") -> list[tuple[str, Any]]:
-    items: list[tuple[str, Any]] = []
-    for key, value in dict(config or {}).items():
-        if isinstance(value, dict):
-            items += _flat(value, f"{prefix}{key}/")
-        else:
-            items.append((f"{prefix}{key}", value))
-    return items
-
-
-def _log_tail(path: Any, lines: int = 40) -> str:
-    if not path:
-        return ""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return "".join(handle.readlines()[-lines:])
-    except OSError:
-        return ""
 
 
 def run_view_html(info: views.RunDetailInfo) -> str:

@@ -134,6 +134,7 @@ class ParallelView:
         self.figure: Any = None
         self.image: widgets.Image | None = None
         self.brushed: Ranges = {}  # axis positions per axis name, kept across redraws
+        self.width: int | None = None  # px, as the page reports it
         self._updating = False
         self.hint = widgets.HTML("drawing…")
         self.widget = widgets.VBox([self.hint], layout=widgets.Layout(width="100%"))
@@ -152,6 +153,8 @@ class ParallelView:
     def _build(self, info: views.ParallelInfo) -> None:
         self.figure = _figure_widget(trace_spec(info, self.brushed))
         if self.figure is not None:
+            if self.width is not None:
+                self.figure.layout.width = self.width
             self.figure.data[0].on_change(self._on_brush, "dimensions")
             self.widget.children = (self.hint, self.figure)
         else:
@@ -193,6 +196,12 @@ class ParallelView:
                 " · drag again to change, click an axis outside its range to clear"
             )
         self.hint.value = f'<span style="color:#757575">{escape(text)}</span>'
+
+    def fit(self, width: int) -> None:
+        """Size the figure to ``width`` px (the page's measure of the room it has)."""
+        self.width = width
+        if self.figure is not None:
+            self.figure.layout.width = width
 
     def clear_ranges(self) -> None:
         """Remove every brush."""

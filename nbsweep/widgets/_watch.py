@@ -7,7 +7,8 @@ watches from the browser side instead: the kernel's status where the front end e
 When the kernel has gone it dims the dashboard and says how to get a live one again.
 
 It also forwards clicks on a runs-table row (``tr[data-run]``) to the kernel, which shows that
-run's detail, and nudges plotly to fit when the cell changes width.
+run's detail, and tells the kernel the dashboard's width (``width``), to which it sizes the
+plotly figures: a FigureWidget does not follow its cell's width by itself.
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ function render({ model, el }) {
       width = root.clientWidth;
       fit();
     });
+    fit();
     observer.observe(root);
     // A figure drawn into a tab (or redrawn anew) sizes itself to a default 700 px.
     added = new MutationObserver((records) => {
@@ -107,7 +109,14 @@ function render({ model, el }) {
   }
   function fit() {
     clearTimeout(pending);
-    pending = setTimeout(() => window.dispatchEvent(new Event("resize")), 150);
+    pending = setTimeout(() => {
+      // The kernel sizes its plotly figures to this (they do not follow a cell by themselves).
+      if (!gone && root && root.clientWidth !== model.get("width")) {
+        model.set("width", root.clientWidth);
+        model.save_changes();
+      }
+      window.dispatchEvent(new Event("resize"));
+    }, 150);
   }
   setTimeout(attach, 0);
 
@@ -128,6 +137,7 @@ class KernelWatch(anywidget.AnyWidget):
 
     _esm = WATCH_JS
     sweep_id = traitlets.Unicode("").tag(sync=True)
+    width = traitlets.Int(0).tag(sync=True)  # the dashboard's width in the page, in px
 
     def __init__(self, sweep_id: str, on_run: Any) -> None:
         super().__init__(sweep_id=sweep_id)

@@ -28,6 +28,7 @@ from nbsweep._command import (
     run_script_trial,
     write_param_file,
 )
+from nbsweep._train import Config
 from nbsweep.config import SweepConfig, validate
 
 # The run config of spec §11's examples: a nested block arrives as one dict-valued key.
@@ -237,6 +238,13 @@ def test_param_file_is_wandbs_config_yaml(tmp_path: Path) -> None:
     assert text.startswith("wandb_version: 1\n\nlr:\n  value: 0.01\n")
     assert yaml.safe_load(text) == {"wandb_version": 1, **{k: {"value": v} for k, v in RUN.items()}}
     assert list(yaml.safe_load(text)) == ["wandb_version", *RUN]
+
+
+def test_param_file_of_a_run_config_with_a_nested_block(tmp_path: Path) -> None:
+    # What an agent hands a program: sweep's train function, nested blocks as Config too.
+    run = Config({"lr": 0.1, "optimizer": {"name": "adam", "beta": 0.9}})
+    text = write_param_file(run, run_id="r1", run_dir=tmp_path).read_text()
+    assert yaml.safe_load(text)["optimizer"] == {"value": {"name": "adam", "beta": 0.9}}
 
 
 def test_param_file_of_an_empty_config(tmp_path: Path) -> None:

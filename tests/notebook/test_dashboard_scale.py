@@ -99,7 +99,7 @@ def test_html_dashboard_redraws_only_when_the_store_changed(big):
     run_id = finish_one_more(big, loss=-2.0)
     assert view.refresh()
     table = view.bundle()["text/html"].split("<th>run</th>")[1]
-    assert run_id in table.split("<tr style")[1]  # the best run, first in the table
+    assert run_id in table.split("<tr data-run=")[1]  # the best run, first in the table
     assert view.feed.runs_read - read == 1  # the new run, read once: then it is settled
 
 

@@ -20,7 +20,7 @@ WANDB_VENV = REPO / ".venv-wandb"
 def wandb_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The interpreter of ``.venv-wandb``: W&B's real package, and this venv's packages."""
     if shutil.which("unshare") is None or subprocess.run(["unshare", "-rn", "true"]).returncode:
-        pytest.skip("needs `unshare -rn` to run without a network")
+        pytest.fail("needs `unshare -rn` (util-linux) to run W&B's package without a network")
     # Built once, by one test process at a time (pytest -n runs several).
     lock = tmp_path_factory.getbasetemp().parent / "venv-wandb.lock"
     with lock.open("w") as held:

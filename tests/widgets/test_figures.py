@@ -32,3 +32,12 @@ def test_a_figure_is_updated_in_place_and_built_anew_for_new_lines():
     assert pane.widget.children == (pane.figure,)
     pane._clicked(pane.figure.data[2], SimpleNamespace(point_inds=[0]), None)
     assert clicked == ["r9"]
+
+
+def test_figures_take_the_width_the_page_reports():
+    pane = FigurePane(lambda runs: None, lines)
+    pane.draw(["r1"])
+    pane.fit(640)
+    assert pane.figure.layout.width == 640
+    pane.draw(["r1", "r2"])  # built anew: at that width too
+    assert pane.figure.layout.width == 640 and not pane.figure.layout.autosize
