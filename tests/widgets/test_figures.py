@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-import pytest
+import anywidget  # noqa: F401 - FigureWidget is built on it
+import plotly.graph_objects as go
 
 from nbsweep.widgets._figures import FigurePane
-
-go = pytest.importorskip("plotly.graph_objects")
-pytest.importorskip("anywidget")
 
 
 def lines(runs: list[str]) -> object:
