@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 
 import sqlalchemy as sa
 
+from nbsweep._timing import LEASE_TTL_S
 from nbsweep.store import _schema as s
 from nbsweep.store._engine import Database
 from nbsweep.store._liveness import owner_alive
@@ -90,10 +91,17 @@ class GpuPool(Database):
                     )
                 )
             elif lacking > 0:
+                kept = max(0, (mine.promised or 0) - len(taken))  # the grant fulfils promises
                 conn.execute(
                     waits.update()
                     .where(waits.c.sweep_id == sweep_id)
-                    .values(owner=owner, priority=priority, wanted=lacking, expires_at=now + ttl)
+                    .values(
+                        owner=owner,
+                        priority=priority,
+                        wanted=lacking,
+                        expires_at=now + ttl,
+                        promised=kept,
+                    )
                 )
             elif mine is not None:
                 conn.execute(waits.delete().where(waits.c.sweep_id == sweep_id))
@@ -133,17 +141,19 @@ class GpuPool(Database):
         """Whether an agent of ``sweep_id`` on ``gpus`` gives them to a waiting sweep now.
 
         After a run (``busy``) it gives way to a higher priority only; an idle agent to any
-        sweep that waits. The waiter's want is lowered at once, so one freed GPU does not send
-        several agents away.
+        sweep that waits. The GPUs are promised to the waiter at once, so one want does not
+        send several agents away; the waiter keeps its whole want, and so its place ahead of
+        the sweeps behind it, until it gets them.
         """
         leases, waits = s.gpu_leases, s.gpu_waits
         now = time.time()
+        promised = _promised(now)
         anyone = (
             sa.select(waits.c.sweep_id)
             .where(
                 waits.c.host == host,
                 waits.c.sweep_id != sweep_id,
-                waits.c.wanted > 0,
+                waits.c.wanted > promised,
                 waits.c.expires_at > now,
             )
             .limit(1)
@@ -164,7 +174,7 @@ class GpuPool(Database):
             pick = sa.select(waits.c.sweep_id).where(
                 waits.c.host == host,
                 waits.c.sweep_id != sweep_id,
-                waits.c.wanted > 0,
+                waits.c.wanted > promised,
                 waits.c.expires_at > now,
                 waits.c.priority > (mine if busy else -1),
             )
@@ -176,7 +186,7 @@ class GpuPool(Database):
             conn.execute(
                 waits.update()
                 .where(waits.c.sweep_id == waiter)
-                .values(wanted=waits.c.wanted - len(gpus))
+                .values(promised=promised + len(gpus), promised_until=now + LEASE_TTL_S)
             )
         return True
 
@@ -190,7 +200,9 @@ class GpuPool(Database):
                 stmt = sa.select(table).where(table.c.expires_at > now)
                 if host is not None:
                     stmt = stmt.where(table.c.host == host)
-                out += [PoolEntry(state=kind, **r._mapping) for r in conn.execute(stmt)]
+                for r in conn.execute(stmt):
+                    fields = {k: v for k, v in r._mapping.items() if not k.startswith("promised")}
+                    out.append(PoolEntry(state=kind, **fields))
         return sorted((r for r in out if owner_alive(r.owner)), key=lambda r: (r.host, r.since))
 
 
@@ -206,3 +218,10 @@ def _pool_expire(conn: sa.Connection, host: str, now: float) -> None:
                 table.c.host == host, sa.or_(table.c.expires_at < now, table.c.owner.in_(dead))
             )
         )
+
+
+def _promised(now: float) -> sa.ColumnElement[int]:
+    """A wait's GPUs still on their way from agents that gave way (0 once overdue)."""
+    waits = s.gpu_waits
+    live = sa.and_(waits.c.promised.is_not(None), waits.c.promised_until > now)
+    return sa.case((live, waits.c.promised), else_=0)

@@ -16,7 +16,8 @@ import sqlalchemy as sa
 # 2: GPU pool tables, GPU figures of runs.
 # 3: a row's step and a run's steps are 64-bit (int4 on PostgreSQL before).
 # 4: a run's GPU memory at its start; a sweep's fresh_process.
-SCHEMA_VERSION = 4
+# 5: the GPUs promised to a waiting sweep by agents giving way.
+SCHEMA_VERSION = 5
 
 metadata = sa.MetaData()
 
@@ -152,7 +153,8 @@ gpu_leases = sa.Table(
 )
 
 # A sweep that wants more GPUs of a host than it holds: free GPUs go to the highest
-# ``priority``, then to the sweep waiting ``since`` the longest.
+# ``priority``, then to the sweep waiting ``since`` the longest. ``promised`` GPUs are on their
+# way to it from agents that gave way, until ``promised_until``: no other agent leaves for them.
 gpu_waits = sa.Table(
     "nbsweep_gpu_waits",
     metadata,
@@ -163,4 +165,6 @@ gpu_waits = sa.Table(
     sa.Column("wanted", sa.Integer, nullable=False),  # GPUs
     sa.Column("since", sa.Double, nullable=False),
     sa.Column("expires_at", sa.Double, nullable=False),
+    sa.Column("promised", sa.Integer),
+    sa.Column("promised_until", sa.Double),
 )

@@ -326,3 +326,21 @@ def test_the_gpu_pool_grants_free_gpus_and_queues_the_rest(store_url: str) -> No
     assert store.pool_request("h", "b", "elsewhere:2:b", 2, groups, 1, 30) == [0]
     store.pool_leave("elsewhere:2:b")
     assert store.pool("h") == []
+
+
+def test_a_gpu_given_way_to_a_waiter_is_not_taken_by_a_third_sweep(store_url: str) -> None:
+    store = open_store(store_url)
+    groups = [["g0"]]
+    assert store.pool_request("h", "a", "elsewhere:1:a", 0, groups, 1, 30) == [0]
+    assert store.pool_request("h", "c", "elsewhere:3:c", 2, groups, 1, 30) == []
+    # a's agent gives g0 way to c; before c asks again, b (low priority) asks first.
+    assert store.pool_yield("h", "a", ["g0"], busy=True) is True
+    store.pool_release("h", ["g0"], "elsewhere:1:a")
+    assert store.pool_request("h", "b", "elsewhere:2:b", 0, groups, 1, 30) == []
+    # The one want of c sends no second agent away.
+    assert store.pool_yield("h", "a", ["g0"], busy=False) is False
+    assert store.pool_request("h", "c", "elsewhere:3:c", 2, groups, 1, 30) == [0]
+    pool = sorted((e.state, e.sweep_id) for e in store.pool("h"))
+    assert pool == [("holds", "c"), ("waits", "b")]
+    for owner in ("elsewhere:2:b", "elsewhere:3:c"):
+        store.pool_leave(owner)

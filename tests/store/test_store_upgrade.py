@@ -1,4 +1,4 @@
-"""Stores written by earlier nbsweeps (schemas 1 to 3) open, upgraded in place, with their runs."""
+"""Stores written by earlier nbsweeps (schemas 1 to 4) open, upgraded in place, with their runs."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def test_a_version_1_store_is_upgraded_on_open_and_keeps_its_runs(store_url: str
             version = conn.exec_driver_sql(
                 "SELECT value FROM nbsweep_meta WHERE key = 'schema_version'"
             ).scalar()
-        assert version == str(SCHEMA_VERSION) == "4"
+        assert version == str(SCHEMA_VERSION) == "5"
         [run] = store.runs("old")
         assert run.state == "finished" and run.gpu_seconds is None
         # The upgraded store takes the new figures.
