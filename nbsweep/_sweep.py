@@ -434,10 +434,16 @@ class Sweep:
         self._store.drop_pending(self.id)
         self._wake()
 
-    def retry_failed(self, executor: Any = None) -> list[str]:
+    def retry_failed(
+        self,
+        executor: Any = None,
+        train: Callable[..., Any] | None = None,
+        workers: int | None = None,
+    ) -> list[str]:
         """Queue the configs of failed and crashed runs again as new runs; returns their ids.
 
-        On a finished sweep a controller starts again here. Its agents go to ``executor`` (a
+        On a finished sweep a controller starts again here, with ``train`` (the fixed function)
+        and ``workers`` when given, as ``resume`` takes them. Its agents go to ``executor`` (a
         ``distributed.Client``), else to the Dask client this process last ran the sweep's
         agents on, else where ``resume`` would put them (the queue's client, local processes).
         """
@@ -456,7 +462,7 @@ class Sweep:
             if controller is not None:
                 controller.join()  # it is leaving: the sweep was over
             if self._store.lease_owner(self.id) is None:
-                self._take_over(None, None, executor or self._last_client())
+                self._take_over(train, workers, executor or self._last_client())
         return ids
 
     def _last_client(self) -> Any:

@@ -25,6 +25,7 @@ from nbsweep._timing import CLI_REFRESH_S
 
 USAGE_ERROR = 2
 INTERRUPTED = 130
+BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for ``cat`` in ``cat f | head``
 _TABLE_ROWS = 20
 
 
@@ -41,6 +42,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The agent has recorded its run as killed; a traceback would add nothing.
         print(f"nbsweep {args.command}: interrupted", file=sys.stderr)
         return INTERRUPTED
+    except BrokenPipeError:
+        # The reader left (``nbsweep show ID | head``): end quietly, as ``ls | head`` does. The
+        # rest of the output goes nowhere, so that flushing it at exit raises nothing more.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return BROKEN_PIPE
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -112,11 +118,12 @@ def _parser() -> argparse.ArgumentParser:
         ("resume", "schedule runs again; restart here a sweep whose controller died"),
         ("stop", "no new runs; running runs finish"),
         ("cancel", "no new runs; running runs are killed"),
+        ("retry", "queue failed and crashed runs' configs again (after a fix) and resume"),
     ):
         p = sub.add_parser(verb, help=text)
         p.add_argument("sweep_id", metavar="ID")
         store_option(p)
-        if verb == "resume":
+        if verb in ("resume", "retry"):
             p.add_argument("--workers", type=int, metavar="N", help="agents, when restarting")
             p.add_argument(
                 "--function",
@@ -407,7 +414,16 @@ def _cmd_verb(args: argparse.Namespace) -> int:
     import nbsweep
 
     sweep = nbsweep.load(args.sweep_id, store=args.store)
-    if args.command == "resume":
+    if args.command == "retry":
+        function = _import_function(args.function) if args.function else None
+        queued = sweep.retry_failed(train=function, workers=args.workers)
+        print(f"sweep {sweep.id}: {len(queued)} failed or crashed runs queued again", flush=True)
+        if sweep.state == SweepState.PAUSED:  # by the failure guard, or by hand
+            sweep.resume(train=function, workers=args.workers)
+        if sweep._controller() is not None:
+            print(f"sweep {sweep.id} resumed here", flush=True)
+            return _watch(sweep, sys.stdout)
+    elif args.command == "resume":
         function = _import_function(args.function) if args.function else None
         sweep.resume(train=function, workers=args.workers)
         if sweep._controller() is not None:

@@ -26,11 +26,11 @@ import math
 import sys
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any, NamedTuple
 
 import numpy as np
 import yaml
-from scipy import special
 
 from nbsweep._errors import ConfigError
 
@@ -426,6 +426,14 @@ def _log_uniform(
     return np.clip(np.exp(lo + u * (hi - lo)), low, high)
 
 
+def _special() -> ModuleType:
+    """``scipy.special``, imported on first use: agents and programs, which never sample, then
+    start without its 0.1-0.2 s import."""
+    import scipy.special
+
+    return scipy.special
+
+
 # scipy.special ufuncs rather than scipy.stats: the same numbers (scipy.stats calls them) without
 # the per-call argument checking, which dominated sampling and bayes candidate scoring.
 def _randint_ppf(u: np.ndarray, low: int, high: int) -> np.ndarray:
@@ -437,11 +445,11 @@ def _randint_ppf(u: np.ndarray, low: int, high: int) -> np.ndarray:
 
 def _normal_ppf(u: np.ndarray, mu: float, sigma: float) -> np.ndarray:
     # sigma = 0 is allowed by the schema: a point mass (scipy would give NaN).
-    return np.full_like(u, float(mu)) if sigma == 0 else mu + sigma * special.ndtri(u)
+    return np.full_like(u, float(mu)) if sigma == 0 else mu + sigma * _special().ndtri(u)
 
 
 def _normal_cdf(x: np.ndarray, mu: float, sigma: float) -> np.ndarray:
-    return np.where(x >= mu, 1.0, 0.0) if sigma == 0 else special.ndtr((x - mu) / sigma)
+    return np.where(x >= mu, 1.0, 0.0) if sigma == 0 else _special().ndtr((x - mu) / sigma)
 
 
 def _beta_ppf(u: np.ndarray, a: float, b: float) -> np.ndarray:
@@ -450,13 +458,13 @@ def _beta_ppf(u: np.ndarray, a: float, b: float) -> np.ndarray:
         return np.where(u < 0.5, 0.0, 1.0)
     if a == 0 or b == 0:
         return np.full_like(u, 0.0 if a == 0 else 1.0)
-    return special.betaincinv(a, b, u)
+    return _special().betaincinv(a, b, u)
 
 
 def _beta_cdf(x: np.ndarray, a: float, b: float) -> np.ndarray:
     if a == 0 or b == 0:
         return np.where(x >= 1.0, 1.0, np.where(x >= 0.0, 0.5 if a == b else float(a == 0), 0.0))
-    return special.betainc(a, b, np.clip(x, 0.0, 1.0))
+    return _special().betainc(a, b, np.clip(x, 0.0, 1.0))
 
 
 def _key_path(path: tuple[str, ...]) -> str:

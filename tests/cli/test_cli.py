@@ -83,7 +83,7 @@ def test_unimportable_function_is_named(tmp_path: Path) -> None:
 # --- end to end: program sweeps -----------------------------------------------------------
 
 TRAIN = """\
-import argparse, sys, time
+import argparse, os, sys, time
 import nbsweep
 
 parser = argparse.ArgumentParser()
@@ -95,7 +95,7 @@ for epoch in range(3):
     nbsweep.log({"loss": args.lr * (3 - epoch), "epoch": epoch, "got": args.name,
                  "argc": len(sys.argv)})
     time.sleep(args.sleep)
-if args.name == "bad":
+if args.name == "bad" and not os.path.exists("fixed"):
     print("diverged", flush=True)
     sys.exit(4)
 """
@@ -167,6 +167,37 @@ def test_failed_program_runs_carry_exit_code_and_output(project: Path) -> None:
     assert "diverged" in error and error.endswith("program exited with code 4")
     # Rows logged before the failure are kept.
     assert runs.loc["bad", "summary/loss"] == pytest.approx(0.1)
+
+    # Once the program is fixed, ``retry`` runs the failed config again: the finished sweep's
+    # controller starts here and the command ends with the sweep.
+    (project / "fixed").touch()
+    again = cli("retry", sweep.id, "--workers", "1", cwd=project)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "1 failed or crashed runs queued again" in again.stdout
+    failed = runs.loc["bad", "run_id"]
+    assert sweep.state == "finished"
+    retried = sweep.runs[sweep.runs["requeued_from"] == failed]
+    assert retried["state"].tolist() == ["finished"]
+
+
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    # ``nbsweep ls | head -0``: the reader is gone before the first line is written.
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "nbsweep.cli", "ls", "--store", str(tmp_path / "s.db")],
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(write)
+    assert result.returncode == 141
+    assert result.stderr == ""
 
 
 def test_unknown_sweep_id_exits_2(tmp_path: Path) -> None:
