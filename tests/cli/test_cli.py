@@ -45,7 +45,7 @@ def assert_user_error(result: subprocess.CompletedProcess[str], *needles: str) -
 def test_help_lists_every_command(tmp_path: Path) -> None:
     result = cli("--help", cwd=tmp_path)
     assert result.returncode == 0
-    for command in ("run", "agent", "ls", "show", "pause", "resume", "stop", "cancel"):
+    for command in ("run", "agent", "ls", "show", "pause", "resume", "retry", "stop", "cancel"):
         assert command in result.stdout
 
 
