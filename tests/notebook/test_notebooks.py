@@ -156,7 +156,6 @@ def test_hyperband(workdir: Path) -> None:
 
 
 def test_pytorch(workdir: Path) -> None:
-    pytest.importorskip("torch", reason="the notebooks extra (torch) is not installed")
     notebook = execute(workdir / "pytorch.ipynb")
     assert_dashboard_saved(notebook, "digits-mlp", "6 / 6 runs")
     best = text_of(notebook)
@@ -164,7 +163,6 @@ def test_pytorch(workdir: Path) -> None:
 
 
 def test_from_wandb(workdir: Path) -> None:
-    pytest.importorskip("torch", reason="the notebooks extra (torch) is not installed")
     notebook = execute(workdir / "from_wandb.ipynb")
     # wandb.agent's cell shows the dashboard, saved with the five runs done.
     agent = next(c for c in notebook.cells if c.source.startswith("wandb.agent("))
