@@ -68,6 +68,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if tier is None:
             raise pytest.UsageError(f"{item.path}: no tier; add its directory to TIERS")
         item.add_marker(tier)
+    # The long tests (real kernels, the browser) first: on two workers they then overlap with
+    # each other and the short ones fill the end, instead of one long test running alone last.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture
