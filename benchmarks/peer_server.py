@@ -33,7 +33,19 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _active(when: dict[str, Any] | None, config: dict[str, Any]) -> bool:
+    """nbsweep's ``when`` on a flat space: every named parameter was suggested and took one of
+    the listed values."""
+    return all(
+        name in config and config[name] in (wanted if isinstance(wanted, list) else [wanted])
+        for name, wanted in (when or {}).items()
+    )
+
+
 class OptunaSearch:
+    """Optuna's sampler; on a space with ``when``, define-by-run: a parameter is suggested only
+    when its conditions hold, as an Optuna user writes such a space."""
+
     def __init__(self, method: str, parameters: dict[str, Any], seed: int) -> None:
         import optuna
 
@@ -45,6 +57,7 @@ class OptunaSearch:
             sampler = optuna.samplers.TPESampler(seed=seed)
         self.study = optuna.create_study(direction="minimize", sampler=sampler)
         self.distributions = {name: self._distribution(spec) for name, spec in parameters.items()}
+        self.when = {name: spec["when"] for name, spec in parameters.items() if "when" in spec}
         self.pending: dict[int, Any] = {}
 
     def _distribution(self, spec: dict[str, Any]) -> Any:
@@ -60,22 +73,37 @@ class OptunaSearch:
             return d.FloatDistribution(spec["min"], spec["max"], log=True)
         raise ValueError(f"no Optuna translation for distribution {kind!r}")
 
+    def _suggest(self, trial: Any, name: str) -> Any:
+        d = self.distributions[name]
+        if isinstance(d, self.optuna.distributions.CategoricalDistribution):
+            return trial.suggest_categorical(name, d.choices)
+        if isinstance(d, self.optuna.distributions.IntDistribution):
+            return trial.suggest_int(name, d.low, d.high)
+        return trial.suggest_float(name, d.low, d.high, log=d.log)
+
     def ask(self, n: int) -> list[dict[str, Any]]:
         out = []
         for _ in range(n):
-            trial = self.study.ask(self.distributions)
+            if self.when:
+                trial = self.study.ask()
+                config: dict[str, Any] = {}
+                for name in self.distributions:
+                    if _active(self.when.get(name), config):
+                        config[name] = self._suggest(trial, name)
+            else:
+                trial = self.study.ask(self.distributions)
+                config = dict(trial.params)
             self.pending[trial.number] = trial
-            out.append({"id": trial.number, "config": dict(trial.params)})
+            out.append({"id": trial.number, "config": config})
         return out
 
     def tell(self, trial_id: int, value: float) -> None:
         self.study.tell(self.pending.pop(trial_id), value)
 
     def add(self, config: dict[str, Any], value: float) -> None:
+        distributions = {name: self.distributions[name] for name in config}
         self.study.add_trial(
-            self.optuna.trial.create_trial(
-                params=config, distributions=self.distributions, value=value
-            )
+            self.optuna.trial.create_trial(params=config, distributions=distributions, value=value)
         )
 
 
@@ -273,6 +301,8 @@ def main() -> None:
                 method = request["method"]
                 cls = {"optuna": OptunaSearch, "hyperopt": HyperoptSearch, "wandb": WandbSearch}
                 search = cls[method.split("-")[0]](method, request["parameters"], request["seed"])
+                if getattr(search, "when", None):
+                    answer = {"conditions": "define-by-run"}
             elif op == "ask":
                 start = time.perf_counter()
                 trials = search.ask(request["n"])
