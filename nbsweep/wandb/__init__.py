@@ -13,10 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from nbsweep.wandb import _sdk
 from nbsweep.wandb._sdk import (
+    IGNORED_CALLS,
     IGNORED_CLASSES,
+    AlertLevel,
+    CommError,
     ConfigError,
     Error,
     Run,
+    UsageError,
     WandbNote,
     alert,
     define_metric,
@@ -25,6 +29,7 @@ from nbsweep.wandb._sdk import (
     log,
     log_artifact,
     login,
+    plot,
     restore,
     save,
     termerror,
@@ -39,6 +44,8 @@ if TYPE_CHECKING:
     from nbsweep.wandb._sweeps import agent, sweep
 
 __all__ = [
+    "AlertLevel",
+    "CommError",
     "ConfigError",
     "Error",
     "Run",
@@ -51,19 +58,22 @@ __all__ = [
     "log",
     "log_artifact",
     "login",
+    "plot",
     "restore",
     "save",
     "sweep",
     "termerror",
     "termlog",
     "termwarn",
+    "UsageError",
     "unwatch",
     "use_artifact",
     "watch",
+    *IGNORED_CALLS,
     *IGNORED_CLASSES,
 ]
 
-globals().update({name: getattr(_sdk, name) for name in IGNORED_CLASSES})
+globals().update({name: getattr(_sdk, name) for name in (*IGNORED_CALLS, *IGNORED_CLASSES)})
 
 
 def __getattr__(name: str) -> Any:

@@ -88,16 +88,50 @@ class RunConfig(_train.Config):
 
 
 def _as_dict(config: Any) -> dict[str, Any]:
-    """A config given as W&B accepts it: a mapping, an ``argparse.Namespace`` or None."""
+    """A config given as W&B accepts it: a mapping, an ``argparse.Namespace``, the path of a
+    W&B config file, or None."""
     if config is None:
         return {}
     if isinstance(config, argparse.Namespace):
         return vars(config)
     if isinstance(config, Mapping):
         return dict(config)
+    if isinstance(config, str | os.PathLike):
+        return config_file(Path(config))
     raise TypeError(
-        f"wandb config must be a dict or an argparse.Namespace, not {type(config).__name__}"
+        "wandb config must be a dict, an argparse.Namespace or a YAML file's path,"
+        f" not {type(config).__name__}"
     )
+
+
+# W&B's file of config defaults, read by every ``wandb.init`` from the working directory.
+DEFAULTS_FILE = "config-defaults.yaml"
+
+
+def config_file(path: Path) -> dict[str, Any]:
+    """A W&B config file's values: ``key: {value: v, desc: ...}`` (``wandb_version: 1``
+    optional), as W&B reads ``config-defaults.yaml`` and ``wandb.init(config="file.yaml")``."""
+    import yaml
+
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise SweepError(f"wandb config file {str(path)!r}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise SweepError(f"wandb config file {str(path)!r} is not valid YAML: {exc}") from None
+    loaded = loaded or {}
+    if not isinstance(loaded, dict):
+        raise SweepError(f"wandb config file {str(path)!r}: expected keys, found a list or value")
+    loaded.pop("wandb_version", None)
+    values = {}
+    for key, entry in loaded.items():
+        if not isinstance(entry, dict) or "value" not in entry:
+            raise SweepError(
+                f"wandb config file {str(path)!r}: write {key}: {{value: ...}}"
+                f" (W&B's format), not {key}: {entry!r}"
+            )
+        values[key] = entry["value"]
+    return values
 
 
 class Summary(MutableMapping[str, Any]):
@@ -215,6 +249,15 @@ class Run:
     def save(self, *args: Any, **kwargs: Any) -> None:
         _ignored("save")
 
+    def unwatch(self, *args: Any, **kwargs: Any) -> None:
+        _ignored("unwatch")
+
+    def restore(self, *args: Any, **kwargs: Any) -> None:
+        _ignored("restore")
+
+    def alert(self, *args: Any, **kwargs: Any) -> None:
+        _ignored("alert")
+
     def _label(self, **kwargs: Any) -> None:
         """W&B's private telemetry label (integrations call it); nothing to label here."""
 
@@ -260,15 +303,33 @@ def _ignored_class(name: str) -> type[Ignored]:
     return type(name, (Ignored,), {"__init__": __init__, "__module__": __name__})
 
 
+class _Plot:
+    """``wandb.plot``: its charts (``wandb.plot.line(...)``...) are W&B media, ignored here."""
+
+    def __getattr__(self, name: str) -> Callable[..., Ignored]:
+        if name.startswith("__"):
+            raise AttributeError(name)
+
+        def chart(*args: Any, **kwargs: Any) -> Ignored:
+            _ignored(f"plot.{name}")
+            return Ignored()
+
+        return chart
+
+
+plot = _Plot()
+
+
 def _recordable(data: Mapping[str, Any]) -> dict[str, Any]:
     """``data`` without the media and tables W&B would upload (they are not recorded)."""
     kept = {}
     for key, value in data.items():
         if isinstance(value, Ignored):
+            kind = type(value).__name__
+            what = "W&B charts" if kind == "Ignored" else f"wandb.{kind} values"
             note(
-                f"logged:{type(value).__name__}",
-                f"{key!r}: wandb.{type(value).__name__}"
-                " values are not recorded (numbers, strings, lists and dicts are)",
+                f"logged:{kind}",
+                f"{key!r}: {what} are not recorded (numbers, strings, lists and dicts are)",
             )
             continue
         kept[key] = value
@@ -287,17 +348,25 @@ def _context() -> tuple[_train.RunContext | None, bool]:
 
 
 def init(
-    config: Any = None,
+    entity: str | None = None,
     project: str | None = None,
+    dir: Any = None,
+    id: str | None = None,
     name: str | None = None,
+    notes: str | None = None,
+    tags: Any = None,
+    config: Any = None,
     **ignored: Any,
 ) -> Run:
     """W&B's ``wandb.init``: the run this process executes, with the sweep's config.
 
-    The sweep's parameters override the same keys of ``config`` (as in W&B). Outside an
-    nbsweep run the run records nothing. W&B's other arguments are accepted and ignored.
+    The arguments are W&B's, in W&B's order (``wandb.init("team", "project")`` means what it
+    means there). As in W&B, ``config`` goes over ``config-defaults.yaml`` of the working
+    directory, and the sweep's parameters over both. Outside an nbsweep run the run records
+    nothing. W&B's other arguments are accepted and ignored.
     """
     global _current
+    ignored = {"entity": entity, "dir": dir, "id": id, "notes": notes, "tags": tags, **ignored}
     for key, value in ignored.items():
         if value is not None:
             note(f"init:{key}", f"wandb.init({key}=...) has no effect here")
@@ -313,7 +382,9 @@ def init(
         params: Mapping[str, Any] = {}
     else:
         params = context.config or _stored_config(context)
-    run_config = RunConfig({**_as_dict(config), **params}, locked=params)
+    defaults = Path(DEFAULTS_FILE)
+    given = {**(config_file(defaults) if defaults.is_file() else {}), **_as_dict(config)}
+    run_config = RunConfig({**given, **params}, locked=params)
     _current = Run(context, run_config, name, project, program)
     return _current
 
@@ -419,10 +490,36 @@ def termerror(message: str = "", *args: Any, **kwargs: Any) -> None:
     print(f"wandb: ERROR {message}", file=sys.stderr)
 
 
+def _ignored_call(name: str) -> Callable[..., Ignored]:
+    """A W&B call outside the sweep workflow (``wandb.log_model``...): a no-op said once."""
+
+    def call(*args: Any, **kwargs: Any) -> Ignored:
+        _ignored(name)
+        return Ignored()
+
+    call.__name__ = call.__qualname__ = name
+    return call
+
+
+# W&B's model registry, service and chart calls: nothing here to register, start or draw.
+IGNORED_CALLS = (
+    "link_model",
+    "log_model",
+    "mark_preempting",
+    "plot_table",
+    "require",
+    "setup",
+    "teardown",
+    "use_model",
+)
+globals().update({name: _ignored_call(name) for name in IGNORED_CALLS})
+
 IGNORED_CLASSES = (
     "Api",
     "Artifact",
     "Audio",
+    "Classes",
+    "Graph",
     "Histogram",
     "Html",
     "Image",
@@ -435,6 +532,18 @@ IGNORED_CLASSES = (
 )
 globals().update({name: _ignored_class(name) for name in IGNORED_CLASSES})
 Error = SweepError  # ``except wandb.Error`` catches what this module raises
+
+
+class CommError(SweepError):
+    """W&B's error for a failed call to its server; never raised here (there is none)."""
+
+
+class UsageError(SweepError):
+    """W&B's error for a misused call; here such calls raise ``Error`` or ``TypeError``."""
+
+
+# ``wandb.AlertLevel.WARN``..., the levels of ``wandb.alert``, which does nothing here.
+AlertLevel = Ignored()
 
 
 class NoConfig:

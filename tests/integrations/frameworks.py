@@ -1,13 +1,17 @@
-"""Tiny real models trained by each framework, logging through nbsweep's callbacks.
+"""Tiny real models trained by each framework, logging through nbsweep's callbacks (or, for
+Hugging Face, through W&B's ``report_to="wandb"``: tests/wandb).
 
 Each learns y = x1 + x2 + x3 + x4 from 64 points; ``config.lr`` 0 leaves it untrained, which
 early termination then stops. Frameworks are imported inside the functions: agents load this
-module by name and only the framework a sweep uses is imported.
+module by name and only the framework a sweep uses is imported. Each trains on one thread:
+on a busy machine, torch's thread pool spinning over batches of 16 costs ten times the work.
 """
 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -19,11 +23,35 @@ def _data(seed: int = 0) -> tuple[Any, Any]:
     return x, x.sum(dim=1, keepdim=True)
 
 
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """torch on one thread while the model trains; the caller's setting back after (the tests
+    run these functions in the pytest process too)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def huggingface(config: Any) -> None:
+    """The Trainer with nbsweep's ``NbsweepCallback`` (``report_to="none"``)."""
+    from nbsweep.integrations.huggingface import NbsweepCallback
+
+    _huggingface(config, report_to="none", callbacks=[NbsweepCallback()])
+
+
+def huggingface_report_to_wandb(config: Any) -> None:
+    """The same Trainer as W&B code has it: ``report_to="wandb"``, no nbsweep callback."""
+    _huggingface(config, report_to="wandb", callbacks=[])
+
+
+def _huggingface(config: Any, report_to: str, callbacks: list[Any]) -> None:
     import torch
     from transformers import Trainer, TrainingArguments
-
-    from nbsweep.integrations.huggingface import NbsweepCallback
 
     class Points(torch.utils.data.Dataset):
         def __init__(self) -> None:
@@ -45,7 +73,7 @@ def huggingface(config: Any) -> None:
             return {"loss": torch.nn.functional.mse_loss(out, labels), "logits": out}
 
     torch.manual_seed(0)
-    with tempfile.TemporaryDirectory() as output:
+    with tempfile.TemporaryDirectory() as output, _one_thread():
         args = TrainingArguments(
             output_dir=output,
             num_train_epochs=config.epochs,
@@ -54,7 +82,7 @@ def huggingface(config: Any) -> None:
             eval_strategy="epoch",
             logging_strategy="epoch",
             save_strategy="no",
-            report_to="none",
+            report_to=report_to,
             use_cpu=True,
             disable_tqdm=True,
         )
@@ -64,7 +92,7 @@ def huggingface(config: Any) -> None:
             args=args,
             train_dataset=data,
             eval_dataset=data,
-            callbacks=[NbsweepCallback()],
+            callbacks=callbacks,
         )
         trainer.train()
 
@@ -106,7 +134,8 @@ def lightning(config: Any) -> None:
         enable_model_summary=False,
         check_val_every_n_epoch=config.get("val_every", 1),
     )
-    trainer.fit(Linear(), loader, loader)
+    with _one_thread():
+        trainer.fit(Linear(), loader, loader)
 
 
 def keras(config: Any) -> None:
@@ -118,12 +147,13 @@ def keras(config: Any) -> None:
     x, y = (t.numpy() for t in _data())
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=config.lr), loss="mse")
-    model.fit(
-        x,
-        y,
-        batch_size=16,
-        epochs=config.epochs,
-        validation_data=(x, y),
-        verbose=0,
-        callbacks=[NbsweepCallback()],
-    )
+    with _one_thread():
+        model.fit(
+            x,
+            y,
+            batch_size=16,
+            epochs=config.epochs,
+            validation_data=(x, y),
+            verbose=0,
+            callbacks=[NbsweepCallback()],
+        )

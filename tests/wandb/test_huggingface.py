@@ -3,14 +3,16 @@ through ``nbsweep.wandb``: without W&B's package here, and with it in ``.venv-wa
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import nbsweep
-from tests.wandb import trainers
+from tests.integrations import frameworks
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -20,20 +22,31 @@ CONFIG: dict[str, Any] = {
     "parameters": {"lr": {"value": 0.05}, "epochs": {"value": 3}},
 }
 
-# The same sweep, run by another interpreter (``.venv-wandb``'s).
+# The same sweep, run by another interpreter (``.venv-wandb``'s), whose user imported W&B's
+# package before the sweep, as a notebook's first cell does. Inside the run the Trainer's
+# `import wandb` is nbsweep's; after it, the process's `wandb` is W&B's own package again.
 SCRIPT = """\
-import nbsweep
-from tests.wandb import trainers
+import sys
+
+import wandb as imported_before
+
 from tests.wandb.test_huggingface import CONFIG, run_here, assert_recorded
 
+assert imported_before.__version__.startswith("0.31."), imported_before
+real = {{name: module for name, module in sys.modules.items() if name.split(".")[0] == "wandb"}}
 assert_recorded(run_here("{store}"))
+after = {{name: module for name, module in sys.modules.items() if name.split(".")[0] == "wandb"}}
+assert after == real, sorted(n for n in {{**real, **after}} if after.get(n) is not real.get(n))
+import wandb
+
+assert wandb is imported_before
 """
 
 
 def run_here(store: str) -> nbsweep.Sweep:
     """The sweep's one run, executed by this process (``nbsweep.agent``)."""
-    sweep = nbsweep.sweep(CONFIG, trainers.huggingface, workers=0, store=store)
-    nbsweep.agent(sweep.id, function=trainers.huggingface, store=store)
+    sweep = nbsweep.sweep(CONFIG, frameworks.huggingface_report_to_wandb, workers=0, store=store)
+    nbsweep.agent(sweep.id, function=frameworks.huggingface_report_to_wandb, store=store)
     assert sweep.wait() == "finished", sweep.message
     return sweep
 
@@ -54,6 +67,8 @@ def assert_recorded(sweep: nbsweep.Sweep) -> None:
 @pytest.mark.timeout(300)
 def test_trainer_report_to_wandb_without_wandb(sqlite_store: str) -> None:
     assert_recorded(run_here(sqlite_store))
+    # nbsweep's stand-in left with the run: nothing named wandb stays in this process.
+    assert not [name for name in sys.modules if name.split(".")[0] == "wandb"]
 
 
 @pytest.mark.timeout(300)
@@ -62,9 +77,11 @@ def test_trainer_report_to_wandb_with_wandb_offline(tmp_path: Path, wandb_python
     script = SCRIPT.format(store=store)
     done = subprocess.run(
         ["unshare", "-rn", wandb_python, "-c", script],
-        cwd=REPO,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"},
         capture_output=True,
         text=True,
         timeout=240,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    assert not list(tmp_path.rglob("*.wandb"))  # W&B's package logged nothing, even offline
