@@ -668,22 +668,12 @@ def curves_info(
     if history is not None and key in history.columns and len(history):
         states = _states(snap)
         styles = run_styles(snap)
-        for run_id, rows in history.groupby("run_id", sort=False):
-            rows = rows[rows[key].map(is_valid_metric)]
-            if not len(rows):
-                continue
-            if "_step" in rows.columns:
-                rows = rows.sort_values("_step", kind="stable")
-            if x == "step" and "_step" in rows.columns:
-                xs = [float(s) for s in rows["_step"]]
-            else:
-                xs = [float(i) for i in range(1, len(rows) + 1)]
-            ys = [float(v) for v in rows[key]]
-            style = styles.get(str(run_id), run_style(0))
+        for run_id, xs, ys in _runs_values(history, key, by_step=x == "step"):
+            style = styles.get(run_id, run_style(0))
             curves.append(
                 Curve(
-                    str(run_id),
-                    states.get(str(run_id), ""),
+                    run_id,
+                    states.get(run_id, ""),
                     xs,
                     ys,
                     style.colour,
@@ -693,6 +683,36 @@ def curves_info(
             )
     log = _log_y((v for c in curves for v in c.y), log_y)
     return CurvesInfo(key, keys, curves, x, log, smoothing)
+
+
+def _runs_values(
+    history: pd.DataFrame, key: str, by_step: bool
+) -> Iterable[tuple[str, list[float], list[float]]]:
+    """Each run's valid values of ``key`` in ``_step`` order, with x as ``_step`` or counted
+    from 1: runs in their first row's order, those without a valid value left out.
+
+    One sort for every run, not a filter per run: at 10,000 runs that took 15 s.
+    """
+    has_step = "_step" in history.columns
+    valid = history.loc[history[key].map(is_valid_metric)]
+    if has_step:
+        valid = valid.sort_values("_step", kind="stable")
+    order = pd.unique(history["run_id"])
+    codes = pd.Categorical(valid["run_id"], categories=order).codes
+    perm = np.argsort(codes, kind="stable")
+    codes = codes[perm]
+    values = valid[key].to_numpy(dtype=float)[perm]
+    steps = valid["_step"].to_numpy(dtype=float)[perm] if has_step else None
+    if not len(codes):
+        return
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    for start, end in zip(starts, [*starts[1:], len(codes)], strict=True):
+        ys = values[start:end].tolist()
+        if by_step and steps is not None:
+            xs = steps[start:end].tolist()
+        else:
+            xs = [float(i) for i in range(1, end - start + 1)]
+        yield str(order[codes[start]]), xs, ys
 
 
 # --------------------------------------------------------------------------- bands
