@@ -11,10 +11,11 @@ import io
 import math
 from typing import Any
 
+import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.cm import ScalarMappable
 from matplotlib.collections import LineCollection
-from matplotlib.colors import Normalize
+from matplotlib.colors import Normalize, to_rgba
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
@@ -146,7 +147,10 @@ def draw_parallel(info: views.ParallelInfo, fig: Figure | None = None) -> Figure
     # Worst first, so that the good runs are drawn over the others.
     order = sorted(range(len(info.run_ids)), key=lambda i: ranks[i] if ranks[i] == ranks[i] else -1)
     lines = [[(x, axis[i]) for x, axis in enumerate(scaled)] for i in order]
-    colours = [mapper.to_rgba(ranks[i]) if math.isfinite(ranks[i]) else "#1e88e5" for i in order]
+    # One call for every line: per line, to_rgba took seconds at 10,000 runs.
+    picked = np.array([ranks[i] for i in order], dtype=float)
+    colours = mapper.to_rgba(np.nan_to_num(picked))
+    colours[~np.isfinite(picked)] = to_rgba("#1e88e5")
     _lines(ax, lines, colors=colours, alpha=0.8, linewidths=1.4)
     best = info.best_index
     if best is not None:
