@@ -109,6 +109,7 @@ def agent(
     controller = controller_of(sweep_id)
     assert controller is not None
     view = _show(Sweep(opened, sweep_id))
+    spawned = False  # no agent is alive before the controller's first spawn: not a reason to stop
     try:
         while controller.is_alive():
             state = opened.sweep(sweep_id).state  # type: ignore[union-attr]
@@ -117,7 +118,9 @@ def agent(
             if count is not None:
                 ended = [r for r in opened.runs(sweep_id) if r.state in RUN_ENDED]
                 done = sum(r.id not in ended_before for r in ended)
-                if done >= count or controller.executor.alive() == 0:  # type: ignore[union-attr]
+                alive = controller.executor.alive()  # type: ignore[union-attr]
+                spawned = spawned or alive > 0
+                if done >= count or (spawned and alive == 0):
                     break
             time.sleep(0.1)
     finally:
