@@ -60,7 +60,10 @@ test-main: $(VENV)/.stamp
 test: $(VENV)/.stamp $(COLAB)/.stamp $(WANDB)/.stamp services
 	$(MAKE) --no-print-directory -j3 --output-sync=target lint test-colab test-main
 
+# The multi-fidelity benchmark (docs/benchmarks-multifidelity.md), then the search benchmark,
+# whose docs/benchmarks.md embeds it.
 bench: $(VENV)/.stamp
+	$(PY) -m benchmarks.multifidelity
 	$(PY) -m benchmarks.run
 
 bench-quick: $(VENV)/.stamp

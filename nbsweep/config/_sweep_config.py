@@ -41,7 +41,8 @@ class Metric:
 
 @dataclass(frozen=True)
 class EarlyTerminate:
-    """``early_terminate``: the stopping rule (``type``: hyperband or asha) and its settings."""
+    """``early_terminate``: the stopping rule (``type``: hyperband, asha or multifidelity) and
+    its settings."""
 
     type: str
     eta: float = 3

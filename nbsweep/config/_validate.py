@@ -365,6 +365,17 @@ EARLY_TERMINATE: Mapping[str, StopperSchema] = {
         defaults={"eta": 3},
         cross=_asha_cross,
     ),
+    # ASHA's rungs, judged with a model of the metric against the iteration (docs/config.md).
+    "multifidelity": StopperSchema(
+        checks={
+            "min_iter": _int_at_least(1),
+            "max_iter": _int_at_least(2),
+            "eta": _number_above(1),
+        },
+        required=("max_iter",),
+        defaults={"eta": 3, "min_iter": 1},
+        cross=_asha_cross,
+    ),
 }
 
 

@@ -9,14 +9,15 @@ from nbsweep._runs import RunRecord, valid_metric_values
 from nbsweep._states import RunState
 from nbsweep.config import SweepConfig
 from nbsweep.schedulers._base import Scheduler
-from nbsweep.stopping import make_stopper
+from nbsweep.stopping import MultiFidelity, make_stopper
 
 if TYPE_CHECKING:
     from nbsweep.search import Searcher
 
 
 class NbsweepScheduler(Scheduler):
-    """``method`` (grid, random, bayes) suggests; ``early_terminate`` (hyperband, asha) stops.
+    """``method`` (grid, random, bayes) suggests; ``early_terminate`` (hyperband, asha,
+    multifidelity) stops.
 
     Both parts are stateless: everything they decide comes from the runs they are given.
     Agents judge their run at the stopper's bands; the searcher is built on first use, so an
@@ -26,7 +27,10 @@ class NbsweepScheduler(Scheduler):
     def __init__(self, config: SweepConfig, seed: int | None = None) -> None:
         super().__init__(config, seed)
         self.stopper = make_stopper(config)
-        self.checkpoints = frozenset(self.stopper.bands) if self.stopper is not None else ()
+        # The multifidelity rule needs every run's config and whole curve, which only the
+        # controller has: its agents do not judge at the rungs.
+        judged_by_agents = self.stopper is not None and not isinstance(self.stopper, MultiFidelity)
+        self.checkpoints = frozenset(self.stopper.bands) if judged_by_agents else ()
         learns = config.method == "bayes"
         self.reads_histories = learns or self.stopper is not None
         self.queue_ahead = not learns

@@ -1,7 +1,8 @@
 """Early termination: which running runs stop, and the bands a view draws.
 
 ``hyperband`` is W&B's rule, kept exactly; ``asha`` is nbsweep's asynchronous successive
-halving. Both are stateless: every call gets every run of the sweep.
+halving; ``multifidelity`` is ASHA with a model of the curves that keeps slow starters. All are
+stateless: every call gets every run of the sweep.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from nbsweep.config import SweepConfig
 from nbsweep.stopping._asha import Asha, asha_rungs
 from nbsweep.stopping._base import Band, StopDecision, Stopper
 from nbsweep.stopping._hyperband import Hyperband, hyperband_bands
+from nbsweep.stopping._multifidelity import MultiFidelity
 
 __all__ = [
     "Asha",
     "Band",
     "Hyperband",
+    "MultiFidelity",
     "StopDecision",
     "Stopper",
     "asha_rungs",
@@ -22,7 +25,11 @@ __all__ = [
     "make_stopper",
 ]
 
-_STOPPERS: dict[str, type[Stopper]] = {"hyperband": Hyperband, "asha": Asha}
+_STOPPERS: dict[str, type[Stopper]] = {
+    "hyperband": Hyperband,
+    "asha": Asha,
+    "multifidelity": MultiFidelity,
+}
 
 
 def make_stopper(config: SweepConfig) -> Stopper | None:

@@ -155,6 +155,24 @@ def test_hyperband(workdir: Path) -> None:
     assert "stopped" in states and "finished" in states
 
 
+def test_multifidelity(workdir: Path) -> None:
+    notebook = execute(workdir / "multifidelity.ipynb")
+    assert_dashboard_saved(notebook, "digits-multifidelity", "finished", "12 / 12 runs")
+    bands = text_of(notebook, 3)
+    # ASHA's rungs below max_iter 27 with eta 3, and columns that add up in every band.
+    assert "Band(iteration=1," in bands and "Band(iteration=3," in bands
+    pattern = r"reached=(\d+), stopped=(\d+), continued=(\d+)"
+    found = re.findall(pattern, bands)
+    assert found, bands
+    for reached, stopped, continued in found:
+        assert int(reached) == int(stopped) + int(continued), bands
+    lines = text_of(notebook).strip().splitlines()
+    assert "finished" in "\n".join(lines[:-1])
+    assert re.fullmatch(
+        r"best run \w+: val_loss=\d+\.\d{4} with \{.*'alpha'.*'eta0'.*\}", lines[-1]
+    )
+
+
 def test_pytorch(workdir: Path) -> None:
     notebook = execute(workdir / "pytorch.ipynb")
     assert_dashboard_saved(notebook, "digits-mlp", "6 / 6 runs")

@@ -1,0 +1,557 @@
+"""``python -m benchmarks.multifidelity``: epochs to a target on learning-curve tasks.
+
+Issue 16's multi-fidelity comparison. Every method searches the same tabulated learning curves
+(``benchmarks/curves.py``) in the same simulated sweep: ``WORKERS`` runs in flight, one epoch of
+each per tick; a run ends when it reaches its epochs (``max_iter``, or DEHB's fidelity) or when
+its method stops it, and a free worker asks the method for the next config. Every method gets
+the same fidelity ladder (``min_iter`` 1, ``eta`` 3, ``max_iter`` 27) and at most
+``BUDGET_RUNS * max_iter`` epochs. Measured: how many epochs, summed over all runs, until some
+run logs a value at or below the task's target (the best value of the top 1% of the table).
+
+nbsweep's methods run its real scheduler on ``RunRecord`` lists, as the controller calls it; the
+peers run in ``.bench/multifidelity-venv`` (``benchmarks/requirements-multifidelity.txt``) and are
+driven through ``benchmarks/curves_peer.py``. Results go to ``.bench/multifidelity.jsonl`` as
+each sweep ends (a rerun skips what is there; nbsweep's rows are dropped when its code
+changed), and the report to ``docs/benchmarks-multifidelity.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.curves import CURVE_TASKS, TARGET_QUANTILE, Table, crossing_share, load_table
+from benchmarks.peers import BENCH_DIR, ROOT
+
+WORKERS = 4
+MIN_ITER = 1
+ETA = 3
+BUDGET_RUNS = 100  # the epoch budget, in full runs of max_iter epochs
+SEEDS = 10
+REQUIREMENTS = Path(__file__).resolve().parent / "requirements-multifidelity.txt"
+PEER_SCRIPT = Path(__file__).resolve().parent / "curves_peer.py"
+VENV = BENCH_DIR / "multifidelity-venv"
+RESULTS = BENCH_DIR / "multifidelity.jsonl"
+REPORT = ROOT / "docs" / "benchmarks-multifidelity.md"
+
+# nbsweep's methods: (method, early_terminate type).
+NBSWEEP = {
+    "nbsweep-bayes-multifidelity": ("bayes", "multifidelity"),
+    "nbsweep-random-multifidelity": ("random", "multifidelity"),
+    "nbsweep-random-asha": ("random", "asha"),
+    "nbsweep-bayes-hyperband": ("bayes", "hyperband"),
+    "random-hyperband": ("random", "hyperband"),
+}
+PEERS = (
+    "wandb-bayes-hyperband",
+    "optuna-tpe-hyperband",
+    "dehb",
+    "synetune-asha",
+    "synetune-bohb",
+    "synetune-mobster",
+    "synetune-hypertune",
+)
+METHODS = (*NBSWEEP, *PEERS)
+LABELS = {
+    "nbsweep-bayes-multifidelity": "nbsweep bayes + multifidelity",
+    "nbsweep-random-multifidelity": "nbsweep random + multifidelity",
+    "nbsweep-random-asha": "nbsweep random + asha",
+    "nbsweep-bayes-hyperband": "nbsweep bayes + hyperband",
+    "random-hyperband": "random + hyperband (W&B's rule)",
+    "wandb-bayes-hyperband": "W&B bayes + hyperband (sweeps)",
+    "optuna-tpe-hyperband": "Optuna TPE + HyperbandPruner",
+    "dehb": "DEHB",
+    "synetune-asha": "Syne Tune ASHA",
+    "synetune-bohb": "Syne Tune BOHB",
+    "synetune-mobster": "Syne Tune MOBSTER",
+    "synetune-hypertune": "Syne Tune Hyper-Tune",
+}
+
+
+def _log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --- the peers' environment and process ----------------------------------------------------
+
+
+def venv_python() -> Path:
+    return VENV / "bin" / "python"
+
+
+def ensure_venv() -> Path:
+    """``.bench/multifidelity-venv`` with the pinned requirements (rebuilt when they change)."""
+    stamp = VENV / ".nbsweep-bench-stamp"
+    wanted = REQUIREMENTS.read_text()
+    if stamp.exists() and stamp.read_text() == wanted and venv_python().exists():
+        return venv_python()
+    _log(f"building {VENV} from {REQUIREMENTS.name} (first use only)")
+    BENCH_DIR.mkdir(exist_ok=True)
+    steps = [
+        [sys.executable, "-m", "venv", "--clear", str(VENV)],
+        [str(venv_python()), "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS)],
+    ]
+    for step in steps:
+        done = subprocess.run(step, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"building {VENV} failed at `{' '.join(step)}`:\n{done.stderr[-3000:]}"
+                f"\nfix the pins in {REQUIREMENTS} or delete {VENV}"
+            )
+    stamp.write_text(wanted)
+    return venv_python()
+
+
+class PeerProcess:
+    """``curves_peer.py`` in the peers' venv, one JSON line each way; its stderr to a file."""
+
+    def __init__(self) -> None:
+        python = ensure_venv()
+        environ = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "VIRTUAL_ENV"}}
+        environ.update(PYTHONHASHSEED="0", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        self.stderr = (BENCH_DIR / "multifidelity-peer.log").open("a")
+        self.process = subprocess.Popen(
+            [str(python), "-u", str(PEER_SCRIPT)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            text=True,
+            env=environ,
+        )
+
+    def call(self, message: dict[str, Any]) -> dict[str, Any]:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(json.dumps(message) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(
+                f"the peer died on {message.get('op')}; see {self.stderr.name} for its traceback"
+            )
+        answer = json.loads(line)
+        if "error" in answer:
+            raise RuntimeError(f"the peer failed on {message.get('op')}: {answer['error']}")
+        return answer
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            try:
+                self.call({"op": "quit"})
+            except (RuntimeError, BrokenPipeError, OSError):
+                self.process.kill()
+            self.process.wait(timeout=30)
+        self.stderr.close()
+
+
+def peer_versions() -> dict[str, str]:
+    peer = PeerProcess()
+    try:
+        return peer.call({"op": "versions"})["versions"]
+    finally:
+        peer.close()
+
+
+# --- the methods ---------------------------------------------------------------------------
+
+
+@dataclass
+class Job:
+    id: Any
+    config: dict[str, Any]
+    epochs: int
+    curve: list[float]
+    history: list[float] = field(default_factory=list)
+
+
+class Method:
+    """A search and its stopping rule: asked for configs, told what each epoch logged."""
+
+    def ask(self, jobs: Sequence[Job], n: int) -> list[tuple[Any, dict[str, Any], int]]:
+        """Up to ``n`` (job id, config, epochs) to start now; ``jobs``: every job so far."""
+        raise NotImplementedError
+
+    def step(
+        self, jobs: Sequence[Job], reports: list[tuple[Any, int, float]], finishes: list[Job]
+    ) -> set[Any]:
+        """After one epoch of every job in flight: the ids of the running jobs to stop."""
+        raise NotImplementedError
+
+
+def early_terminate(kind: str, epochs: int) -> dict[str, Any]:
+    """The ``early_terminate`` block of nbsweep's methods, from the shared ladder."""
+    if kind == "hyperband":
+        return {"type": "hyperband", "min_iter": MIN_ITER, "eta": ETA}
+    return {"type": kind, "min_iter": MIN_ITER, "max_iter": epochs, "eta": ETA}
+
+
+class NbsweepMethod(Method):
+    """nbsweep's scheduler, asked as its controller asks it, on ``RunRecord`` lists."""
+
+    def __init__(self, table: Table, method: str, seed: int) -> None:
+        import nbsweep
+        from nbsweep.schedulers import make_scheduler
+
+        search, stop = NBSWEEP[method]
+        config = table.task.sweep_config(search)
+        config["early_terminate"] = early_terminate(stop, table.task.epochs)
+        config["seed"] = seed
+        self.scheduler = make_scheduler(nbsweep.validate(config), seed)
+        self.epochs = table.task.epochs
+        self.states: dict[Any, str] = {}
+        self.count = 0
+
+    def _records(self, jobs: Sequence[Job]) -> list[Any]:
+        from nbsweep._runs import RunRecord
+
+        return [RunRecord(str(j.id), j.config, self.states[j.id], tuple(j.history)) for j in jobs]
+
+    def ask(self, jobs: Sequence[Job], n: int) -> list[tuple[Any, dict[str, Any], int]]:
+        configs = self.scheduler.suggest(self._records(jobs), n)
+        out = []
+        for config in configs:
+            self.states[self.count] = "running"
+            out.append((self.count, config, self.epochs))
+            self.count += 1
+        return out
+
+    def step(
+        self, jobs: Sequence[Job], reports: list[tuple[Any, int, float]], finishes: list[Job]
+    ) -> set[Any]:
+        for job in finishes:
+            self.states[job.id] = "finished"
+        stop = {int(run_id) for run_id in self.scheduler.stop(self._records(jobs))}
+        for run_id in stop:
+            self.states[run_id] = "stopped"
+        return stop
+
+
+class PeerMethod(Method):
+    """A peer's search in the peers' venv."""
+
+    def __init__(self, table: Table, method: str, seed: int, peer: PeerProcess) -> None:
+        self.peer = peer
+        self.epochs = table.task.epochs
+        peer.call(
+            {
+                "op": "init",
+                "method": method,
+                "parameters": table.task.parameters,
+                "seed": seed,
+                "min_iter": MIN_ITER,
+                "max_iter": table.task.epochs,
+                "eta": ETA,
+                "metric": table.task.metric,
+            }
+        )
+
+    def ask(self, jobs: Sequence[Job], n: int) -> list[tuple[Any, dict[str, Any], int]]:
+        asked = self.peer.call({"op": "ask", "n": n})["jobs"]
+        return [(j["id"], j["config"], j.get("epochs", self.epochs)) for j in asked]
+
+    def step(
+        self, jobs: Sequence[Job], reports: list[tuple[Any, int, float]], finishes: list[Job]
+    ) -> set[Any]:
+        answer = self.peer.call(
+            {
+                "op": "step",
+                "reports": [list(r) for r in reports],
+                "finishes": [[j.id, min(j.history)] for j in finishes],
+            }
+        )
+        return set(answer["stop"])
+
+
+# --- one sweep -------------------------------------------------------------------------------
+
+
+@dataclass
+class Sweep:
+    """One simulated sweep of one method on one task."""
+
+    task: str
+    method: str
+    seed: int
+    budget: int
+    target: float
+    epochs_to_target: int | None  # None: not reached within the budget
+    epochs_used: int
+    runs: int
+    best: float
+    seconds: float  # the method's own time (suggestions and decisions)
+
+
+def simulate(table: Table, method: str, seed: int, peer: PeerProcess | None = None) -> Sweep:
+    """Run the sweep until the target is reached or the budget is spent."""
+    budget = BUDGET_RUNS * table.task.epochs
+    target = table.target
+    algorithm: Method = (
+        NbsweepMethod(table, method, seed)
+        if method in NBSWEEP
+        else PeerMethod(table, method, seed, peer)  # type: ignore[arg-type]
+    )
+    jobs: list[Job] = []
+    active: list[Job] = []
+    used, reached, best, spent = 0, None, math.inf, 0.0
+    while used < budget and reached is None:
+        free = WORKERS - len(active)
+        if free:
+            started = time.perf_counter()
+            asked = algorithm.ask(jobs, free)
+            spent += time.perf_counter() - started
+            for job_id, config, epochs in asked:
+                job = Job(job_id, config, min(epochs, table.task.epochs), table.curve(config))
+                jobs.append(job)
+                active.append(job)
+        reports, finishes = [], []
+        for job in active:
+            value = job.curve[len(job.history)]
+            job.history.append(value)
+            used += 1
+            best = min(best, value)
+            if reached is None and best <= target:
+                reached = used
+            reports.append((job.id, len(job.history), value))
+            if len(job.history) == job.epochs:
+                finishes.append(job)
+        started = time.perf_counter()
+        stop = algorithm.step(jobs, reports, finishes)
+        spent += time.perf_counter() - started
+        active = [j for j in active if j not in finishes and j.id not in stop]
+    return Sweep(
+        task=table.task.name,
+        method=method,
+        seed=seed,
+        budget=budget,
+        target=target,
+        epochs_to_target=reached,
+        epochs_used=used,
+        runs=len(jobs),
+        best=best,
+        seconds=spent,
+    )
+
+
+# --- results and the report ------------------------------------------------------------------
+
+
+def nbsweep_sources() -> str:
+    import hashlib
+
+    digest = hashlib.sha1()
+    for path in sorted((ROOT / "nbsweep").rglob("*.py")):
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _key(task: str, method: str, seed: int) -> str:
+    return f"{task}/{method}/{seed}/{BUDGET_RUNS}/{WORKERS}/{MIN_ITER}/{ETA}"
+
+
+def load_results() -> dict[str, dict[str, Any]]:
+    if not RESULTS.exists():
+        return {}
+    rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip()]
+    return {row["key"]: row for row in rows}
+
+
+def run_all(tasks: Sequence[str], methods: Sequence[str], seeds: int) -> None:
+    """Every (task, method, seed) not yet in the results file; nbsweep's rows again when its
+    code changed since they were measured."""
+    rows = load_results()
+    sources = nbsweep_sources()
+    stale = [k for k, r in rows.items() if r["method"] in NBSWEEP and r["sources"] != sources]
+    if stale:
+        _log(f"nbsweep changed: measuring its {len(stale)} sweeps again")
+        for key in stale:
+            del rows[key]
+        BENCH_DIR.mkdir(exist_ok=True)
+        RESULTS.write_text("".join(json.dumps(r) + "\n" for r in rows.values()))
+    peer = PeerProcess() if any(m in PEERS for m in methods) else None
+    try:
+        for task in tasks:
+            table = load_table(task)
+            for method in methods:
+                started = time.perf_counter()
+                done = 0
+                for seed in range(seeds):
+                    key = _key(task, method, seed)
+                    if key in rows:
+                        continue
+                    sweep = simulate(table, method, seed, peer)
+                    row = {"key": key, "sources": sources, **dataclasses.asdict(sweep)}
+                    rows[key] = row
+                    with RESULTS.open("a") as out:
+                        out.write(json.dumps(row) + "\n")
+                    done += 1
+                if done:
+                    _log(f"{task} {method}: {done} sweeps, {time.perf_counter() - started:.0f}s")
+    finally:
+        if peer is not None:
+            peer.close()
+
+
+def median_epochs(sweeps: Sequence[Mapping[str, Any]]) -> float:
+    """The median epochs to target, an unreached sweep counting as infinitely many."""
+    values = sorted(
+        s["epochs_to_target"] if s["epochs_to_target"] is not None else math.inf for s in sweeps
+    )
+    return float(np.median(values)) if values else math.nan
+
+
+def _fmt(value: float, budget: int) -> str:
+    if math.isnan(value):
+        return "—"
+    return f"> {budget}" if math.isinf(value) else f"{value:.0f}"
+
+
+def write_report(
+    tasks: Sequence[str], methods: Sequence[str], seeds: int, versions: Mapping[str, str], out: Path
+) -> list[str]:
+    """The markdown report; returns the verdict lines."""
+    rows = load_results()
+    lines = [
+        "# Multi-fidelity search: epochs to a target",
+        "",
+        "Generated by `python -m benchmarks.multifidelity` (issue 16, item 3). Do not edit by"
+        " hand.",
+        "",
+        f"Each sweep keeps {WORKERS} runs in flight, one epoch of each per tick, and may spend"
+        f" {BUDGET_RUNS} full runs' worth of epochs. Every method gets the same fidelity ladder:"
+        f" `min_iter` {MIN_ITER}, `eta` {ETA}, `max_iter` 27 (rungs at 1, 3 and 9 epochs)."
+        " The figure is the number of epochs, summed over all runs, until some run logs a value"
+        " at or below the task's target; the median over seeds, a sweep that never reaches the"
+        " target counting as more than the budget. The tasks are tables of learning curves"
+        f" (`benchmarks/curves.py`): 1,024 configs each, trained once; the target is the best"
+        f" value of the top {TARGET_QUANTILE:.0%} of them. Curves cross: of the configs that"
+        " reach the target, the share ASHA would stop at epoch 1 among the best tenth of the"
+        " table is given per task.",
+        "",
+    ]
+    budget_of = {}
+    medians: dict[tuple[str, str], float] = {}
+    header = "| method | " + " | ".join(tasks) + " |"
+    lines += [header, "|---|" + "---|" * len(tasks)]
+    for method in methods:
+        cells = []
+        for task in tasks:
+            mine = [rows[k] for s in range(seeds) if (k := _key(task, method, s)) in rows]
+            budget = BUDGET_RUNS * CURVE_TASKS[task].epochs
+            budget_of[task] = budget
+            median = median_epochs(mine)
+            medians[task, method] = median
+            reached = sum(s["epochs_to_target"] is not None for s in mine)
+            cells.append(f"{_fmt(median, budget)} ({reached}/{len(mine)})" if mine else "—")
+        lines.append(f"| {LABELS[method]} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Each cell: median epochs to the target (seeds that reached it / seeds run).",
+        "",
+        "| task | target | best in table | target configs ASHA stops at epoch 1 / 3 |",
+        "|---|---|---|---|",
+    ]
+    for task in tasks:
+        table = load_table(task)
+        lines.append(
+            f"| {task}: {table.task.description} | {table.target:.4g} | {table.bests.min():.4g}"
+            f" | {crossing_share(table, 1):.0%} / {crossing_share(table, 3):.0%} |"
+        )
+    verdicts = _verdicts(tasks, methods, medians, budget_of)
+    lines += ["", "## Targets", "", *verdicts, ""]
+    lines += [
+        "## Setup",
+        "",
+        f"- Seeds: {seeds} per task and method (seed k drives the method's own randomness;"
+        " the tables are fixed).",
+        "- nbsweep's methods run `nbsweep.schedulers.make_scheduler` on `RunRecord` lists, as"
+        " the controller does; `random + hyperband` is nbsweep's `hyperband`, whose decisions"
+        " are W&B's (tests/stopping).",
+        "- W&B bayes + hyperband: `sweeps.next_runs` and `sweeps.stop_runs` with every run, an"
+        " early-terminated run `killed` (W&B has no `stopped` state).",
+        "- DEHB trains each config for its fidelity from scratch (its ask/tell contract) and"
+        " is told the run's best value; the Syne Tune schedulers are its legacy baselines with"
+        ' their defaults (`type="stopping"`), Optuna is TPE with `HyperbandPruner`.',
+        "- Peers: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))
+        + f"; Python {platform.python_version()}, {platform.machine()}.",
+        "",
+    ]
+    out.write_text("\n".join(lines))
+    return verdicts
+
+
+def _verdicts(
+    tasks: Sequence[str],
+    methods: Sequence[str],
+    medians: Mapping[tuple[str, str], float],
+    budget_of: Mapping[str, int],
+) -> list[str]:
+    ours = "nbsweep-bayes-multifidelity"
+    if ours not in methods:
+        return ["nbsweep bayes + multifidelity was not run: no verdict."]
+    fewest, twice = 0, 0
+    notes = []
+    for task in tasks:
+        mine = medians[task, ours]
+        others = {
+            m: medians[task, m] for m in methods if m != ours and not math.isnan(medians[task, m])
+        }
+        best_other = min(others, key=lambda m: others[m])
+        if mine < others[best_other] or (mine == others[best_other] and not math.isinf(mine)):
+            fewest += 1
+        baseline = medians.get((task, "random-hyperband"), math.nan)
+        ratio = baseline / mine if mine and not math.isnan(baseline) else math.nan
+        if ratio >= 2:
+            twice += 1
+        notes.append(
+            f"  - {task}: nbsweep {_fmt(mine, budget_of[task])}, best other"
+            f" {LABELS[best_other]} {_fmt(others[best_other], budget_of[task])};"
+            f" random + hyperband {_fmt(baseline, budget_of[task])}"
+            + (f" ({ratio:.1f}x)" if not math.isnan(ratio) and not math.isinf(ratio) else "")
+        )
+    need = 2 if len(tasks) >= 3 else len(tasks)
+    return [
+        f"- Fewest epochs to the target on at least 2 of 3 tasks: on {fewest} of {len(tasks)}"
+        f" — {'met' if fewest >= need else 'missed'}.",
+        f"- At least 2x fewer epochs than random + hyperband: on {twice} of {len(tasks)} tasks"
+        f" — {'met' if twice == len(tasks) else 'missed'}"
+        + ("" if twice == len(tasks) else f" (met on {twice})")
+        + ".",
+        *notes,
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.multifidelity", description=__doc__)
+    parser.add_argument("--seeds", type=int, default=SEEDS)
+    parser.add_argument("--tasks", nargs="+", default=list(CURVE_TASKS))
+    parser.add_argument("--methods", nargs="+", default=list(METHODS))
+    parser.add_argument("--report-only", action="store_true", help="redraw from saved results")
+    parser.add_argument("--out", type=Path, default=REPORT)
+    args = parser.parse_args(argv)
+    for name, known in (("task", CURVE_TASKS), ("method", METHODS)):
+        wrong = [x for x in getattr(args, f"{name}s") if x not in known]
+        if wrong:
+            parser.error(f"unknown {name} {wrong[0]!r}; choose from {', '.join(known)}")
+    if not args.report_only:
+        run_all(args.tasks, args.methods, args.seeds)
+    versions = peer_versions() if any(m in PEERS for m in args.methods) else {}
+    for line in write_report(args.tasks, args.methods, args.seeds, versions, args.out):
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
