@@ -10,6 +10,7 @@ lease row with a heartbeat makes sure only one controller runs a sweep.
 from __future__ import annotations
 
 import contextlib
+import socket
 import threading
 import time
 import traceback
@@ -36,7 +37,7 @@ from nbsweep.agents._pool import YIELDED, GpuPool, priority_of
 from nbsweep.config import SweepConfig
 from nbsweep.schedulers import Scheduler, make_scheduler
 from nbsweep.schedulers._launch import queue_groups
-from nbsweep.store import Store, StoredRun, StoredSweep, owner_id
+from nbsweep.store import Store, StoredRun, StoredSweep, owner_id, pid_alive
 
 MAX_SLEEP_S = 0.05
 CHANGING_SLEEP_S = 0.01
@@ -108,6 +109,7 @@ class Controller(threading.Thread):
         self._dead_at_start = 0
         self._missing: list[Slot] = []  # slots whose agent is not replaced while paused
         self._silence_at = 0.0  # when to look for silent agents of ours again
+        self._gone_at = 0.0  # when to look for gone agents of this host again
         # Kept per change so that a tick does not walk every run of a long sweep.
         self._alive: dict[str, str] = {}
         self._uncounted: set[str] = set()
@@ -502,19 +504,32 @@ class Controller(threading.Thread):
         return True
 
     def _stale_runs(self, rows: list[StoredRun]) -> None:
-        """Crash runs whose (foreign) agent stopped sending heartbeats long ago."""
+        """Crash runs whose (foreign) agent stopped sending heartbeats long ago, or, once they
+        missed three, whose agent was a process of this host that is gone: killed while the
+        store took no writes (a full disk), nobody could record it, and a resume need not
+        wait ``STALE_RUN_S`` for it."""
         local = set(self.executor.processes) if self.executor is not None else set()
-        limit = time.time() - STALE_RUN_S
-        stale = [
-            r.id
-            for r in rows
-            if r.state == RunState.RUNNING
-            and r.agent not in local
-            and (r.heartbeat_at or 0) < limit
-        ]
-        if stale:
-            why = f"{CrashReason.AGENT_SILENT} for {STALE_RUN_S:.0f} s"
-            self.store.end_runs(self.sweep_id, stale, RunState.CRASHED, {r: why for r in stale})
+        now = time.time()
+        foreign = [r for r in rows if r.state == RunState.RUNNING and r.agent not in local]
+        silent = f"{CrashReason.AGENT_SILENT} for {STALE_RUN_S:.0f} s"
+        why = {r.id: silent for r in foreign if (r.heartbeat_at or 0) < now - STALE_RUN_S}
+        quiet = [r for r in foreign if (r.heartbeat_at or 0) < now - 3 * HEARTBEAT_S]
+        if quiet and len(quiet) > len(why) and time.monotonic() >= self._gone_at:
+            self._gone_at = time.monotonic() + HEARTBEAT_S
+            here = socket.gethostname()
+            gone = {
+                a.agent: a.pid
+                for a in self.store.agents(self.sweep_id)
+                if a.host == here and a.pid and not pid_alive(a.pid)
+            }
+            for r in quiet:
+                if r.id not in why and r.agent in gone:
+                    why[r.id] = (
+                        f"{CrashReason.AGENT_SILENT}: agent {r.agent} (pid {gone[r.agent]})"
+                        " of this host is gone"
+                    )
+        if why:
+            self.store.end_runs(self.sweep_id, list(why), RunState.CRASHED, why)
 
     def records(self, engine: bool = True, warm: bool = False) -> list[RunRecord]:
         """The runs as the engine sees them; with ``engine``, without requeued originals.

@@ -8,8 +8,9 @@ the pool on a thread's own driver connection and survives a lost connection.
 Every other statement goes through ``read()``/``write()``, and every public method of the
 store's concerns (the ``Store`` facade) runs again, whole, when its connection to the server
 was lost before its transaction committed (for up to ``RECONNECT_S``): the controller and the
-API survive a failover or a killed backend as the agents do. A full disk and a read-only
-store become a ``StoreFault`` that says what to fix.
+API survive a failover or a killed backend as the agents do. A COMMIT whose answer was lost
+is settled by asking the server (``txid_status``) whether it kept the transaction. A full
+disk and a read-only store become a ``StoreFault`` that says what to fix.
 """
 
 from __future__ import annotations
@@ -278,19 +279,44 @@ class Database:
         """A write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on exit."""
         self._check_file()
         connected = committing = False
+        xid = None
         try:
             with self.engine.connect() as conn:
                 connected = True
                 conn.execution_options(nbsweep_write=True)
                 with conn.begin():
                     yield conn
+                    if not self.is_sqlite:
+                        # Its id, to ask the server about it should the COMMIT go unanswered.
+                        xid = conn.exec_driver_sql("SELECT txid_current_if_assigned()").scalar()
                     committing = True
         except sa.exc.DBAPIError as exc:
             lost = not connected or exc.connection_invalidated
+            if lost and committing and not self.is_sqlite:
+                kept = self._committed(xid)
+                if kept:
+                    return  # the server kept it: done, not to be written twice
+                if kept is False:
+                    committing = False  # rolled back: the method runs again
             fault = self._fault(exc, lost, committing)
             if fault is None:
                 raise
             raise fault from exc
+
+    def _committed(self, xid: int | None) -> bool | None:
+        """Whether transaction ``xid``, whose COMMIT got no answer (the connection broke), was
+        kept, as the server says on a new connection; None when it cannot tell in time."""
+        if xid is None:
+            return False  # it wrote nothing
+        deadline = time.monotonic() + RECONNECT_S
+        while time.monotonic() < deadline:
+            with contextlib.suppress(sa.exc.DBAPIError):
+                with self.engine.connect() as conn:
+                    status = conn.exec_driver_sql(f"SELECT txid_status({int(xid)})").scalar()
+                if status in ("committed", "aborted", None):  # None: too old to tell
+                    return None if status is None else status == "committed"
+            time.sleep(0.05)  # in progress: its backend has not seen the break yet
+        return None
 
     def _hot(self, work: Callable[[Any], T]) -> T:
         """``work(cursor)`` as a write transaction on this thread's own driver connection.

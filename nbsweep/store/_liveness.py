@@ -11,6 +11,7 @@ import os
 import secrets
 import socket
 import string
+from pathlib import Path
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 
@@ -35,10 +36,22 @@ def owner_alive(owner: str) -> bool:
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host runs. A zombie does not: it died and only waits
+    for its parent to read its exit code (a killed agent whose controller is gone stays one
+    until that process ends), so its runs and leases are free at once."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Linux's word on it (``/proc/PID/stat``); elsewhere, no zombie is seen."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]

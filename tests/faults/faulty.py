@@ -7,12 +7,19 @@ then meets its fault.
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import os
 import resource
 import signal
+import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 import nbsweep
 
@@ -43,6 +50,12 @@ def _at_fault(config: Any) -> bool:
     return True
 
 
+def _child(config: Any) -> None:
+    """A process the run starts (a data loader, a server) that would run for 10 minutes:
+    its command line names the test's directory, so the matrix counts it if it is left."""
+    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", config.gate])
+
+
 def raises(config: Any) -> None:
     _rows(config)
     if _at_fault(config):
@@ -50,24 +63,28 @@ def raises(config: Any) -> None:
 
 
 def exits(config: Any) -> None:
-    """Ends its agent as a segfaulting library would."""
+    """Starts a child, then ends its agent as a segfaulting library would."""
     _rows(config)
     if _at_fault(config):
+        _child(config)
         print("about to exit", flush=True)
         os._exit(7)
 
 
 def sigkills(config: Any) -> None:
-    """Ends its agent as the OOM killer would."""
+    """Starts a child, then ends its agent as the OOM killer would."""
     _rows(config)
     if _at_fault(config):
+        _child(config)
         os.kill(os.getpid(), signal.SIGKILL)
 
 
 def hangs(config: Any) -> None:
-    """Hangs for good: ignores SIGTERM, swallows RunStopped, never logs again."""
+    """Starts a child, then hangs for good: ignores SIGTERM, swallows RunStopped, never
+    logs again."""
     _rows(config)
     if _at_fault(config):
+        _child(config)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         while True:
             try:
@@ -99,6 +116,51 @@ def odd_metrics(config: Any) -> None:
         if kind in values:
             row["loss"] = values[kind]
         nbsweep.log(row)
+
+
+def _refused() -> list[tuple[dict[str, Any], Any, str]]:
+    """What ``nbsweep.log`` must refuse, with the name its error must give."""
+    loop: list[Any] = [1.0]
+    loop.append(loop)
+    return [
+        ({"loss": 1.0}, "5", "step"),
+        ({"loss": 1.0}, 2**70, "step"),
+        ({"loss": 1.0}, 2.5, "step"),
+        ({"loss": 1.0}, -1, "step"),
+        ({"run_id": "elsewhere"}, None, "'run_id'"),
+        ({"_step": 3}, None, "'_step'"),
+        ({"price": decimal.Decimal("1.5")}, None, "'price'"),
+        ({"when": datetime.datetime(2024, 1, 1)}, None, "'when'"),
+        ({"raw": b"bytes"}, None, "'raw'"),
+        ({"pairs": {(1, 2): 1.0}}, None, "'pairs'"),
+        ({"loop": loop}, None, "'loop[1]'"),
+    ]
+
+
+def odd_logs(config: Any) -> dict[str, int]:
+    """``nbsweep.log`` as a careless user calls it: 100 rows from four threads at once, every
+    value, step and name the value policy refuses (each must raise ``ValueError`` naming
+    it), then a numpy step and one past 2**31. Returns how many were refused by name."""
+
+    def rows() -> None:
+        for _ in range(25):
+            nbsweep.log({"loss": float(config.x), "thread": threading.get_ident() % 1000})
+
+    threads = [threading.Thread(target=rows) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    tried = _refused()
+    named = 0
+    for row, step, name in tried:
+        try:
+            nbsweep.log(row, step=step)
+        except ValueError as exc:
+            named += name in str(exc)
+    nbsweep.log({"loss": 0.5}, step=np.int64(1000))
+    nbsweep.log({"loss": 0.25}, step=2**40)
+    return {"tried": len(tried), "refused_by_name": named}
 
 
 def held(config: Any) -> None:

@@ -21,6 +21,7 @@ import pytest
 import nbsweep
 from nbsweep import ConfigError, PlacementError, StoreError, SweepError
 from nbsweep.agents import FakeNVML
+from tests.config.test_bounds import laughs
 from tests.config.test_config import BAD, DID_YOU_MEAN
 from tests.faults import faulty
 
@@ -34,13 +35,28 @@ YAML = [
     ("method: grid\nparameters: !!python/object/apply:os.system ['true']\n", "Python object"),
     ("method: grid\nparameters:\n  x: {values: [1], distribution: gaussian}\n", "gaussian"),
 ]
+# Valid-looking input that once exhausted memory or reached train as repr strings (issue 13):
+# each is a ConfigError naming the key, before anything is listed or stored.
+BOUNDS = [
+    (laughs(7), "expands to more than 1,000,000 values"),  # billion laughs, 10**7 here
+    (
+        "method: grid\nparameters:\n  x: {min: 0, max: 1000000000000}\n",
+        "parameters.x: grid search would list 1,000,000,000,001 values",
+    ),
+    (
+        "method: grid\nparameters:\n  lr: {distribution: q_uniform, min: 0, max: 1, q: 1e-12}\n",
+        "parameters.lr: grid search would list 1,000,000,000,000 values",
+    ),
+    ("method: grid\nparameters:\n  x: {value: 2024-01-01}\n", "parameters.x.value: a date"),
+    ("method: grid\nparameters:\n  x: {value: !!binary aGVsbG8=}\n", "x.value: a bytes"),
+]
 
 
 def test_config_errors_name_the_key_path(tmp_path: Path, bad_inputs: Callable[..., None]) -> None:
     store = tmp_path / "store.db"
     cases = [(config, expected) for config, expected in BAD]
     cases += [(config, f"{path}") for config, path, _ in DID_YOU_MEAN]
-    cases += YAML
+    cases += YAML + BOUNDS
     for config, expected in cases:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # deprecations W&B also warns about
@@ -48,7 +64,11 @@ def test_config_errors_name_the_key_path(tmp_path: Path, bad_inputs: Callable[..
                 nbsweep.sweep(config, faulty.noop, workers=1, store=str(store))
         assert expected in str(info.value), (config, str(info.value))
     assert not store.exists()  # refused before the store is even opened
-    bad_inputs("sweep configs (tests/config/test_config.py BAD and DID_YOU_MEAN, YAML)", len(cases))
+    bad_inputs(
+        "sweep configs (tests/config/test_config.py BAD and DID_YOU_MEAN, YAML; a YAML alias"
+        " bomb, grids of 10^12 points, YAML dates and !!binary)",
+        len(cases),
+    )
 
 
 def test_an_unshippable_train_function_names_the_global(

@@ -144,10 +144,12 @@ def test_two_processes_on_one_sweep(tmp_path: Path, fault: Callable[..., Fault])
         )
         second.start()  # it takes the run waiting in the queue, then more until the end
         wait_for(lambda: (sweep.runs["steps"] >= 3).sum() == 2)
+        # Both run a run now; the first process still holds the lease (it lets it go when
+        # the sweep ends, which may come before the second process returns).
+        assert sweep.store.lease_owner(sweep_id) == owner
         open_gate(tmp_path)
         second.join(timeout=120)
         assert len(executed) == 1 and executed[0] >= 1
-        assert sweep.store.lease_owner(sweep_id) == owner
         assert process.wait(timeout=120) == 0
     finally:
         process.kill()
@@ -265,3 +267,53 @@ def test_controller_sigkill_while_a_program_ignores_sigterm(
     )
     states = list(sweep.runs["state"])
     assert states[0] == "crashed" and set(states[1:]) <= {"pending"}
+
+
+AGENT = """
+import sys
+sys.path.insert(0, sys.argv[3])
+import nbsweep
+from tests.faults import faulty
+nbsweep.agent(sys.argv[1], faulty.held, store=sys.argv[2])
+"""
+
+
+def test_an_agent_of_this_host_sigkilled_is_noticed_without_waiting_out_the_silence(
+    tmp_path: Path, fault: Callable[..., Fault]
+) -> None:
+    """An ``nbsweep agent`` process (not one of the controller's) is SIGKILLed: nobody
+    records its death. Its run is crashed once it missed three heartbeats and its pid is
+    gone, not after STALE_RUN_S (18 s here) as for an agent on another host."""
+    store = str(tmp_path / "store.db")
+    (tmp_path / "gate").mkdir()
+    config = {
+        "method": "grid",
+        "parameters": {
+            "x": {"values": [1, 2]},
+            "epochs": {"value": 4},
+            "gate": {"value": str(tmp_path / "gate")},
+        },
+    }
+    check = fault("an `nbsweep agent` of this host SIGKILLed", store)
+    with pytest.warns(UserWarning, match="workers=0"):
+        sweep = nbsweep.sweep(config, faulty.held, workers=0, store=store)
+    agent = subprocess.Popen([sys.executable, "-c", AGENT, sweep.id, store, str(REPO)])
+    try:
+        wait_for(lambda: (sweep.runs["steps"] >= 3).any())
+        check.before()
+    finally:
+        agent.send_signal(signal.SIGKILL)
+        agent.wait()
+    wait_for(lambda: "crashed" in set(sweep.runs["state"]))
+    (cut,) = sweep.runs.query("state == 'crashed'")["error"]
+    assert cut == f"{CrashReason.AGENT_SILENT}: agent 0 (pid {agent.pid}) of this host is gone"
+    open_gate(tmp_path)
+    assert nbsweep.agent(sweep.id, faulty.held, store=store) == 2  # the cut config, then x=2
+    assert sweep.wait(timeout=60) == "finished"
+    runs = sweep.runs
+    assert sorted(runs.query("state == 'finished'")["config/x"]) == [1, 2]
+    check.check(
+        "nobody records its death; its run is `crashed` once it missed 3 heartbeats and its"
+        " pid is gone (not after the 60 s silence an agent elsewhere gets), and queued again",
+        sweep.state,
+    )

@@ -58,6 +58,31 @@ def test_odd_metric_values_and_a_metric_never_logged(
     )
 
 
+def test_log_keeps_what_it_accepts_and_refuses_the_rest_by_name(
+    tmp_path: Path, fault: Callable[..., Fault], bad_inputs: Callable[..., None]
+) -> None:
+    store = str(tmp_path / "store.db")
+    config = {"method": "grid", "metric": {"name": "loss"}, "parameters": {"x": {"values": [1]}}}
+    check = fault("nbsweep.log from 4 threads, with refused values, steps and names", store)
+    check.expect(102)
+    sweep = nbsweep.sweep(config, faulty.odd_logs, workers=1, store=store)
+    assert sweep.wait() == "finished"
+    (run,) = sweep.runs.to_dict("records")
+    assert run["state"] == "finished" and run["steps"] == 102
+    assert run["summary/refused_by_name"] == run["summary/tried"] == 11
+    history = sweep.history()
+    steps = history["_step"].tolist()
+    assert steps == [*range(100), 1000, 2**40] and all(type(s) is int for s in steps)
+    assert set(history["run_id"]) == {run["run_id"]}  # no row under another run's id
+    bad_inputs("values, steps and names nbsweep.log refuses", run["summary/tried"])
+    check.check(
+        "every row from the threads is kept once, steps 0-99 in order; each refused value,"
+        " step and reserved name raises ValueError naming it, in the train function, and"
+        " stores nothing; numpy and 2**40 steps come back as ints",
+        sweep.state,
+    )
+
+
 def test_a_first_run_with_the_metric_gives_no_warning(tmp_path: Path) -> None:
     config = {
         "method": "grid",

@@ -97,7 +97,11 @@ def test_agent_dies(
     assert "agent_died" in set(sweep.events()["kind"])
     if function is faulty.exits:  # what the run printed before it died is its log
         assert sweep.get_run(runs.loc[1, "run_id"]).log_path.read_text() == "about to exit\n"
-    check.check(f"the run is `crashed` ({why}); a new agent takes the next runs", sweep.state)
+    check.check(
+        f"the run is `crashed` ({why}); the process it started dies with the agent's process"
+        " group; a new agent takes the next runs",
+        sweep.state,
+    )
 
 
 def test_a_hung_run_ignores_stop_and_cancel_kills_it(
@@ -116,7 +120,8 @@ def test_a_hung_run_ignores_stop_and_cancel_kills_it(
     runs = by_x(sweep)
     assert list(runs.index) == [0, 1] and list(runs["state"]) == ["finished", "killed"]
     check.check(
-        "`stop` waits for it (as W&B's does); `cancel` SIGKILLs the agent, the run is `killed`",
+        "`stop` waits for it (as W&B's does); `cancel` SIGKILLs the agent and the process the"
+        " run started, the run is `killed`",
         sweep.state,
     )
 

@@ -19,13 +19,16 @@ import sqlalchemy as sa
 import nbsweep
 from nbsweep import StoreError
 from nbsweep._errors import StoreFault
+from nbsweep._states import CrashReason
 from nbsweep.store import Store
 from tests.faults import faulty
 from tests.faults.conftest import REPO, Fault
 
 pytestmark = pytest.mark.timeout(120)
 
-LOCK_S = 3.0
+# Longer than three heartbeats and the controller's lease renewal (at the tests' time scale),
+# so that every kind of writer meets the lock.
+LOCK_S = 1.5
 HOLD_LOCK = """
 import sqlite3, sys, time
 conn = sqlite3.connect(sys.argv[1], isolation_level=None)
@@ -204,7 +207,7 @@ def test_postgresql_connections_cut_every_half_second(
             assert sweep.state == "running"
             time.sleep(0.05)
         (tmp_path / "gate" / "go").touch()
-        assert sweep.wait(timeout=90) == "finished"
+        assert sweep.wait(timeout=90) == "finished", sweep.message
     finally:
         done.set()
         cutter.join()
@@ -243,10 +246,13 @@ def kernel_connections(store: Store, pragma: str) -> Iterator[None]:
 
 
 def finished_once(sweep: nbsweep.Sweep, xs: list[int]) -> None:
-    """Every config of the grid finished exactly once (runs cut by the fault ran again)."""
+    """Every config of the grid finished exactly once (runs cut by the fault ran again), and
+    the cut runs were found dead with their agents, not after STALE_RUN_S of silence."""
     runs = sweep.runs
     assert sorted(runs.loc[runs["state"] == "finished", "config/x"]) == xs
     assert set(runs["state"]) <= {"finished", "crashed"}
+    errors = runs.loc[runs["state"] == "crashed", "error"].tolist()
+    assert not [e for e in errors if e.startswith(f"{CrashReason.AGENT_SILENT} for ")], errors
 
 
 def test_store_read_only(tmp_path: Path, fault: Callable[..., Fault]) -> None:

@@ -263,13 +263,22 @@ def test_stale_environment_naming_a_missing_store_creates_nothing(tmp_path: Path
         "nbsweep show": [sys.executable, "-m", "nbsweep.cli", "show", "abc"],
         "nbsweep ls": [sys.executable, "-m", "nbsweep.cli", "ls"],
     }
-    for what, argv in commands.items():
-        done = subprocess.run(
-            argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    # All at once (each is a Python start-up, most of the time): none may create anything.
+    started = {
+        what: subprocess.Popen(
+            argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
+        for what, argv in commands.items()
+    }
+    try:
+        ended = {what: (p.communicate(timeout=60), p.returncode) for what, p in started.items()}
+    finally:
+        for process in started.values():
+            process.kill()
+    for what, ((out, err), code) in ended.items():
         if what == "nbsweep ls":  # lists what is there: nothing
-            assert (done.returncode, done.stdout) == (0, "no sweeps in this store\n"), done
+            assert (code, out) == (0, "no sweeps in this store\n"), err
         else:
-            assert done.returncode != 0, what
-            assert f"store {missing} does not exist" in done.stderr, (what, done.stderr[-2000:])
-        assert list(tmp_path.iterdir()) == [], what  # nothing created, anywhere
+            assert code != 0, what
+            assert f"store {missing} does not exist" in err, (what, err[-2000:])
+    assert list(tmp_path.iterdir()) == []  # nothing created, anywhere

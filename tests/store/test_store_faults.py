@@ -3,17 +3,20 @@ full disk or a read-only store (the error says which), long error texts."""
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 import nbsweep
 from nbsweep._errors import StoreFault
-from nbsweep.store import Finish, open_store
+from nbsweep.store import Finish, open_store, owner_alive, pid_alive
 from nbsweep.store._codec import ERROR_BYTES
 from tests.faults.conftest import REPO
 
@@ -113,6 +116,19 @@ def test_every_error_text_is_capped(sqlite_store: str) -> None:
         assert text.endswith("éé the end") and text.startswith("[nbsweep: the first")
 
 
+def test_a_zombie_agent_is_not_alive() -> None:
+    """A killed agent whose controller never reaped it stays a zombie: its runs are free."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        while os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+            time.sleep(0.01)  # ended, not reaped: a zombie
+        assert not pid_alive(process.pid)
+        assert not owner_alive(f"{socket.gethostname()}:{process.pid}:abcdef")
+        assert pid_alive(os.getpid())
+    finally:
+        process.wait()
+
+
 def test_a_read_only_postgresql_store_says_so(pg_url: str) -> None:
     config = {"method": "grid", "parameters": {"x": {"values": [1]}}}
     open_store(pg_url).create_sweep("sw", "ro", "grid", config, None, None, "running")
@@ -122,3 +138,33 @@ def test_a_read_only_postgresql_store_says_so(pg_url: str) -> None:
     assert read_only.sweep("sw") is not None  # reads go on
     with pytest.raises(StoreFault, match=r"cannot be written: it is read-only \(.*read-only"):
         read_only.update_sweep("sw", state="paused")
+
+
+@pytest.mark.parametrize("server_kept_it", [False, True])
+def test_a_commit_whose_answer_is_lost_is_written_once(pg_url: str, server_kept_it: bool) -> None:
+    """The connection breaks as the controller commits: the COMMIT never reached the server,
+    or the server committed and its answer was lost. The server says which (txid_status):
+    the write is run again, or taken as done; either way it is in the store once."""
+    store = open_store(pg_url)
+    config = {"method": "grid", "parameters": {"x": {"values": [1, 2]}}}
+    store.create_sweep("sw", "cut", "grid", config, None, None, "running")
+    cut: list[bool] = []
+
+    def break_at_commit(conn: sa.Connection) -> None:
+        if cut:
+            return
+        cut.append(True)
+        driver = conn.connection.dbapi_connection
+        if server_kept_it:  # committed behind the driver's back; it still thinks it is in one
+            driver.pgconn.exec_(b"COMMIT; BEGIN")
+        fd = os.dup(driver.pgconn.socket)
+        with socket.socket(fileno=fd) as raw:
+            raw.shutdown(socket.SHUT_RDWR)  # the driver's COMMIT goes nowhere
+
+    sa.event.listen(store.engine, "commit", break_at_commit)
+    try:
+        store.add_runs("sw", [{"x": 1}])
+    finally:
+        sa.event.remove(store.engine, "commit", break_at_commit)
+    assert cut == [True]
+    assert [r.config for r in store.runs("sw")] == [{"x": 1}]
