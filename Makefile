@@ -47,7 +47,7 @@ lint: $(VENV)/.stamp
 	$(PY) .ci/layers.py
 
 test-colab: $(COLAB)/.stamp
-	$(COLAB)/bin/python -m pytest tests/notebook tests/views/test_views.py -m "not slow" -q -p no:cacheprovider
+	$(COLAB)/bin/python -m pytest tests/notebook tests/views/test_views.py -m "not slow and not anywidget" -q -p no:cacheprovider
 
 # Every tier but the Colab one, on two workers (a tier alone: `pytest -m runtime`).
 test-main: $(VENV)/.stamp

@@ -9,7 +9,9 @@ that a controller still runs the sweep.
 
 It is displayed as one MIME bundle: the widget view and a static HTML snapshot (``_static``)
 for whoever reads the saved notebook without a kernel; the snapshot is refreshed through the
-display id when the sweep pauses, resumes or ends.
+display id when the sweep pauses, resumes or ends, and, where the front end says when it
+saves (``_watch``), written into the output at every save: the refresher keeps the kernel
+watch's ``snapshot`` current and draws the figures anew after each save.
 """
 
 from __future__ import annotations
@@ -66,10 +68,14 @@ class Dashboard:
         self._display: Any = None  # the display handle of the MIME bundle, once displayed
         self._published_state: str | None = None
         self._run_id: str | None = None
+        self._version = 0  # store reads the dashboard drew: what a saved snapshot shows
+        self._saved_version = -1  # the version last put into the watch's snapshot
+        self._figures_version = -1  # the version the watch's figures were drawn at
+        self._figures_wanted = False  # the front end saved and waits for figures
 
         # Full-width parts have no margin: an HTML widget's 2 px each side would stick out.
         layout = widgets.Layout
-        self.watch = _kernel_watch(str(sweep.id), self.show_run)
+        self.watch = _kernel_watch(str(sweep.id), self.show_run, self._on_saved)
         self.header = widgets.HTML(layout=layout(width="100%", margin="0"))
         self.pause_button = widgets.Button(description="Pause", icon="pause")
         self.stop_button = widgets.Button(
@@ -104,6 +110,7 @@ class Dashboard:
 
         self.agent_rows: dict[str, tuple[list[widgets.HTML], widgets.Button]] = {}
         self.pool_line = widgets.HTML()  # the GPUs other sweeps of the store hold
+        self.exited_line = widgets.HTML()  # how many agents have exited (not listed)
         self.agents_grid = widgets.GridBox(
             layout=layout(
                 grid_template_columns="repeat(6, minmax(0, max-content)) max-content",
@@ -221,6 +228,7 @@ class Dashboard:
         )
         self.root.add_class("nbsweep-dashboard")
         if self.watch is not None:
+            self.watch.view_id = self.root.model_id
             self.watch.observe(lambda change: self._fit(change["new"]), names="width")
         # The tab is drawn by the refresher (or when chosen): its first figure imports
         # plotly, seconds a cell must not wait for.
@@ -257,12 +265,22 @@ class Dashboard:
         }
 
     def _publish(self) -> None:
-        """Refresh the saved snapshot (through the display id) when the sweep's state moved."""
+        """Refresh the saved snapshot when the sweep's state moved: through the display id
+        (which the front end answers by drawing the widget anew), or, while the front end
+        writes the snapshot at every save, only there until the sweep ends."""
         snap = self._snapshot
         if self._display is None or snap is None or snap.state == self._published_state:
             return
         self._published_state = snap.state
-        self._display.update(self.bundle(), raw=True)
+        saves = self.watch is not None and self.watch.saves
+        if saves and snap.state in SWEEP_LIVE:
+            return  # a pause or resume: the next save writes it (``_keep_saved``)
+        bundle = self.bundle()
+        self._display.update(bundle, raw=True)
+        if saves:
+            # What saves write from now on: the ended sweep, with its figures.
+            self.watch.snapshot = bundle["text/html"]
+            self._saved_version = self._version
 
     def start(self) -> None:
         """Start the refresher thread (once); it ends by itself when the sweep ends."""
@@ -293,6 +311,7 @@ class Dashboard:
                 self._check_controller()
                 self._tick()
                 self._publish()
+                self._keep_saved()
             except Exception:  # noqa: BLE001 - a thread has nowhere else to report to
                 self.status.value = _error_html(traceback.format_exc(limit=3))
                 return
@@ -327,6 +346,7 @@ class Dashboard:
             self._redraw_table()
             self._update_failed(snap)
             self._figure_stale = True
+            self._version += 1
             self._took = time.monotonic() - start
         if tab:
             self._redraw_visible()
@@ -360,6 +380,27 @@ class Dashboard:
         if live and time.monotonic() - self._ticked >= TICK_S:
             self._draw_header()
 
+    def _on_saved(self) -> None:
+        """The front end saved the notebook: the refresher draws the figures of now."""
+        self._figures_wanted = True
+
+    def _keep_saved(self) -> None:
+        """Keep what the next save writes current (only where the front end writes it): the
+        header and table at every redraw, the figures after a save asked for them."""
+        watch = self.watch
+        snap = self._snapshot
+        if watch is None or not watch.saves or snap is None:
+            return
+        if self._saved_version != self._version:
+            self._saved_version = self._version
+            watch.snapshot = _static.snapshot_html(snap, self._controller_alive, with_figures=False)
+        if self._figures_wanted:
+            self._figures_wanted = False
+            if self._figures_version != self._version:
+                self._figures_version = self._version
+                watch.figures = _static.figures_html(self.feed.snapshot(history=True))
+            watch.send({"figures": True})
+
     def _check_controller(self, force: bool = False) -> None:
         """Whether a controller still runs the sweep: nothing in the store changes when one
         dies with its kernel, so the dashboard asks now and then."""
@@ -392,9 +433,9 @@ class Dashboard:
 
     def _update_agents(self, snap: views.Snapshot) -> None:
         stats = gpu_stats()
-        agents = snap.agents
+        agents, exited = _html.present_agents(snap.agents)
         rows: list[widgets.Widget] = []
-        for _, agent in agents.iterrows() if agents is not None else ():
+        for _, agent in agents.iterrows():
             agent_id = agent.get("agent")
             name = str(agent_id)
             if name not in self.agent_rows:
@@ -411,15 +452,20 @@ class Dashboard:
             labels, drain = self.agent_rows[name]
             for label, text in zip(labels, _html.agent_cells(agent, stats), strict=True):
                 label.value = f'<span class="nbsweep">{_html.escape(text)}</span>'
-            drain.disabled = str(agent.get("state")) in (AgentState.DRAINING, AgentState.DEAD)
+            drain.disabled = str(agent.get("state")) == AgentState.DRAINING
             rows += [*labels, drain]
         if rows:
             wanted = [*self.agent_heads, *rows]
             if [id(w) for w in self.agents_grid.children] != [id(w) for w in wanted]:
                 self.agents_grid.children = tuple(wanted)
+        self.exited_line.value = _html.exited_html(exited)
         pool = _html.gpu_pool_html(snap.gpu_pool, snap.id)
         self.pool_line.value = pool
-        box = ([self.agents_grid] if rows else []) + ([self.pool_line] if pool else [])
+        box = (
+            ([self.agents_grid] if rows else [])
+            + ([self.exited_line] if exited else [])
+            + ([self.pool_line] if pool else [])
+        )
         if [id(w) for w in self.agents_box.children] != [id(w) for w in box]:
             self.agents_box.children = tuple(box)
 
@@ -615,13 +661,15 @@ class Dashboard:
         return on_click
 
 
-def _kernel_watch(sweep_id: str, on_run: Callable[[str], None]) -> Any:
+def _kernel_watch(
+    sweep_id: str, on_run: Callable[[str], None], on_saved: Callable[[], None]
+) -> Any:
     """The browser-side watcher (``_watch``), or None without anywidget (e.g. Colab)."""
     try:
         from nbsweep.widgets._watch import KernelWatch
     except ImportError:
         return None
-    return KernelWatch(sweep_id, on_run)
+    return KernelWatch(sweep_id, on_run, on_saved)
 
 
 def _y_axis_picker() -> widgets.Dropdown:

@@ -74,9 +74,9 @@ class FigurePane:
 
     def _replace(self, fig: Any) -> bool:
         try:
-            import plotly.graph_objects as go
+            from nbsweep.widgets._plotly_widget import figure_widget
 
-            figure = go.FigureWidget(fig)
+            figure = figure_widget(fig)
         except Exception:  # noqa: BLE001 - e.g. plotly 6+ without anywidget
             return False
         for trace in figure.data:

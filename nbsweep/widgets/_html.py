@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from nbsweep import views
-from nbsweep._states import SweepState
+from nbsweep._states import AgentState, SweepState
 
 STYLE = """
 <style>
@@ -240,10 +240,34 @@ def importance_html(info: views.ImportanceInfo) -> str:
     )
 
 
+def present_agents(agents: pd.DataFrame | None) -> tuple[pd.DataFrame, int]:
+    """The agents still there, and how many have exited.
+
+    An agent's row says ``dead`` once its process has ended, whether it left cleanly (the
+    sweep ended, it was drained) or was killed, and rows stay from before a restart: listed,
+    they would show a sweep that ended well as a row of dead agents. A run cut short by its
+    agent's end is ``crashed`` in the runs table, with why.
+    """
+    if agents is None or not len(agents) or "state" not in agents.columns:
+        return (agents if agents is not None else pd.DataFrame()), 0
+    gone = agents["state"].astype(str) == AgentState.DEAD
+    return agents[~gone], int(gone.sum())
+
+
+def exited_html(count: int) -> str:
+    """The line under the agents that counts those that have exited ("" for none)."""
+    if not count:
+        return ""
+    agents = "agent has" if count == 1 else "agents have"
+    return f'<div class="nbsweep nbs-muted">{count} {agents} exited</div>'
+
+
 def agents_html(agents: pd.DataFrame, gpu_stats: dict[str, dict[str, float]]) -> str:
-    """One row per agent: its GPU (name, utilisation, memory) and what it is running."""
-    if agents is None or not len(agents):
-        return '<div class="nbsweep nbs-muted">no agents</div>'
+    """One row per agent still there: its GPU (name, utilisation, memory) and what it is
+    running; then how many have exited."""
+    agents, exited = present_agents(agents)
+    if not len(agents):
+        return exited_html(exited) or '<div class="nbsweep nbs-muted">no agents</div>'
     rows = []
     for _, agent in agents.iterrows():
         rows.append(
@@ -252,7 +276,8 @@ def agents_html(agents: pd.DataFrame, gpu_stats: dict[str, dict[str, float]]) ->
             + "</tr>"
         )
     heads = "".join(f"<th>{h}</th>" for h in AGENT_HEADS)
-    return f'<div class="nbsweep"><table><tr>{heads}</tr>{"".join(rows)}</table></div>'
+    table = f'<div class="nbsweep"><table><tr>{heads}</tr>{"".join(rows)}</table></div>'
+    return table + exited_html(exited)
 
 
 AGENT_HEADS = ("agent", "state", "GPU", "util", "memory", "run")

@@ -27,9 +27,11 @@ def _figure_widget(trace: dict[str, Any]) -> Any | None:
     try:
         import plotly.graph_objects as go
 
+        from nbsweep.widgets._plotly_widget import figure_widget
+
         # Created with its data: a view that renders before a first restyle arrives would
         # otherwise stay an empty plot. No width: it follows the cell.
-        return go.FigureWidget(
+        return figure_widget(
             data=[go.Parcoords(**trace)],
             layout={
                 "height": 420,

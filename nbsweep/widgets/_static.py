@@ -2,7 +2,8 @@
 
 The widget dashboard is displayed as one MIME bundle holding both the widget view and this
 snapshot (``text/html``): front ends with a live kernel draw the widget, and nbconvert, GitHub
-or a JupyterLab without the widget state draw the snapshot. Figures are inline PNG, no
+or a JupyterLab without the widget's model draw the snapshot (JupyterLab only where the file
+parks the widget view, as its saves do: see ``_watch``). Figures are inline PNG, no
 scripts, so it renders anywhere. The display-handle dashboard (``_handle``) shows the same.
 """
 
@@ -35,6 +36,10 @@ def figures(snap: views.Snapshot) -> list[tuple[str, Callable[[], Any]]]:
     return shown
 
 
+# Where ``figures_html`` goes in a snapshot drawn without figures (filled in at saves).
+FIGURES_MARK = "<!--nbsweep-figures-->"
+
+
 def snapshot_html(
     snap: views.Snapshot,
     controller_alive: bool = True,
@@ -42,7 +47,7 @@ def snapshot_html(
     rows: int = TABLE_ROWS,
 ) -> str:
     """Header, agents, runs table and (``with_figures``, from a snapshot with its history)
-    the figures as inline images."""
+    the figures as inline images; without them, ``FIGURES_MARK`` marks their place."""
     header = views.header_info(snap)
     body = [
         _html.STYLE,
@@ -51,17 +56,25 @@ def snapshot_html(
         _html.agents_html(snap.agents, gpu_stats()),
         _html.gpu_pool_html(snap.gpu_pool, snap.id),
         _html.runs_table_html(views.runs_table_info(snap, limit=rows), limit=rows),
+        figures_html(snap) if with_figures else FIGURES_MARK,
+        "</div>",
     ]
-    if with_figures and len(snap.runs):
-        for title, draw in figures(snap):
-            png = base64.b64encode(plot.to_png(draw(), dpi=80)).decode("ascii")
-            body.append(
-                f"<details open><summary><b>{_html.escape(title)}</b></summary>"
-                f'<img alt="{_html.escape(title)}" src="data:image/png;base64,{png}"></details>'
-            )
-        if views.has_bands(snap.config):
-            body.append(_html.bands_table_html(views.bands_info(snap)))
-    body.append("</div>")
+    return "".join(body)
+
+
+def figures_html(snap: views.Snapshot) -> str:
+    """The figures of ``snap`` (which needs its history) as inline PNG, and the bands table."""
+    if not len(snap.runs):
+        return ""
+    body = []
+    for title, draw in figures(snap):
+        png = base64.b64encode(plot.to_png(draw(), dpi=80)).decode("ascii")
+        body.append(
+            f"<details open><summary><b>{_html.escape(title)}</b></summary>"
+            f'<img alt="{_html.escape(title)}" src="data:image/png;base64,{png}"></details>'
+        )
+    if views.has_bands(snap.config):
+        body.append(_html.bands_table_html(views.bands_info(snap)))
     return "".join(body)
 
 

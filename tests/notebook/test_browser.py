@@ -32,8 +32,8 @@ ARGS = [
     "--no-first-run",
 ]
 
-# Deterministic and quick: the loss is a function of the config, logged over six epochs, so
-# hyperband has bands to stop runs at and every tab has something to draw.
+# Deterministic and quick: the loss is a function of the config, logged over six short epochs,
+# so hyperband has bands to stop runs at and every tab has something to draw.
 TRAIN = """import math, time
 import nbsweep
 
@@ -43,7 +43,7 @@ def train(config):
     penalty = {"rbf": 0.0, "poly": 0.05, "sigmoid": 0.1}[config.kernel]
     base = (math.log10(config.lr) + 2.5) ** 2 / 4 + abs(config.width - 6) / 20 + penalty
     for epoch in range(1, 7):
-        time.sleep(0.4)
+        time.sleep(0.15)
         nbsweep.log({"val_loss": base + 0.5 / epoch, "epoch": epoch})"""
 
 SWEEP = """import nbsweep
@@ -95,8 +95,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class Lab(str):
+    """JupyterLab's URL, with ``root``: the folder it serves (the notebooks as saved)."""
+
+    root: Path
+
+
 @pytest.fixture
-def lab(tmp_path: Path) -> Iterator[str]:
+def lab(tmp_path: Path) -> Iterator[Lab]:
     """JupyterLab serving a one-sweep notebook from a temporary root, no token."""
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (make test does)")
@@ -146,7 +152,8 @@ def lab(tmp_path: Path) -> Iterator[str]:
     log_path = tmp_path / "lab.log"
     log = log_path.open("w")
     server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
-    url = f"http://127.0.0.1:{port}"
+    url = Lab(f"http://127.0.0.1:{port}")
+    url.root = root
 
     def started() -> bool:
         if server.poll() is not None:
@@ -184,6 +191,31 @@ def wait_until(
             shown = f"\n--- the page showed:\n{seen.inner_text()}" if seen is not None else ""
             raise AssertionError(message + shown)
         time.sleep(0.25)
+
+
+WIDGET = "application/vnd.jupyter.widget-view+json"
+PARKED = "application/vnd.nbsweep.widget-view+json"  # the view, as a saved file keeps it
+
+
+def dashboard_outputs(path: Path) -> list[dict[str, Any]]:
+    """The MIME bundles of the dashboard outputs in the notebook file, as last saved."""
+    try:
+        notebook = json.loads(path.read_text())
+    except ValueError:  # caught mid-write
+        return []
+    return [
+        output["data"]
+        for cell in notebook["cells"]
+        for output in cell.get("outputs", ())
+        if WIDGET in output.get("data", {}) or PARKED in output.get("data", {})
+    ]
+
+
+def saved_html(path: Path) -> str:
+    """The snapshot in the file's first dashboard output ("" before there is one)."""
+    found = dashboard_outputs(path)
+    html = found[0].get("text/html", "") if found else ""
+    return "".join(html) if isinstance(html, list) else html
 
 
 def runs_done(header: str) -> int:
@@ -241,13 +273,32 @@ def assert_table_matches_brush(page: Any, dash: Any) -> dict[str, Any]:
     return answer
 
 
+# Resolves once nothing in the element has changed for 300 ms (at most 5 s): a figure is drawn,
+# then fitted to the cell's width, before a screenshot shows it.
+QUIET = """el => new Promise((resolve) => {
+  let timer = setTimeout(done, 300);
+  const observer = new MutationObserver(() => {
+    clearTimeout(timer);
+    timer = setTimeout(done, 300);
+  });
+  const limit = setTimeout(done, 5000);
+  function done() { observer.disconnect(); clearTimeout(limit); clearTimeout(timer); resolve(); }
+  observer.observe(el, { subtree: true, childList: true, attributes: true });
+})"""
+
+
+def settle(locator: Any) -> None:
+    """Wait till the element's page stops changing (for screenshots only, asserts nothing)."""
+    locator.evaluate(QUIET)
+
+
 def expect_text(locator: Any, text: str, timeout: float = 60_000) -> None:
     from playwright.sync_api import expect
 
     expect(locator.first).to_contain_text(text, timeout=timeout)
 
 
-def test_dashboard_in_jupyterlab(lab: str) -> None:
+def test_dashboard_in_jupyterlab(lab: Lab) -> None:
     """Brushing is exact, the table follows the plot live, every tab draws, the layout fits
     1024 px, a restarted kernel's dashboard says so and %sweep resume brings a live one."""
     from playwright.sync_api import expect, sync_playwright
@@ -309,6 +360,16 @@ def test_dashboard_in_jupyterlab(lab: str) -> None:
             low, high = answer["ranges"]["val_loss"][0]
             assert low < high
 
+            # Saved mid-sweep, the file holds the dashboard of now: every reader draws it.
+            saved = lab.root / "dashboard.ipynb"
+            done_now = f"{runs_done(header.inner_text())} / 400 runs"
+            page.keyboard.press("Control+s")
+            wait_until(
+                lambda: "paused" in saved_html(saved) and done_now in saved_html(saved),
+                60,
+                f"the saved snapshot is not of now ({done_now}, paused): {saved_html(saved)[:300]}",
+            )
+
             # Every tab, for the docs; a click on the best row opens the Run tab.
             IMAGES.mkdir(parents=True, exist_ok=True)
             dash.locator("tr[data-run]").first.click()
@@ -324,11 +385,11 @@ def test_dashboard_in_jupyterlab(lab: str) -> None:
                     expect(panel).to_contain_text("config", timeout=60_000)
                 else:
                     expect(panel.locator(".js-plotly-plot").first).to_be_visible(timeout=60_000)
-                page.wait_for_timeout(800)  # plotly animates its first draw (picture only)
+                settle(dash)  # the figure is fitted to the cell after it shows (picture only)
                 slug = title.lower().replace(" ", "-")
                 dash.screenshot(path=str(IMAGES / f"dashboard-{slug}.png"))
             dash.get_by_role("tab", name="Parallel coordinates").click()
-            page.wait_for_timeout(800)
+            settle(dash)
             dash.screenshot(path=str(IMAGES / "dashboard.png"))
 
             # 1024 px with the file browser open: nothing scrolls out of the cell.
@@ -340,9 +401,39 @@ def test_dashboard_in_jupyterlab(lab: str) -> None:
             wait_until(
                 lambda: not overflow(dash, figure), 60, "overflow", seen=Overflow(dash, figure)
             )
-            page.wait_for_timeout(800)
+            settle(dash)
             page.screenshot(path=str(IMAGES / "dashboard-1024.png"))
             page.set_viewport_size({"width": 1400, "height": 1500})
+
+            # Meanwhile the kernel drew the figures of the save: a second save holds them.
+            wait_until(lambda: "data:image/png" in saved_html(saved), 120, "no saved figures")
+            (data,) = dashboard_outputs(saved)
+            assert WIDGET not in data and data[PARKED]["model_id"]
+            from nbconvert import HTMLExporter
+
+            converted, _ = HTMLExporter().from_filename(str(saved))
+            converted = converted[converted.index("nbsweep-snapshot") :]
+            assert "browser-sweep" in converted and "paused" in converted
+            assert done_now in converted and '<tr data-run="' in converted
+
+            # A colleague's JupyterLab (its own kernel, no dashboard in it) shows the snapshot;
+            # this page, reloaded while its kernel lives, the live dashboard. Both load at once.
+            copy = lab.root / "copy.ipynb"
+            copy.write_bytes(saved.read_bytes())
+            reader = browser.new_page(viewport={"width": 1400, "height": 1000})
+            reader.goto(f"{lab}/lab/workspaces/reader/tree/copy.ipynb", wait_until="commit")
+            page.reload(wait_until="commit")
+            snapshot = reader.locator(".jp-OutputArea-output .nbsweep-snapshot").first
+            expect(snapshot).to_contain_text("browser-sweep", timeout=120_000)
+            expect(snapshot).to_contain_text("paused")
+            expect(snapshot.locator("img").first).to_be_visible()
+            assert not reader.get_by_text("model not found").count()
+            reader.close()
+
+            expect(figure).to_be_visible(timeout=120_000)
+            expect(header).to_contain_text("paused", timeout=60_000)
+            assert not page.locator(".jp-OutputArea-output .nbsweep-snapshot").count()
+            expect_text(dash.locator(".widget-html", has_text="runs inside"), "inside val_loss")
 
             # The kernel restarts: the old dashboard says its kernel is gone.
             page.get_by_role("menuitem", name="Kernel", exact=True).click()

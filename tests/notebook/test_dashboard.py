@@ -158,6 +158,23 @@ def test_header_of_a_warm_started_sweep_names_the_runs_it_learned_from(shell, do
         warm.wait(timeout=30)
 
 
+def test_agents_that_exited_are_counted_not_listed_as_dead(done):
+    import dataclasses
+
+    dash = Dashboard(done)  # its two agents left when the sweep ended
+    assert dash.agents_box.children == (dash.exited_line,)
+    assert "2 agents have exited" in dash.exited_line.value
+    # One still there among two gone (say, from before a restart): only it has a row.
+    mixed = done.agents.assign(state=["dead", "idle"])
+    dash._update_agents(dataclasses.replace(dash._snapshot, agents=mixed))
+    width = len(dash.agent_heads)
+    assert len(dash.agents_grid.children) == 2 * width
+    assert dash.agents_box.children == (dash.agents_grid, dash.exited_line)
+    cells = " ".join(w.value for w in dash.agents_grid.children[width:] if hasattr(w, "value"))
+    assert "idle" in cells and "dead" not in cells
+    assert "1 agent has exited" in dash.exited_line.value
+
+
 def test_sorting_the_table(done):
     dash = Dashboard(done)
     assert "x" in dash.sort.options and "lr" in dash.sort.options
@@ -189,6 +206,13 @@ def test_tabs_draw_when_selected(done):
         assert pane.interactive or bytes(pane.image.value).startswith(b"\x89PNG")
     # The key picker shows the key drawn, the metric, from the first look.
     assert list(dash.curve_key.options) == ["loss", "lr"] and dash.curve_key.value == "loss"
+    # The y axis picker and the smoothing slider redraw the curves.
+    dash.curve_y.value = "log"
+    dash.smoothing.value = 0.5
+    if dash.curves.interactive:
+        assert dash.curves.figure.layout.yaxis.type == "log"
+        # Smoothed: each run's raw values stay behind its smoothed line, faint.
+        assert any(t.opacity == 0.25 for t in dash.curves.figure.data)
     assert "importance" in dash.importance.value and "<td>x</td>" in dash.importance.value
     if dash.parallel.interactive:
         dims = dash.parallel.figure.data[0].dimensions
@@ -311,7 +335,7 @@ def test_retry_button(ip, tmp_path):
             "config.x == 3", f"config.x == 3 and __import__('os').path.exists({str(flag)!r})"
         )
     )
-    sweep = ip.run_cell_magic("sweep", "fast --workers 2 --wait", GRID)
+    sweep = ip.run_cell_magic("sweep", "fast --workers 1 --wait", GRID)
     dash = Dashboard(sweep)
     flag.unlink()
     dash.retry_button.click()
@@ -371,6 +395,40 @@ def test_a_sweep_displays_as_its_dashboard(ip, done, published):
         o["data"] for o in published if "application/vnd.jupyter.widget-view+json" in o["data"]
     ]
     assert len(views) == 1
+
+
+@pytest.mark.anywidget
+def test_a_front_end_that_writes_snapshots_at_saves_gets_them_current(ip, live, gate, published):
+    """JupyterLab's kernel watch says it writes the snapshot at saves (``saves``): the kernel
+    keeps the snapshot current, draws figures when a save asks, and no longer redraws the
+    whole widget through the display id on a pause; it still does at the end."""
+    from nbsweep.widgets._static import FIGURES_MARK
+    from tests.waiting import wait_for
+
+    dash = Dashboard(live, refresh_hz=10)
+    dash.interval = 0.05
+    answers: list[Any] = []
+    dash.watch.send = answers.append  # what the watch tells the browser
+    dash.watch.saves = True  # as the browser side sets it when it could hook saves
+    dash._ipython_display_()
+    assert dash.watch.view_id == dash.root.model_id
+    wait_for(lambda: "running" in dash.watch.snapshot, "the snapshot of the live sweep")
+    assert FIGURES_MARK in dash.watch.snapshot and live.id in dash.watch.snapshot
+    dash.watch._answer(None, {"saved": True}, [])  # the browser saved the notebook
+    wait_for(lambda: answers == [{"figures": True}], "figures drawn after the save")
+    assert dash.watch.figures.count("data:image/png;base64,") >= 3
+    live.pause()
+    wait_for(lambda: "paused" in dash.watch.snapshot, "the pause in the snapshot")
+    assert len(published) == 1  # the display as shown, not drawn anew
+    live.resume()
+    live.stop()
+    gate.touch()
+    live.wait(timeout=60)
+    dash._thread.join(timeout=30)
+    first, last = published
+    assert last["update"] and last["transient"] == first["transient"]
+    final = last["data"]["text/html"]
+    assert "finished" in final and dash.watch.snapshot == final
 
 
 def test_html_mode_is_chosen_without_a_kernel_and_forced_by_env(monkeypatch):
@@ -433,7 +491,7 @@ def test_report_is_one_offline_html_file(done, tmp_path):
     assert "method: grid" in page  # the config, as YAML
 
 
-SAVED = """%%sweep fast --workers 2 --name saved-sweep --wait
+SAVED = """%%sweep fast --workers 1 --name saved-sweep --wait
 method: grid
 metric: {name: loss, goal: minimize}
 parameters:

@@ -39,3 +39,20 @@ def test_figures_take_the_width_the_page_reports():
     assert pane.figure.layout.width == 640
     pane.draw(["r1", "r2"])  # built anew: at that width too
     assert pane.figure.layout.width == 640 and not pane.figure.layout.autosize
+
+
+def test_plotly_js_goes_to_the_browser_once_not_with_every_figure():
+    from nbsweep.widgets import _plotly_widget
+
+    pane = FigurePane(lambda runs: None, lines)
+    pane.draw(["r1"])
+    first = pane.figure
+    pane.draw(["r1", "r2"])  # a new figure
+    assert pane.figure is not first
+    bundle = str(go.FigureWidget._esm)  # plotly.js, 5 MB
+    assert len(bundle) > 1_000_000
+    assert all(len(f._esm) < 2_000 and bundle not in f._esm for f in (first, pane.figure))
+    # One loader per kernel carries it, and the figures wait for its module.
+    loader = _plotly_widget._loader
+    assert loader.bundle == bundle and loader.comm is not None
+    assert isinstance(pane.figure, go.FigureWidget)
