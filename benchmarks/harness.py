@@ -4,6 +4,11 @@ Every method is used the way its users would use it: ask for a config, the harne
 the objective (cached, so all methods see the same numbers), tell the result. With several
 agents the harness keeps that many trials in flight, so each suggestion is made while the
 other agents' runs are still pending.
+
+On a conditional space (``when``, docs/config.md) every config is evaluated with only its
+active parameters: nbsweep leaves the inactive ones out itself; a peer that takes ``when``
+(Optuna, define-by-run) does too; any other peer gets the flat space, samples every
+parameter, and the harness drops the inactive ones before evaluating.
 """
 
 from __future__ import annotations
@@ -24,6 +29,13 @@ from benchmarks.tasks import Task
 NBSWEEP_METHODS = ("nbsweep-random", "nbsweep-grid", "nbsweep-bayes")
 PEER_METHODS = ("wandb-bayes", "optuna-tpe", "optuna-gp", "hyperopt-tpe")
 SEARCH_METHODS = NBSWEEP_METHODS + PEER_METHODS
+# Peers whose server is given ``when`` and may build the space define-by-run; the others get
+# the flat space (W&B's ``sweeps`` refuses the key). The server's ``init`` answer says what
+# it did (``"conditions": "define-by-run"``), and the trace records it.
+TAKES_WHEN = ("optuna-tpe", "optuna-gp")
+NATIVE = "native (`when`)"
+DEFINE_BY_RUN = "define-by-run: suggests a parameter only when its condition holds"
+FLAT = "flat: samples every parameter; the harness drops the inactive ones"
 
 
 @dataclass
@@ -36,6 +48,7 @@ class Trace:
     agents: int
     values: list[float] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
+    space: str = ""  # how the method took a conditional space ("" for any other)
 
     def best_after(self, budget: int) -> float:
         """The best value among the first ``budget`` completed trials."""
@@ -47,6 +60,8 @@ class Trace:
 
 class Session(ABC):
     """One live search: ask for configs, tell results, or add results it did not ask for."""
+
+    space = NATIVE  # how it takes a conditional space
 
     @abstractmethod
     def ask(self, n: int) -> tuple[list[tuple[Any, dict[str, Any]]], float]:
@@ -62,12 +77,37 @@ class Session(ABC):
         """Release what the session holds (a peer process)."""
 
 
+def is_conditional(parameters: Mapping[str, Any]) -> bool:
+    return any("when" in spec for spec in parameters.values())
+
+
+def flat_parameters(parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """The space without its conditions: what a peer that cannot express them is given."""
+    return {
+        name: {k: v for k, v in spec.items() if k != "when"} for name, spec in parameters.items()
+    }
+
+
+class Activity:
+    """Which parameters a config's own values switch on, as nbsweep reads ``when``."""
+
+    def __init__(self, parameters: Mapping[str, Any]) -> None:
+        import nbsweep
+
+        self.space = nbsweep.validate({"method": "random", "parameters": dict(parameters)}).space
+
+    def active(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """``config`` without its inactive parameters."""
+        return self.space.nest(self.space.flatten(config))
+
+
 def grid_parameters(parameters: Mapping[str, Any], budget: int) -> dict[str, Any]:
     """A W&B grid over a continuous space: ``k`` cell centres per numeric axis, within budget.
 
     Grid search only takes discrete values, so each numeric parameter becomes ``values`` at the
     centres of ``k`` equal cells (in log space for log-scale ones), with ``k`` the largest that
-    keeps the whole grid within ``budget`` trials (at least 2).
+    keeps the whole grid within ``budget`` trials (at least 2). A parameter's ``when`` is kept,
+    and a conditional grid is sized by its valid combinations (nbsweep counts them).
     """
     categorical = 1
     numeric = []
@@ -77,13 +117,35 @@ def grid_parameters(parameters: Mapping[str, Any], budget: int) -> dict[str, Any
         else:
             numeric.append(name)
     k = max(2, int((budget / categorical) ** (1 / max(1, len(numeric))) + 1e-9))
+    if not is_conditional(parameters):
+        return _grid(parameters, k)
+    while numeric and Activity(_grid(parameters, k + 1)).space.grid_size() <= budget:
+        k += 1
+    return _grid(parameters, k)
+
+
+# nbsweep refuses a grid of more points than this (docs/config.md, Limits).
+GRID_LIMIT = 1_000_000
+
+
+def _grid(parameters: Mapping[str, Any], k: int) -> dict[str, Any]:
+    """``k`` cell centres per numeric axis; where that grid would pass nbsweep's limit (2
+    points on each of 20 axes), the last axes keep only their middle point."""
+    size = math.prod(
+        len(spec["values"]) if spec["distribution"] == "categorical" else k
+        for spec in parameters.values()
+    )
     grid: dict[str, Any] = {}
-    for name, spec in parameters.items():
+    for name, spec in reversed(list(parameters.items())):
         kind = spec["distribution"]
         if kind == "categorical":
             grid[name] = dict(spec)
             continue
-        centres = (np.arange(k) + 0.5) / k
+        axis = k
+        if size > GRID_LIMIT:
+            size //= k
+            axis = 1
+        centres = (np.arange(axis) + 0.5) / axis
         lo, hi = spec["min"], spec["max"]
         if kind == "log_uniform_values":
             points = [
@@ -94,7 +156,9 @@ def grid_parameters(parameters: Mapping[str, Any], budget: int) -> dict[str, Any
         else:
             points = [float(lo + c * (hi - lo)) for c in centres]
         grid[name] = {"distribution": "categorical", "values": points}
-    return grid
+        if "when" in spec:
+            grid[name]["when"] = spec["when"]
+    return {name: grid[name] for name in parameters}
 
 
 class NbsweepSession(Session):
@@ -149,14 +213,23 @@ class PeerSession(Session):
     """A peer's search in its own environment (see ``benchmarks/peer_server.py``)."""
 
     def __init__(self, task: Task, method: str, seed: int, budget: int) -> None:
+        conditional = is_conditional(task.parameters)
+        parameters = task.parameters
+        if conditional and method not in TAKES_WHEN:
+            parameters = flat_parameters(parameters)
         self.peer = Peer(METHOD_ENV[method])
-        self.peer.call(
-            {"op": "init", "method": method, "parameters": task.parameters, "seed": seed}
+        answer = self.peer.call(
+            {"op": "init", "method": method, "parameters": parameters, "seed": seed}
         )
+        self.activity = Activity(task.parameters) if conditional else None
+        self.space = DEFINE_BY_RUN if answer.get("conditions") == "define-by-run" else FLAT
 
     def ask(self, n: int) -> tuple[list[tuple[Any, dict[str, Any]]], float]:
         answer = self.peer.call({"op": "ask", "n": n})
-        return [(t["id"], t["config"]) for t in answer["trials"]], answer["seconds"]
+        trials = [(t["id"], t["config"]) for t in answer["trials"]]
+        if self.activity is not None:
+            trials = [(i, self.activity.active(config)) for i, config in trials]
+        return trials, answer["seconds"]
 
     def tell(self, trial_id: Any, value: float) -> None:
         self.peer.call({"op": "tell", "id": trial_id, "value": value})
@@ -188,8 +261,10 @@ def run_search(
 
     ``session`` is the method's search when the caller opened it itself.
     """
-    trace = Trace(task.name, method, seed, agents)
     session = session or open_session(task, method, seed, budget)
+    trace = Trace(task.name, method, seed, agents)
+    if is_conditional(task.parameters):
+        trace.space = session.space
     try:
         in_flight: deque[tuple[Any, dict[str, Any]]] = deque()
         asked = 0
@@ -214,7 +289,8 @@ def run_search(
 
 
 def sample_config(parameters: Mapping[str, Any], rng: np.random.Generator) -> dict[str, Any]:
-    """A uniform draw from a W&B space, independent of every method under test."""
+    """A uniform draw from a W&B space, independent of every method under test; on a
+    conditional space every parameter is drawn and the inactive ones dropped."""
     config: dict[str, Any] = {}
     for name, spec in parameters.items():
         kind = spec["distribution"]
@@ -226,7 +302,7 @@ def sample_config(parameters: Mapping[str, Any], rng: np.random.Generator) -> di
             config[name] = float(np.exp(rng.uniform(np.log(spec["min"]), np.log(spec["max"]))))
         else:
             config[name] = float(rng.uniform(spec["min"], spec["max"]))
-    return config
+    return Activity(parameters).active(config) if is_conditional(parameters) else config
 
 
 def suggestion_latency(

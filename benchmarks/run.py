@@ -23,7 +23,7 @@ from typing import Any
 from benchmarks.harness import SEARCH_METHODS, Trace, run_search, suggestion_latency
 from benchmarks.peers import BENCH_DIR, ENVS, METHOD_ENV, ROOT, Peer, ensure_venv, peer_versions
 from benchmarks.stopping import STOP_METHODS, StopTrace, run_stopping
-from benchmarks.tasks import DEVELOPMENT, HELD_OUT, TASKS
+from benchmarks.tasks import CONDITIONAL, DEVELOPMENT, HELD_OUT, TASKS
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ QUICK = dataclasses.replace(
 )
 
 
-TASK_SETS = {"development": DEVELOPMENT, "held-out": HELD_OUT}
+TASK_SETS = {"development": DEVELOPMENT, "held-out": HELD_OUT, "conditional": CONDITIONAL}
 
 
 class Results:
@@ -257,9 +257,13 @@ def load(results: Results, plan: Plan) -> dict[str, Any]:
     def rows(keys: Iterator[tuple[Any, ...]]) -> list[dict[str, Any]]:
         return [results.rows[k[0]] for k in keys if results.has(k[0])]
 
-    trace_fields = ("task", "method", "seed", "agents", "values", "latencies")
+    trace_fields = [f.name for f in dataclasses.fields(Trace)]
     return {
-        "search": [Trace(**{k: row[k] for k in trace_fields}) for row in rows(search_runs(plan))],
+        # Rows saved before a field existed take its default.
+        "search": [
+            Trace(**{k: row[k] for k in trace_fields if k in row})
+            for row in rows(search_runs(plan))
+        ],
         "latency": rows(latency_runs(plan)),
         "meta": sorted(results.of_kind("meta"), key=lambda row: row["started"])[-1:],
         "stop": [
@@ -278,12 +282,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--set",
         choices=list(TASK_SETS),
-        help="only the development tasks (the ones to tune on) or only the held-out ones",
+        help="only the development tasks (the ones to tune on), only the held-out ones, or only "
+        "the conditional one",
     )
     parser.add_argument("--methods", nargs="+", choices=list(SEARCH_METHODS))
     parser.add_argument("--skip", nargs="+", default=[], choices=["search", "latency", "stop"])
     parser.add_argument("--report-only", action="store_true", help="redraw from saved results")
     parser.add_argument("--out", type=Path, help="the markdown report to write")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        help="the results file (default .bench/results-<mode>.jsonl); several runs of parts of "
+        "a plan may each write their own, to be joined into the default before --report-only",
+    )
     args = parser.parse_args(argv)
 
     plan = QUICK if args.quick else FULL
@@ -298,7 +309,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.tasks:
         plan = dataclasses.replace(plan, tasks=tuple(args.tasks))
     if args.methods:
-        plan = dataclasses.replace(plan, methods=tuple(args.methods))
+        # The latency of a method left out is not measured either.
+        plan = dataclasses.replace(
+            plan,
+            methods=tuple(args.methods),
+            latency_methods=tuple(m for m in plan.latency_methods if m in args.methods),
+        )
     # The quick report goes beside the results, so it never overwrites the full one in docs/.
     out = args.out or (
         ROOT / "docs" / "benchmarks.md"
@@ -306,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         else BENCH_DIR / "benchmarks-quick.md"
     )
     BENCH_DIR.mkdir(exist_ok=True)
-    results = Results(BENCH_DIR / f"results-{plan.mode}.jsonl")
+    results = Results(args.results or BENCH_DIR / f"results-{plan.mode}.jsonl")
 
     started = time.perf_counter()
     if not args.report_only:
