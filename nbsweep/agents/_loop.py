@@ -165,14 +165,10 @@ class Agent:
     def run(self) -> int:
         """Execute runs until there is nothing more to do; returns how many it executed."""
         # Its first heartbeat: the controller judges a started agent by its silence.
-        self.store.update_agent(
-            self.sweep_id,
-            self.agent,
-            state=AgentState.IDLE,
-            pid=os.getpid(),
-            heartbeat_at=time.time(),
-            **self._found,
-        )
+        if not self.store.agent_started(
+            self.sweep_id, self.agent, pid=os.getpid(), heartbeat_at=time.time(), **self._found
+        ):
+            self.draining = True  # drained while it started: it leaves before any claim
         beat = threading.Thread(target=self._heartbeat, name="nbsweep-heartbeat", daemon=True)
         beat.start()
         done = 0

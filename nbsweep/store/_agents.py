@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from nbsweep._errors import StoreError
-from nbsweep._states import RunState
+from nbsweep._states import AgentState, RunState
 from nbsweep.store import _schema as s
 from nbsweep.store._engine import Database
 from nbsweep.store._records import GpuUse, StoredAgent
@@ -59,6 +59,17 @@ class Agents(Database):
                 .where(s.agents.c.sweep_id == sweep_id, s.agents.c.agent == agent)
                 .values(**values)
             )
+
+    def agent_started(self, sweep_id: str, agent: int, **values: Any) -> bool:
+        """The agent's process runs: it is ``idle``, with ``values``. False when it was told to
+        drain before it started (a Drain click while it was starting): it stays ``draining``
+        and must leave without claiming a run."""
+        where = (s.agents.c.sweep_id == sweep_id, s.agents.c.agent == agent)
+        with self.write() as conn:
+            drain = conn.execute(sa.select(s.agents.c.drain).where(*where)).scalar()
+            state = {} if drain else {"state": AgentState.IDLE}
+            conn.execute(s.agents.update().where(*where).values(**values, **state))
+        return not drain
 
     def agents(self, sweep_id: str) -> list[StoredAgent]:
         """Every agent of the sweep with the run it is on (from the runs table)."""

@@ -233,6 +233,19 @@ def test_a_run_whose_agent_falls_silent_is_crashed_and_queued_again(
     assert sorted(runs.loc[runs["state"] == "finished", "config/x"]) == [1, 2]
 
 
+def test_an_agent_drained_while_it_starts_claims_no_run(sqlite_store: str) -> None:
+    from nbsweep.agents._loop import Agent
+
+    sweep = nbsweep.sweep(grid([1, 2]), trainfns.quadratic, workers=0, store=sqlite_store)
+    # An executor registered the agent; Drain is clicked before its process has started.
+    number = sweep.store.add_agent(sweep.id, pid=None)
+    sweep.drain(number)
+    assert Agent(sweep.store, sweep.id, trainfns.quadratic, number, redirect=False).run() == 0
+    assert list(sweep.agents["state"]) == ["dead"]
+    assert set(sweep.runs["state"]) <= {"pending"}  # both grid points wait for another agent
+    sweep.cancel()
+
+
 def test_a_drained_agent_finishes_its_run_and_leaves(sqlite_store: str, tmp_path: Path) -> None:
     gate = tmp_path / "gate"
     config = grid([1, 2, 3, 4, 5, 6], epochs=10, gate=str(gate))
