@@ -60,7 +60,7 @@ def out_of_memory(exc: BaseException) -> bool:
 
 
 # A full garbage collection takes at most this share of an agent's time.
-GC_SHARE = 0.05
+GC_SHARE = 0.02
 
 
 class Releaser:

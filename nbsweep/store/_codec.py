@@ -109,10 +109,12 @@ def _dumps(value: Any) -> str:
 
 def _plain(value: Any, path: str, caller: tuple[str, str], open_: set[int]) -> Any:
     """``value`` in plain JSON types; ``open_`` holds the containers ``value`` lies in."""
-    where, verb = caller
     kind = type(value)
     if kind in _PLAIN:
         return value
+    if kind is dict and all(type(k) is str and type(v) in _PLAIN for k, v in value.items()):
+        return dict(value)  # the common row, {"loss": 0.1, "epoch": 3}: nothing to convert
+    where, verb = caller
     if isinstance(value, (Mapping, list, tuple)):
         if id(value) in open_:
             what = repr(path) if path else "the row"
