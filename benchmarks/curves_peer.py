@@ -138,7 +138,10 @@ class OptunaTpeHyperband(Method):
             max_resource=request["max_iter"],
             reduction_factor=request["eta"],
         )
+        # HyperbandPruner puts a trial in a bracket by a hash of the study's name and the
+        # trial's number: a generated name (a UUID) would make every sweep a different one.
         self.study = optuna.create_study(
+            study_name=f"curves-{request['seed']}",
             direction="minimize",
             sampler=optuna.samplers.TPESampler(seed=request["seed"]),
             pruner=pruner,

@@ -163,6 +163,21 @@ def test_first_suggestions_are_sobol_and_seeded() -> None:
     assert len({(p["x"], p["y"]) for p in first}) == 4
 
 
+def test_every_third_run_is_drawn_at_random() -> None:
+    """BOHB's random third: the sweep's runs 3, 6, 9, ... are random search's draws there,
+    whatever the model believes; the others are the model's."""
+    runs = partial_runs(0, "stopped", [1 if i % 2 else 3 for i in range(15)])
+    search, random = MultiFidelitySearch(config(), seed=5), RandomSearch(config(), seed=5)
+    batch = search.suggest(runs, 3)
+    assert batch[2] == random.suggest(runs, 3)[2]
+    assert batch[0] != random.suggest(runs, 1)[0]
+    assert distance(batch[0]) < 0.05
+    # One at a time, the same positions are random.
+    pending = [RunRecord(f"p{i}", batch[i], "pending", ()) for i in range(2)]
+    assert search.suggest([*runs, *pending], 1) == [batch[2]]
+    assert search.suggest(runs, 1) == batch[:1]
+
+
 def test_same_runs_and_seed_give_the_same_suggestions() -> None:
     runs = partial_runs(2, "stopped", [1, 3, 3, 9, 1, 3, 1, 9, 3, 3])
     one = MultiFidelitySearch(config(), seed=7).suggest(runs, 3)

@@ -19,6 +19,7 @@ from nbsweep._runs import RunRecord
 from nbsweep.config import SweepConfig
 from nbsweep.schedulers._nbsweep import NbsweepScheduler
 from nbsweep.stopping import Asha, MultiFidelity, asha_rungs, make_stopper
+from nbsweep.stopping import _multifidelity as multifidelity_rule
 
 EPOCHS = 9
 
@@ -113,6 +114,30 @@ def test_stops_clear_losers() -> None:
     (rung_1, *_) = decision.bands
     assert rung_1.iteration == 1 and rung_1.stopped == 3
     assert rung_1.reached == rung_1.stopped + rung_1.continued
+
+
+def test_keeps_a_run_the_model_is_unsure_of(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every curve that went past rung 3 is a fast starter's; the slow starters near
+    ``unseen`` were all stopped there, so the model has never seen a curve end in its region.
+    Ranked by the mean, their early values condemn it; one standard deviation of optimism keeps
+    it (and the model learns where such curves end)."""
+    runs = [
+        RunRecord(f"done-{p}", {"lr": lr(p)}, "finished", tuple(curve(p)))
+        for p in (0.5, 0.6, 0.7, 0.75)
+    ]
+    runs += [
+        RunRecord(f"fast-{p}", {"lr": lr(p)}, "stopped", tuple(curve(p, 3)))
+        for p in (0.55, 0.65, 0.72, 0.78)
+    ]
+    runs += [
+        RunRecord(f"slow-{p}", {"lr": lr(p)}, "stopped", tuple(curve(p, 3)))
+        for p in (0.0, 0.03, 0.08, 0.12)
+    ]
+    runs.append(RunRecord("unseen", {"lr": lr(0.05)}, "running", tuple(curve(0.05, 3))))
+    assert Asha(config("asha")).decide(runs).stop == ["unseen"]
+    assert MultiFidelity(config()).decide(runs).stop == []
+    monkeypatch.setattr(multifidelity_rule, "OPTIMISM", 0.0)
+    assert MultiFidelity(config()).decide(runs).stop == ["unseen"]
 
 
 def test_stateless_and_deterministic() -> None:
