@@ -5,7 +5,8 @@ worktree and measures both trees with ``benchmarks.throughput.nbsweep_rate`` (no
 one-row trials, 2 spawned agents, a SQLite store), alternating base and head round by round so
 that drift in the machine's load falls on both. Each measurement runs in its own interpreter
 whose ``PYTHONPATH`` is that tree, so the agents it spawns import the same tree. Prints the
-median rate of each and the ratio head/base.
+median rate of each and the ratio head/base, and writes them into the ``## Throughput before
+and after`` section of ``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
@@ -19,8 +20,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+from benchmarks.report import write_section
+
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = ("noop", "one_row")
+HEADING = "## Throughput before and after"
+TARGET = 0.95  # issue 12: the refactor keeps at least this share of the trials/s
 
 _MEASURE = """
 import json, sys
@@ -72,14 +77,39 @@ def main() -> None:
             subprocess.run(
                 ["git", "worktree", "remove", "--force", str(base)], cwd=ROOT, check=False
             )
-    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+    load = os.getloadavg()[0]
+    print(f"load average at the end: {load:.1f}")
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    lines = [
+        f"_Written by `python -m benchmarks.before_after --base {args.base} --trials"
+        f" {args.trials} --rounds {args.rounds}`: {args.base} (before the typed boundaries of"
+        f" issue 12) against this tree ({head}, with any uncommitted changes), {args.rounds}"
+        " rounds alternating the two, 2 spawned agents, a SQLite store; load average"
+        f" {load:.1f} at the end._",
+        "",
+        "| trials | base trials/s (median) | head trials/s (median) | head/base |",
+        "|---|---:|---:|---:|",
+    ]
+    ratios = []
     for kind in KINDS:
         before = statistics.median(rates[(kind, "base")])
         after = statistics.median(rates[(kind, "head")])
+        ratios.append(after / before)
         print(
             f"{kind}: base {before:.0f} trials/s, head {after:.0f} trials/s,"
             f" head/base {after / before:.2f}"
         )
+        lines.append(
+            f"| {kind.replace('_', '-')} | {before:.0f} | {after:.0f} | {after / before:.2f} |"
+        )
+    verdict = "met" if min(ratios) >= TARGET else "missed"
+    lines += [
+        "",
+        f"Target: head/base at least {TARGET} for both: **{verdict}** (lowest {min(ratios):.2f}).",
+    ]
+    write_section(HEADING, lines)
 
 
 if __name__ == "__main__":

@@ -410,7 +410,8 @@ class Controller(threading.Thread):
         window = [r for r in self._runs.values() if r.seq >= self._window]
         waiting = [r for r in window if r.state == RunState.PENDING and r.id not in seen]
         gone = []
-        if len(waiting) != pending:
+        # Pending now: those known to wait, and the new ones this read found (queued since).
+        if len(waiting) + sum(r.state == RunState.PENDING for r in rows) != pending:
             # Pending runs were dropped (stop, cancel, a reached target): read the window whole.
             rows = self.store.runs(self.sweep_id, min_seq=self._window)
             seen = {r.id for r in rows}

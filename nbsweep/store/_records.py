@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from nbsweep._runs import RunRecord
@@ -71,8 +71,8 @@ class StoredRun:
     sweep_id: str
     seq: int  # position in the sweep's queue
     state: str
-    config: dict[str, Any]
-    summary: dict[str, Any]
+    config_json: str = field(repr=False)  # ``config`` as stored, decoded on first use
+    summary_json: str = field(repr=False)
     created_at: float
     started_at: float | None
     ended_at: float | None
@@ -88,6 +88,17 @@ class StoredRun:
     gpu_seconds: float | None  # runtime x GPUs held
     gpu_mem_start_mb: float | None  # GPU memory at its start above the agent's baseline
 
+    @cached_property
+    def config(self) -> dict[str, Any]:
+        """The run's parameters (decoded once, when first read: a controller reads thousands
+        of runs a tick and looks at few configs)."""
+        return decode(self.config_json)  # type: ignore[no-any-return]
+
+    @cached_property
+    def summary(self) -> dict[str, Any]:
+        """Its summary: the last logged values, or what train returned."""
+        return decode(self.summary_json)  # type: ignore[no-any-return]
+
     @classmethod
     def of(cls, row: Any) -> StoredRun:
         return cls(
@@ -95,8 +106,8 @@ class StoredRun:
             sweep_id=row.sweep_id,
             seq=row.seq,
             state=row.state,
-            config=decode(row.config),
-            summary=decode(row.summary),
+            config_json=row.config,
+            summary_json=row.summary,
             created_at=row.created_at,
             started_at=row.started_at,
             ended_at=row.ended_at,
