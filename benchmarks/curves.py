@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.tasks import _int, _log, _uniform  # the suite's space helpers
+
 DATA = Path(__file__).resolve().parent / "data"
 EPOCHS = 27  # rungs at 1, 3, 9 with eta 3: every method gets the same fidelity ladder
 TABLE_SIZE = 1024
@@ -43,22 +45,6 @@ TABLE_SEED = 0
 LOSS_CAP = 10.0  # a diverged run scores this log-loss instead of inf/NaN
 # The target of a task: the best value of this share of the table's configs (5 of 1,024).
 TARGET_QUANTILE = 0.005
-
-
-def _log(lo: float, hi: float) -> dict[str, Any]:
-    return {"distribution": "log_uniform_values", "min": lo, "max": hi}
-
-
-def _uniform(lo: float, hi: float) -> dict[str, Any]:
-    return {"distribution": "uniform", "min": lo, "max": hi}
-
-
-def _int(lo: int, hi: int) -> dict[str, Any]:
-    return {"distribution": "int_uniform", "min": lo, "max": hi}
-
-
-def _categorical(*values: Any) -> dict[str, Any]:
-    return {"distribution": "categorical", "values": list(values)}
 
 
 @cache
