@@ -21,9 +21,7 @@ import argparse
 import dataclasses
 import json
 import math
-import os
 import platform
-import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -34,16 +32,14 @@ from typing import Any
 import numpy as np
 
 from benchmarks.curves import CURVE_TASKS, TARGET_QUANTILE, Table, crossing_share, load_table
-from benchmarks.peers import BENCH_DIR, ROOT
+from benchmarks.peers import BENCH_DIR, ROOT, Peer
 
 WORKERS = 4
 MIN_ITER = 1
 ETA = 3
 BUDGET_RUNS = 100  # the epoch budget, in full runs of max_iter epochs
 SEEDS = 10
-REQUIREMENTS = Path(__file__).resolve().parent / "requirements-multifidelity.txt"
 PEER_SCRIPT = Path(__file__).resolve().parent / "curves_peer.py"
-VENV = BENCH_DIR / "multifidelity-venv"
 RESULTS = BENCH_DIR / "multifidelity.jsonl"
 REPORT = ROOT / "docs" / "benchmarks-multifidelity.md"
 
@@ -128,80 +124,14 @@ def _log(message: str) -> None:
 # --- the peers' environment and process ----------------------------------------------------
 
 
-def venv_python() -> Path:
-    return VENV / "bin" / "python"
-
-
-def ensure_venv() -> Path:
-    """``.bench/multifidelity-venv`` with the pinned requirements (rebuilt when they change)."""
-    stamp = VENV / ".nbsweep-bench-stamp"
-    wanted = REQUIREMENTS.read_text()
-    if stamp.exists() and stamp.read_text() == wanted and venv_python().exists():
-        return venv_python()
-    _log(f"building {VENV} from {REQUIREMENTS.name} (first use only)")
-    BENCH_DIR.mkdir(exist_ok=True)
-    steps = [
-        [sys.executable, "-m", "venv", "--clear", str(VENV)],
-        [str(venv_python()), "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS)],
-    ]
-    for step in steps:
-        done = subprocess.run(step, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RuntimeError(
-                f"building {VENV} failed at `{' '.join(step)}`:\n{done.stderr[-3000:]}"
-                f"\nfix the pins in {REQUIREMENTS} or delete {VENV}"
-            )
-    stamp.write_text(wanted)
-    return venv_python()
-
-
-class PeerProcess:
-    """``curves_peer.py`` in the peers' venv, one JSON line each way; its stderr to a file."""
-
-    def __init__(self) -> None:
-        python = ensure_venv()
-        environ = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "VIRTUAL_ENV"}}
-        environ.update(PYTHONHASHSEED="0", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-        self.stderr = (BENCH_DIR / "multifidelity-peer.log").open("a")
-        self.process = subprocess.Popen(
-            [str(python), "-u", str(PEER_SCRIPT)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self.stderr,
-            text=True,
-            env=environ,
-        )
-
-    def call(self, message: dict[str, Any]) -> dict[str, Any]:
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write(json.dumps(message) + "\n")
-        self.process.stdin.flush()
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError(
-                f"the peer died on {message.get('op')}; see {self.stderr.name} for its traceback"
-            )
-        answer = json.loads(line)
-        if "error" in answer:
-            raise RuntimeError(f"the peer failed on {message.get('op')}: {answer['error']}")
-        return answer
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            try:
-                self.call({"op": "quit"})
-            except (RuntimeError, BrokenPipeError, OSError):
-                self.process.kill()
-            self.process.wait(timeout=30)
-        self.stderr.close()
+def peer_process() -> Peer:
+    """``curves_peer.py`` in the peers' venv (``benchmarks/peers.py``), its stderr to a file."""
+    return Peer("multifidelity", PEER_SCRIPT, log=BENCH_DIR / "multifidelity-peer.log")
 
 
 def peer_versions() -> dict[str, str]:
-    peer = PeerProcess()
-    try:
+    with peer_process() as peer:
         return peer.call({"op": "versions"})["versions"]
-    finally:
-        peer.close()
 
 
 # --- the methods ---------------------------------------------------------------------------
@@ -281,7 +211,7 @@ class NbsweepMethod(Method):
 class PeerMethod(Method):
     """A peer's search in the peers' venv."""
 
-    def __init__(self, table: Table, method: str, seed: int, peer: PeerProcess) -> None:
+    def __init__(self, table: Table, method: str, seed: int, peer: Peer) -> None:
         self.peer = peer
         self.epochs = table.task.epochs
         peer.call(
@@ -333,7 +263,7 @@ class Sweep:
     seconds: float  # the method's own time (suggestions and decisions)
 
 
-def simulate(table: Table, method: str, seed: int, peer: PeerProcess | None = None) -> Sweep:
+def simulate(table: Table, method: str, seed: int, peer: Peer | None = None) -> Sweep:
     """Run the sweep until the target is reached or the budget is spent."""
     budget = BUDGET_RUNS * table.task.epochs
     target = table.target
@@ -432,7 +362,7 @@ def run_all(tasks: Sequence[str], methods: Sequence[str], seeds: int) -> None:
             del rows[key]
         BENCH_DIR.mkdir(exist_ok=True)
         RESULTS.write_text("".join(json.dumps(r) + "\n" for r in rows.values()))
-    peer = PeerProcess() if any(m in PEERS for m in methods) else None
+    peer = peer_process() if any(m in PEERS for m in methods) else None
     try:
         for task in tasks:
             table = load_table(task)

@@ -8,7 +8,6 @@ the same function and the same cached learning curves.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
@@ -19,6 +18,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / ".bench"
 SERVER = Path(__file__).resolve().parent / "peer_server.py"
+MULTIFIDELITY = Path(__file__).resolve().parent / "requirements-multifidelity.txt"
+
+
+def _pins(path: Path) -> list[str]:
+    """The requirements of a requirements file (its comments and blank lines left out)."""
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line]
+
 
 # The requirements of each peer environment; a change here rebuilds that environment.
 ENVS: dict[str, list[str]] = {
@@ -26,6 +33,9 @@ ENVS: dict[str, list[str]] = {
     "hyperopt": ["hyperopt==0.2.7", "numpy<2", "setuptools<81"],
     "wandb": ["sweeps==0.3.0", "numpy<2"],
 }
+# Every peer environment: the search peers' above, and the multi-fidelity peers' of
+# benchmarks/multifidelity.py, pinned in requirements-multifidelity.txt.
+PINS: dict[str, list[str]] = {**ENVS, "multifidelity": _pins(MULTIFIDELITY)}
 
 # Peers issue 16 asked for that do not install here, with why (checked in a fresh venv of the
 # harness's Python; the report prints this).
@@ -68,7 +78,7 @@ def venv_python(env: str) -> Path:
 
 def ensure_venv(env: str, log: Any = None) -> Path:
     """Create ``.bench/<env>-venv`` with its pins unless it already has exactly those pins."""
-    requirements = ENVS[env]
+    requirements = PINS[env]
     directory = venv_dir(env)
     stamp = directory / ".nbsweep-bench-stamp"
     wanted = json.dumps(requirements)
@@ -86,16 +96,20 @@ def ensure_venv(env: str, log: Any = None) -> Path:
         if done.returncode != 0:
             raise PeerError(
                 f"building .bench/{env}-venv failed at `{' '.join(step)}`:\n{done.stderr[-3000:]}"
-                f"\nfix the pins in benchmarks/peers.py ENVS[{env!r}] or delete .bench/{env}-venv"
+                f"\nfix the pins of {env!r} (benchmarks/peers.py PINS) or delete .bench/{env}-venv"
             )
     stamp.write_text(wanted)
     return venv_python(env)
 
 
 class Peer:
-    """One peer process in its own environment, spoken to one JSON line at a time."""
+    """One peer process in its own environment, spoken to one JSON line at a time.
 
-    def __init__(self, env: str) -> None:
+    ``script`` is the peer's side of the protocol; ``log``, where its stderr goes (a peer that
+    writes much there, as DEHB does, would fill a pipe nobody reads until it dies).
+    """
+
+    def __init__(self, env: str, script: Path = SERVER, log: Path | None = None) -> None:
         python = ensure_venv(env, log=sys.stderr)
         # The peer must not see the harness's packages: a clean environment for its venv.
         environ = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "VIRTUAL_ENV"}}
@@ -103,11 +117,12 @@ class Peer:
         environ["OMP_NUM_THREADS"] = "1"  # the machine is shared; timings stay comparable
         environ["MKL_NUM_THREADS"] = "1"
         self.env = env
+        self.log = log.open("a") if log is not None else None
         self.process = subprocess.Popen(
-            [str(python), "-u", str(SERVER)],
+            [str(python), "-u", str(script)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=self.log or subprocess.PIPE,
             text=True,
             env=environ,
         )
@@ -119,8 +134,11 @@ class Peer:
         self.process.stdin.flush()
         line = self.process.stdout.readline()
         if not line:
-            stderr = self.process.stderr.read() if self.process.stderr else ""
-            raise PeerError(f"the {self.env} peer died on {message.get('op')}:\n{stderr[-3000:]}")
+            if self.log is not None:
+                why = f"see {self.log.name} for its traceback"
+            else:
+                why = self.process.stderr.read()[-3000:] if self.process.stderr else ""
+            raise PeerError(f"the {self.env} peer died on {message.get('op')}:\n{why}")
         answer = json.loads(line)
         if "error" in answer:
             raise PeerError(f"the {self.env} peer failed on {message.get('op')}: {answer['error']}")
@@ -128,10 +146,13 @@ class Peer:
 
     def close(self) -> None:
         if self.process.poll() is None:
-            # A peer that already died has nothing left to release but its process.
-            with contextlib.suppress(PeerError, BrokenPipeError, OSError):
+            try:
                 self.call({"op": "quit"})
+            except (PeerError, BrokenPipeError, OSError):
+                self.process.kill()  # it cannot quit itself: nothing left to release but it
             self.process.wait(timeout=30)
+        if self.log is not None:
+            self.log.close()
 
     def __enter__(self) -> Peer:
         return self
@@ -147,5 +168,5 @@ def peer_versions(env: str) -> dict[str, str]:
 
 
 if __name__ == "__main__":
-    for name in sys.argv[1:] or list(ENVS):
+    for name in sys.argv[1:] or list(PINS):
         print(name, ensure_venv(name, log=sys.stderr))
