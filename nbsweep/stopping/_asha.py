@@ -82,20 +82,31 @@ class Asha(Stopper):
         return out
 
     def decide(self, runs: Sequence[RunRecord]) -> StopDecision:
-        """Stop each running run that is not in the top ``1/eta`` at its highest rung."""
+        """Stop each running run that is not in the top ``1/eta`` at its highest rung (less
+        those ``_spared``)."""
         histories = signed_histories(runs, self._sign)
         thresholds = self.thresholds(histories)
-        stop = []
+        candidates = []
         for run, history in zip(runs, histories, strict=True):
             if run.state != RunState.RUNNING:
                 continue
             rung = closest_band(self.bands, len(history))
-            if rung is None:
-                continue
-            if min(history[:rung]) > thresholds[self.bands.index(rung)]:
-                stop.append(run.id)
+            if rung is not None and min(history[:rung]) > thresholds[self.bands.index(rung)]:
+                candidates.append((run.id, rung))
+        spared = self._spared(runs, histories, candidates) if candidates else set()
+        stop = [run_id for run_id, _ in candidates if run_id not in spared]
         count = len(self.bands) if self._show_all else shown_bands(self.bands, histories)
         bands = band_report(
             self.bands[:count], thresholds[:count], runs, histories, stop, self._sign
         )
         return StopDecision(stop=stop, bands=bands)
+
+    def _spared(
+        self,
+        runs: Sequence[RunRecord],
+        histories: Sequence[Sequence[float]],
+        candidates: Sequence[tuple[str, int]],
+    ) -> set[str]:
+        """Of the ``(run id, rung)`` pairs ASHA stops, the runs that go on all the same: none
+        here (the ``multifidelity`` rule keeps some)."""
+        return set()

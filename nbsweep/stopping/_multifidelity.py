@@ -28,12 +28,9 @@ import math
 from collections.abc import Sequence
 
 from nbsweep._runs import RunRecord
-from nbsweep._states import RunState
 from nbsweep.config import SweepConfig
 from nbsweep.search._multifidelity import MultiFidelitySearch
 from nbsweep.stopping._asha import Asha
-from nbsweep.stopping._base import StopDecision
-from nbsweep.stopping._hyperband import band_report, closest_band, shown_bands, signed_histories
 
 # How many standard deviations below its mean the model's value at max_iter is taken.
 OPTIMISM = 1.0
@@ -53,26 +50,7 @@ class MultiFidelity(Asha):
         super().__init__(config)
         self.model = MultiFidelitySearch(config) if config.space.searchable else None
 
-    def decide(self, runs: Sequence[RunRecord]) -> StopDecision:
-        """ASHA's stops, less the runs the model predicts among the best at their rung."""
-        histories = signed_histories(runs, self._sign)
-        thresholds = self.thresholds(histories)
-        candidates = []
-        for run, history in zip(runs, histories, strict=True):
-            if run.state != RunState.RUNNING:
-                continue
-            rung = closest_band(self.bands, len(history))
-            if rung is not None and min(history[:rung]) > thresholds[self.bands.index(rung)]:
-                candidates.append((run.id, rung))
-        kept = self._kept(runs, histories, candidates) if candidates else set()
-        stop = [run_id for run_id, _ in candidates if run_id not in kept]
-        count = len(self.bands) if self._show_all else shown_bands(self.bands, histories)
-        bands = band_report(
-            self.bands[:count], thresholds[:count], runs, histories, stop, self._sign
-        )
-        return StopDecision(stop=stop, bands=bands)
-
-    def _kept(
+    def _spared(
         self,
         runs: Sequence[RunRecord],
         histories: Sequence[Sequence[float]],
