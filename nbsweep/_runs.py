@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,12 +30,10 @@ class RunRecord:
 def is_valid_metric(value: Any) -> bool:
     """A metric value counts when it is a finite real number (bools do not count)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        try:
-            import numpy as np
-
-            if not isinstance(value, (np.integer, np.floating)):
-                return False
-        except ImportError:  # pragma: no cover - numpy is a dependency
+        # A numpy scalar counts; without numpy imported there is none (and an agent whose
+        # runs never use numpy is spared importing it: 0.2 s of CPU).
+        np = sys.modules.get("numpy")
+        if np is None or not isinstance(value, (np.integer, np.floating)):
             return False
     return math.isfinite(float(value))
 

@@ -14,12 +14,14 @@ import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from nbsweep.config._validate import _to_mapping, external_scheduler, normalise
-from nbsweep.space import Space
+
+if TYPE_CHECKING:
+    from nbsweep.space import Space
 
 _ConfigSource = Mapping[str, Any] | str | os.PathLike[str]
 
@@ -159,6 +161,8 @@ class SweepConfig(Mapping[str, Any]):
     @cached_property
     def space(self) -> Space:
         """The flattened parameters, in W&B's order, that every searcher works in."""
+        from nbsweep.space import Space  # numpy: agents and CLIs that never search skip it
+
         return Space.from_parameters(self.parameters)
 
     @cached_property

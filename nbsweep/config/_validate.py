@@ -30,7 +30,6 @@ from nbsweep.config._distributions import (
     V1_LOG_DISTRIBUTIONS,
 )
 from nbsweep.config._yaml import MAX_CONFIG_VALUES, load_yaml
-from nbsweep.space import MAX_GRID_POINTS, Space, format_count, grid_count
 
 
 class ConfigWarning(UserWarning):
@@ -942,6 +941,8 @@ def _has_when(params: Any) -> bool:
 def _conditional(ctx: _Context, out: Mapping[str, Any], external: str | None) -> None:
     """Resolve and check every ``when`` (unknown parents, values a parent cannot take,
     cycles), and count a conditional grid exactly."""
+    from nbsweep.space import MAX_GRID_POINTS, Space, format_count
+
     method = out.get("method")
     if external is not None or method == "custom":
         ctx.problem(
@@ -976,6 +977,8 @@ def _grid_bounds(
     """Refuse a grid of more than ``MAX_GRID_POINTS`` points, counted from its axes' bounds
     (an ``int_uniform`` over 0..10^12 is a count here, never a list). A conditional grid's
     total is its valid combinations, counted once its conditions are checked."""
+    from nbsweep.space import MAX_GRID_POINTS, format_count
+
     axes = [(path, _grid_axis(leaf)) for path, leaf in leaves]
     sized = [(path, n) for path, n in axes if n is not None and n > 1]
     too_big = [(path, n) for path, n in sized if n > MAX_GRID_POINTS]
@@ -997,6 +1000,8 @@ def _grid_bounds(
 
 def _grid_axis(leaf: Mapping[str, Any]) -> int | None:
     """How many values grid search lists for a leaf; None when its keys are already refused."""
+    from nbsweep.space import grid_count
+
     dist, low, high, q = (leaf.get(k) for k in ("distribution", "min", "max", "q"))
     if dist == "categorical" and isinstance(leaf.get("values"), list):
         return grid_count(leaf)

@@ -591,8 +591,9 @@ def routed() -> Iterator[None]:
     run, whether or not W&B's package is installed, and the real package (if any) is back
     for everything outside the run.
     """
-    saved = {name: sys.modules.get(name) for name in _modules()}
-    sys.modules.update(_modules())
+    modules = _modules()
+    saved = {name: sys.modules.get(name) for name in modules}
+    sys.modules.update(modules)
     try:
         yield
     finally:

@@ -186,7 +186,9 @@ def test_a_lost_worker_crashes_its_run_which_is_queued_again_and_finished_elsewh
     crashed = runs.index[runs["state"] == "crashed"]
     assert len(crashed) >= 1
     for run in crashed:
-        assert runs.loc[run, "error"].startswith("Dask worker lost (tcp://")
+        # The agent (its worker's pipe closed) or the controller (the Dask task failed) ends
+        # the run first: "Dask worker lost (tcp://...)", or "agent 0 (pid 9) died: Dask ...".
+        assert "Dask worker lost (tcp://" in runs.loc[run, "error"]
         again = runs[runs["requeued_from"] == run]
         assert len(again) == 1 and again["config/lr"].iloc[0] == runs.loc[run, "config/lr"]
         assert again["agent"].iloc[0] != runs.loc[run, "agent"]
