@@ -4,7 +4,8 @@ A refactor must not slow the runtime down. This checks out ``REV`` into a tempor
 worktree and measures both trees with ``benchmarks.throughput.nbsweep_rate`` (no-op trials and
 one-row trials, 2 spawned agents, a SQLite store), alternating base and head round by round so
 that drift in the machine's load falls on both. Each measurement runs in its own interpreter
-whose ``PYTHONPATH`` is that tree, so the agents it spawns import the same tree. Prints the
+whose ``PYTHONPATH`` is that tree, so the agents it spawns import the same tree; both run this
+tree's ``benchmarks/throughput.py``, so that only ``nbsweep/`` differs. Prints the
 median rate of each and the ratio head/base, and writes them into the ``## Throughput before
 and after`` section of ``docs/benchmarks.md``.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -65,6 +67,9 @@ def main() -> None:
             check=True,
             capture_output=True,
         )
+        # One harness for both: this tree's train functions and rate, so that only nbsweep/
+        # differs (the agents import the train functions' module, and its imports count).
+        shutil.copy(ROOT / "benchmarks" / "throughput.py", base / "benchmarks" / "throughput.py")
         try:
             for round_ in range(args.rounds):
                 for kind in KINDS:

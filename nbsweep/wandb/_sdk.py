@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import functools
 import os
 import sys
 import types
@@ -560,21 +561,24 @@ class NoConfig:
 # -- routing ``import wandb`` here ----------------------------------------------------------
 
 
-def _modules() -> dict[str, types.ModuleType]:
+@functools.cache
+def _modules() -> Mapping[str, types.ModuleType]:
     """``wandb`` and the few submodules integrations import from it (Hugging Face's
-    ``from wandb.sdk.lib.config_util import ConfigError``)."""
+    ``from wandb.sdk.lib.config_util import ConfigError``); built once, put in place per run."""
     config_util = types.ModuleType("wandb.sdk.lib.config_util")
     config_util.ConfigError = ConfigError  # type: ignore[attr-defined]
     lib = types.ModuleType("wandb.sdk.lib")
     lib.config_util = config_util  # type: ignore[attr-defined]
     sdk = types.ModuleType("wandb.sdk")
     sdk.lib = lib  # type: ignore[attr-defined]
-    return {
-        "wandb": sys.modules[__name__],
-        "wandb.sdk": sdk,
-        "wandb.sdk.lib": lib,
-        "wandb.sdk.lib.config_util": config_util,
-    }
+    return types.MappingProxyType(
+        {
+            "wandb": sys.modules[__name__],
+            "wandb.sdk": sdk,
+            "wandb.sdk.lib": lib,
+            "wandb.sdk.lib.config_util": config_util,
+        }
+    )
 
 
 def route() -> None:
@@ -591,9 +595,8 @@ def routed() -> Iterator[None]:
     run, whether or not W&B's package is installed, and the real package (if any) is back
     for everything outside the run.
     """
-    modules = _modules()
-    saved = {name: sys.modules.get(name) for name in modules}
-    sys.modules.update(modules)
+    saved = {name: sys.modules.get(name) for name in _modules()}
+    sys.modules.update(_modules())
     try:
         yield
     finally:
