@@ -299,13 +299,15 @@ def _refit_size(n: int) -> int:
     return n - n % step
 
 
-def _cap(x: np.ndarray, loss: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """At most ``MAX_OBSERVATIONS`` rows: the best half, then the most recent."""
-    if len(loss) <= MAX_OBSERVATIONS:
+def _cap(
+    x: np.ndarray, loss: np.ndarray, limit: int = MAX_OBSERVATIONS
+) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``limit`` rows: the best half, then the most recent."""
+    if len(loss) <= limit:
         return x, loss
-    best = np.argsort(loss, kind="stable")[: MAX_OBSERVATIONS // 2]
+    best = np.argsort(loss, kind="stable")[: limit // 2]
     rest = np.setdiff1d(np.arange(len(loss)), best)
-    keep = np.sort(np.concatenate([best, rest[-(MAX_OBSERVATIONS - len(best)) :]]))
+    keep = np.sort(np.concatenate([best, rest[-(limit - len(best)) :]]))
     return x[keep], loss[keep]
 
 

@@ -188,11 +188,7 @@ class MultiFidelitySearch(BayesSearch):
     def _theta(self, x: np.ndarray, loss: np.ndarray) -> np.ndarray:
         """Kernel hyperparameters fitted on at most ``THETA_ROWS`` rows: the best half, then
         the most recent (a function of the runs, memoised for the stopper's repeated asks)."""
-        if len(loss) > THETA_ROWS:
-            best = np.argsort(loss, kind="stable")[: THETA_ROWS // 2]
-            rest = np.setdiff1d(np.arange(len(loss)), best)
-            keep = np.sort(np.concatenate([best, rest[-(THETA_ROWS - len(best)) :]]))
-            x, loss = x[keep], loss[keep]
+        x, loss = _cap(x, loss, THETA_ROWS)
         key = hashlib.sha1(x.tobytes() + loss.tobytes()).digest()
         theta = self._thetas.get(key)
         if theta is None:
