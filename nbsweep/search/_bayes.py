@@ -10,6 +10,9 @@ Differences from W&B's bayes, all on purpose:
   length scale per column, an amplitude and a noise term, fitted by maximum a posteriori
   with weak priors (W&B: isotropic Matern 3/2, no noise, maximum likelihood), so a model on
   a handful of points is already sensible;
+- the first ``_design_size`` runs (one more than the dimensions, at most 10) are one
+  scrambled Sobol design, by their position in the sweep (W&B: uniform random points
+  until 2 observations);
 - EI (its logarithm, which keeps ranking where EI underflows) is maximised over a
   scrambled Sobol set plus local searches that shrink around the best candidates down to
   1e-3 of each range (W&B: 1000 random points);
@@ -45,8 +48,10 @@ from nbsweep.search._random import derive_rng
 
 MAX_OBSERVATIONS = 200
 _REFIT_EVERY_UNTIL = 100
-_SOBOL_CANDIDATES = 1024
-_LOCAL_CANDIDATES = 128
+_SOBOL_CANDIDATES = 512
+_LOCAL_CANDIDATES = 256
+_DESIGN_RUNS = 10
+_DESIGN_SPARE = 64  # design points drawn beyond those asked for, to skip repeats with
 _LOCAL_SCALES = (0.1, 0.03, 0.01, 0.003, 0.001)
 # Two runs that differ in one category are as far apart as half of a numeric range.
 _CATEGORY = math.sqrt(0.125)
@@ -91,6 +96,10 @@ class BayesSearch(Searcher):
             raise ConfigError(
                 "parameters: bayes search needs at least one parameter that is not a constant"
             )
+        # An unseeded sweep still draws its first runs from one design, not a fresh one a call.
+        self._design_seed = (
+            self.seed if self.seed is not None else int(np.random.default_rng().integers(2**63))
+        )
         # Memos only (answers depend on the runs alone): what each run gives (per record:
         # the controller hands the same record until the run changes), and kernel fits.
         self._seen: dict[str, _Seen] = {}
@@ -174,14 +183,36 @@ class BayesSearch(Searcher):
 
     def suggest(self, runs: Sequence[RunRecord], n: int = 1) -> list[dict[str, Any]]:
         """``n`` distinct points of highest expected improvement, spread by fantasies."""
+        d = len(self.space.searchable)
+        if len(runs) < _design_size(d):
+            return [self.space.from_unit(p) for p in self._design(runs, n)]
         rng = derive_rng(self.seed, len(runs))
         obs = self.observe(runs)
         if len(obs.y) < 2:
-            # Nothing to model yet: a scrambled Sobol batch covers the cube evenly.
-            return [self.space.from_unit(p) for p in _sobol(len(self.space.searchable), n, rng)]
+            # Nothing to model yet (the design's runs are all in flight): more Sobol points.
+            return [self.space.from_unit(p) for p in _sobol(d, n, rng)]
         with _one_blas_thread():
             chosen = self._model_points(obs, n, rng)
         return [self.space.from_unit(p) for p in chosen]
+
+    def _design(self, runs: Sequence[RunRecord], n: int) -> list[np.ndarray]:
+        """The sweep's next ``n`` points of one scrambled Sobol design, by position.
+
+        A model of fewer points chases its first lucky guess. A point that lands where a run
+        already is (a small discrete space) gives way to the next one of the sequence.
+        """
+        d = len(self.space.searchable)
+        design = _sobol(d, len(runs) + n + _DESIGN_SPARE, derive_rng(self._design_seed, 0))
+        points = self.space.snap(design[len(runs) :])
+        taken = {key for run in runs if (key := self._read(run).key) is not None}
+        fresh = []
+        for point in points:
+            key = _point_key(point)
+            if key not in taken:
+                taken.add(key)
+                fresh.append(point)
+        # Every point of a tiny space has run: repeat the design's rather than stop.
+        return (fresh + list(points))[:n]
 
     def _model_points(
         self, obs: Observations, n: int, rng: np.random.Generator
@@ -287,6 +318,12 @@ def _one_blas_thread() -> Any:
 
 def _point_key(point: np.ndarray) -> tuple[float, ...]:
     return tuple(np.round(point, 9).tolist())
+
+
+def _design_size(d: int) -> int:
+    """How many runs come from the Sobol design before the model leads: one more than the
+    dimensions, at most ``_DESIGN_RUNS`` (Optuna's GPSampler starts with 10 random)."""
+    return min(_DESIGN_RUNS, d + 1)
 
 
 def _refit_size(n: int) -> int:

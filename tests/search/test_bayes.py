@@ -251,6 +251,28 @@ def test_warm_up_is_random_seeded_and_distinct() -> None:
     assert len({(c["x"], c["y"]) for c in first}) == 4
 
 
+def test_the_first_runs_are_one_design_however_they_are_batched() -> None:
+    """x and y: three design runs, the same one at a time (results in between) or at once."""
+    one_by_one: list[RunRecord] = []
+    for i in range(3):
+        (config,) = BayesSearch(XY, seed=4).suggest(one_by_one, 1)
+        one_by_one.append(rec(i, config, history=[bowl(config["x"], config["y"])]))
+    assert [r.config for r in one_by_one] == BayesSearch(XY, seed=4).suggest([], 3)
+    # The fourth run is the model's: led by what the design found, not the design's next.
+    fourth = BayesSearch(XY, seed=4).suggest(one_by_one, 1)
+    assert fourth != BayesSearch(XY, seed=4).suggest([], 4)[3:]
+
+
+def test_a_design_over_few_values_does_not_repeat_one() -> None:
+    config = bayes({"a": {"values": [1, 2, 3]}, "b": {"values": [1, 2, 3]}})
+    for seed in range(20):
+        runs: list[RunRecord] = []
+        for i in range(3):  # the design: one run more than the two parameters
+            (suggested,) = BayesSearch(config, seed=seed).suggest(runs, 1)
+            runs.append(rec(i, suggested, history=[float(i)]))
+        assert len({(r.config["a"], r.config["b"]) for r in runs}) == 3, seed
+
+
 def test_same_runs_and_seed_give_the_same_suggestions() -> None:
     runs = bowl_runs(8)
     first = BayesSearch(XY, seed=3).suggest(runs, 2)
