@@ -305,6 +305,9 @@ class BayesSearch(Searcher):
 
 @functools.cache
 def _blas() -> Any:
+    # SciPy brings its own OpenBLAS, loaded with scipy.linalg: a controller made before it
+    # would limit numpy's alone, and the fit's and the EI's products would run on every core.
+    import scipy.linalg  # noqa: F401
     from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController()  # finding the BLAS libraries takes ~10 ms: once

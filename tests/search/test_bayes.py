@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 import warnings
 from itertools import combinations
 from typing import Any
@@ -392,6 +395,25 @@ def test_kernel_fit_gradient_matches_finite_differences() -> None:
     value, grad = _neg_log_posterior(theta, x, y, mean, spread)
     numeric = approx_fprime(theta, lambda t: _neg_log_posterior(t, x, y, mean, spread)[0], 1e-6)
     assert np.allclose(grad, numeric, rtol=1e-4, atol=1e-4)
+
+
+def test_a_suggestion_uses_one_thread_of_every_blas_even_one_loaded_later() -> None:
+    """Agents train on the same cores: BLAS threads would spin against them (a suggestion
+    at 1,000 runs took 30-390 ms instead of 10 beside two busy processes). SciPy's own
+    OpenBLAS comes with scipy.linalg, which a fresh controller process has not imported."""
+    script = """
+import json, threadpoolctl
+from nbsweep.search._bayes import _one_blas_thread
+with _one_blas_thread():
+    import scipy.linalg
+    print(json.dumps([i["num_threads"] for i in threadpoolctl.threadpool_info()]))
+"""
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True
+    )
+    threads = json.loads(done.stdout)
+    assert len(threads) >= 2 and set(threads) == {1}, threads
 
 
 def test_log_expected_improvement_ranks_where_ei_underflows() -> None:
