@@ -48,8 +48,6 @@ from nbsweep.search._random import derive_rng
 
 MAX_OBSERVATIONS = 200
 _REFIT_EVERY_UNTIL = 100
-_SOBOL_CANDIDATES = 512
-_LOCAL_CANDIDATES = 256
 _DESIGN_RUNS = 10
 _DESIGN_SPARE = 64  # design points drawn beyond those asked for, to skip repeats with
 _LOCAL_SCALES = (0.1, 0.03, 0.01, 0.003, 0.001)
@@ -81,6 +79,10 @@ class _Seen(NamedTuple):
 
 class BayesSearch(Searcher):
     """Gaussian-process search; reproducible with a seed, never exhausted."""
+
+    # EI's candidates: Sobol points, then each round of local search (the first round twice).
+    sobol_candidates = 512
+    local_candidates = 256
 
     def __init__(self, config: SweepConfig, seed: int | None = None) -> None:
         super().__init__(config, seed)
@@ -277,14 +279,14 @@ class BayesSearch(Searcher):
         d = best_seen.shape[1]
         candidates = np.vstack(
             [
-                _sobol(d, _SOBOL_CANDIDATES, rng),
-                _around(best_seen, 2 * _LOCAL_CANDIDATES, rng, _LOCAL_SCALES[:2]),
+                _sobol(d, self.sobol_candidates, rng),
+                _around(best_seen, 2 * self.local_candidates, rng, _LOCAL_SCALES[:2]),
             ]
         )
         scores = self._log_ei(gp, candidates)
         for scale in _LOCAL_SCALES[1:]:
             top = candidates[np.argsort(-scores)[:4]]
-            local = _around(top, _LOCAL_CANDIDATES, rng, (scale,))
+            local = _around(top, self.local_candidates, rng, (scale,))
             # Scored (and so snapped) before they join: a pick is compared with the taken
             # points where its run will land, inactive parameters at ``INACTIVE``.
             scores = np.concatenate([scores, self._log_ei(gp, local)])

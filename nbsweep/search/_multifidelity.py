@@ -107,6 +107,11 @@ class _AtFidelity:
 class MultiFidelitySearch(BayesSearch):
     """Bayes over (config, iteration) for sweeps with ``early_terminate: multifidelity``."""
 
+    # The candidates docs/benchmarks-multifidelity.md was measured with (bayes's before its
+    # own were retuned on the development tasks).
+    sobol_candidates = 1024
+    local_candidates = 128
+
     def __init__(self, config: SweepConfig, seed: int | None = None) -> None:
         super().__init__(config, seed)
         if config.early_terminate is None:
