@@ -417,15 +417,17 @@ def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(squared, 0.0))
 
 
-def _prior(d: int) -> tuple[np.ndarray, np.ndarray, list[tuple[float, float]]]:
+def _prior(d: int, length: float = 0.5) -> tuple[np.ndarray, np.ndarray, list[tuple[float, float]]]:
     """Mean, spread and bounds of log(length scales..., amplitude, noise).
 
-    Length scales centre on half the cube's side in 2-d, growing with the square root of
-    the dimension (points spread further apart as it grows, and a short prior then makes
-    every corner look unexplored); the amplitude centres on the standardised targets; the
-    noise on 1e-3, with room for rough objectives (CV error moves in steps).
+    Length scales centre on ``length``: bayes's is half the cube's side whatever the
+    dimension. On the development tasks a centre growing with its square root smoothed over what 50 runs could find in
+    8-10 dimensions (ackley_10, 20 seeds: best 7.6 at 50 runs, 5.8 with this one), and the
+    Sobol design, not the prior, now spreads the first runs. The amplitude centres on the
+    standardised targets; the noise on 1e-3, with room for rough objectives (CV error
+    moves in steps).
     """
-    mean = np.r_[np.full(d, math.log(0.5 * math.sqrt(d / 2))), 0.0, math.log(1e-3)]
+    mean = np.r_[np.full(d, math.log(length)), 0.0, math.log(1e-3)]
     spread = np.r_[np.full(d, 1.0), 1.0, 2.0]
     bounds = [(math.log(1e-2), math.log(1e2))] * (d + 1) + [(math.log(1e-6), 0.0)]
     return mean, spread, bounds
@@ -461,12 +463,13 @@ def _neg_log_posterior(
     return float(value), grad + z / spread
 
 
-def _fit_theta(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Maximum a posteriori hyperparameters; a second start at short length scales on small
-    fits, where the posterior can have a second mode."""
+def _fit_theta(x: np.ndarray, y: np.ndarray, length: float = 0.5) -> np.ndarray:
+    """Maximum a posteriori hyperparameters (``length``: the length scales' prior centre);
+    a second start at short length scales on small fits, where the posterior can have a
+    second mode."""
     from scipy.optimize import minimize
 
-    mean, spread, bounds = _prior(x.shape[1])
+    mean, spread, bounds = _prior(x.shape[1], length)
     starts = [mean] if len(y) > 30 else [mean, np.r_[mean[:-2] + math.log(0.4), mean[-2:]]]
     best = None
     for start in starts:
