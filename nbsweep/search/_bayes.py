@@ -421,11 +421,11 @@ def _prior(d: int, length: float = 0.5) -> tuple[np.ndarray, np.ndarray, list[tu
     """Mean, spread and bounds of log(length scales..., amplitude, noise).
 
     Length scales centre on ``length``: bayes's is half the cube's side whatever the
-    dimension. On the development tasks a centre growing with its square root smoothed over what 50 runs could find in
-    8-10 dimensions (ackley_10, 20 seeds: best 7.6 at 50 runs, 5.8 with this one), and the
-    Sobol design, not the prior, now spreads the first runs. The amplitude centres on the
-    standardised targets; the noise on 1e-3, with room for rough objectives (CV error
-    moves in steps).
+    dimension. On the development tasks a centre growing with its square root smoothed
+    over what 50 runs could find in 8-10 dimensions (ackley_10, 20 seeds: best 7.6 at 50
+    runs, 5.8 with this one), and the Sobol design, not the prior, now spreads the first
+    runs. The amplitude centres on the standardised targets; the noise on 1e-3, with room
+    for rough objectives (CV error moves in steps).
     """
     mean = np.r_[np.full(d, math.log(length)), 0.0, math.log(1e-3)]
     spread = np.r_[np.full(d, 1.0), 1.0, 2.0]

@@ -220,7 +220,9 @@ def test_resume_after_a_real_kernel_restart(workdir: Path) -> None:
     out = text_of(notebook).splitlines()
     assert out[0] == "finished (8, 8)"
     assert out[1].split() == ["run_id", "config/x", "config/y", "summary/score"]
-    assert out[2].split()[1:] == ["4", "2", "8"]
+    # The best run, x=4 and y=2. Scores print as floats when a run the restart cut (crashed,
+    # queued again) has none: whether one was running at the pause depends on the machine.
+    assert [float(v) for v in out[2].split()[1:]] == [4, 2, 8]
 
 
 def test_pause_and_resume_through_the_widget_comm(tmp_path: Path, workdir: Path) -> None:
