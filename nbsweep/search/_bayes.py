@@ -10,7 +10,7 @@ Differences from W&B's bayes, all on purpose:
   length scale per column, an amplitude and a noise term, fitted by maximum a posteriori
   with weak priors (W&B: isotropic Matern 3/2, no noise, maximum likelihood), so a model on
   a handful of points is already sensible;
-- the first ``_design_size`` runs (one more than the dimensions, at most 10) are one
+- the first ``_design_size`` runs (one more than the parameters, at most 10) are one
   scrambled Sobol design, by their position in the sweep (W&B: uniform random points
   until 2 observations);
 - EI (its logarithm, which keeps ranking where EI underflows) is maximised over a
@@ -49,7 +49,7 @@ from nbsweep.search._random import derive_rng
 MAX_OBSERVATIONS = 200
 _REFIT_EVERY_UNTIL = 100
 _DESIGN_RUNS = 10
-_DESIGN_SPARE = 64  # design points drawn beyond those asked for, to skip repeats with
+_DESIGN_SPARE = 64  # design points drawn beyond those asked for, to stand in for repeats
 _LOCAL_SCALES = (0.1, 0.03, 0.01, 0.003, 0.001)
 # Two runs that differ in one category are as far apart as half of a numeric range.
 _CATEGORY = math.sqrt(0.125)
