@@ -465,16 +465,38 @@ def driver(conn: sa.Connection, sql: str, params: Mapping[str, Any]) -> Any:
     return cursor
 
 
+# How long a connection waits on another's lock (SQLite's busy timeout), in seconds.
+_BUSY_S = 30.0
+
+
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # We issue BEGIN ourselves (see _sqlite_begin); pysqlite's own handling would defer it.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA busy_timeout = 30000")
-    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute(f"PRAGMA busy_timeout = {int(_BUSY_S * 1000)}")
+    _wal(cursor)
     # In WAL mode NORMAL keeps every commit across a process crash (only power loss can undo
     # the last ones), at a fraction of FULL's fsyncs.
     cursor.execute("PRAGMA synchronous = NORMAL")
     cursor.close()
+
+
+def _wal(cursor: sqlite3.Cursor) -> None:
+    """Put the store in WAL mode, waiting as long as the busy timeout for other processes.
+
+    Switching a new store to WAL answers "database is locked" at once, without SQLite's
+    busy handler, while another process opening it holds a lock: processes that open one
+    new store together (a job array's tasks) would fail where they must queue.
+    """
+    deadline = time.monotonic() + _BUSY_S
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _sqlite_begin(conn: sa.Connection) -> None:

@@ -6,17 +6,20 @@ from __future__ import annotations
 import os
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
 
 import nbsweep
 from nbsweep._errors import StoreFault
-from nbsweep.store import Finish, open_store, owner_alive, pid_alive
+from nbsweep.store import Finish, _engine, open_store, owner_alive, pid_alive
 from nbsweep.store._codec import ERROR_BYTES
 from tests.faults.conftest import REPO
 
@@ -65,6 +68,40 @@ def test_processes_create_one_store_at_once(tmp_path: Path) -> None:
     assert [out for out, _ in results] == ["created\n"] * PROCESSES
     names = sorted(s.name for s in open_store(str(store)).sweeps())
     assert names == sorted(f"task{i}" for i in range(PROCESSES))
+
+
+def test_a_new_store_held_by_another_process_is_waited_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite answers the switch of a new store to WAL with "database is locked" at once, not
+    after its busy timeout, while another process holds the store's write lock."""
+    path = tmp_path / "nbsweep.db"
+    path.touch()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    waiting = threading.Event()
+
+    def sleep(seconds: float) -> None:
+        waiting.set()
+        time.sleep(seconds)
+
+    monkeypatch.setattr(_engine, "time", SimpleNamespace(monotonic=time.monotonic, sleep=sleep))
+    ended: list[object] = []
+
+    def open_it() -> None:
+        try:
+            ended.append(open_store(str(path)))
+        except Exception as exc:
+            ended.append(exc)
+
+    opener = threading.Thread(target=open_it)
+    opener.start()
+    while opener.is_alive() and not waiting.wait(0.01):
+        pass
+    holder.execute("COMMIT")
+    opener.join(60)
+    assert len(ended) == 1 and not isinstance(ended[0], Exception), ended
+    assert ended[0].sweeps() == []
 
 
 LONG_LINES = """
