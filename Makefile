@@ -57,7 +57,10 @@ test-main: $(VENV)/.stamp
 # together. Lint is brief and the Colab tier needs one core for a fraction of the main run,
 # whose tests wait on events, not on the clock, so sharing the cores slows them but cannot
 # fail them.
+# Bytecode first: the tests start hundreds of Python processes (agents, kernels, programs), and
+# where PYTHONDONTWRITEBYTECODE is set each would compile nbsweep again (60 ms of CPU apiece).
 test: $(VENV)/.stamp $(COLAB)/.stamp $(WANDB)/.stamp services
+	$(PY) -m compileall -q nbsweep tests
 	$(MAKE) --no-print-directory -j3 --output-sync=target lint test-colab test-main
 
 # The multi-fidelity benchmark (docs/benchmarks-multifidelity.md), then the search benchmark,
