@@ -62,6 +62,9 @@ STOP_NOTICE_S = _s(2.0)
 KILL_GRACE_S = _s(30.0)
 
 # -- the store -----------------------------------------------------------------------------
+# How long a SQLite connection waits for another's lock (its busy timeout). Not scaled: a
+# shorter wait would only fail the writers of a loaded machine, never speed a test up.
+BUSY_S = 30.0
 # How long an agent's write waits for a lost database connection to come back (a server
 # restart, a failover) before the run fails.
 RECONNECT_S = _s(60.0)

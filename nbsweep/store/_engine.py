@@ -30,7 +30,7 @@ from urllib.parse import quote
 import sqlalchemy as sa
 
 from nbsweep._errors import StoreError, StoreFault
-from nbsweep._timing import RECONNECT_S
+from nbsweep._timing import BUSY_S, RECONNECT_S
 from nbsweep.store import _schema as s
 
 DEFAULT_STORE = Path(".nbsweep") / "nbsweep.db"
@@ -465,15 +465,11 @@ def driver(conn: sa.Connection, sql: str, params: Mapping[str, Any]) -> Any:
     return cursor
 
 
-# How long a connection waits on another's lock (SQLite's busy timeout), in seconds.
-_BUSY_S = 30.0
-
-
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # We issue BEGIN ourselves (see _sqlite_begin); pysqlite's own handling would defer it.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute(f"PRAGMA busy_timeout = {int(_BUSY_S * 1000)}")
+    cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_S * 1000)}")
     _wal(cursor)
     # In WAL mode NORMAL keeps every commit across a process crash (only power loss can undo
     # the last ones), at a fraction of FULL's fsyncs.
@@ -488,7 +484,7 @@ def _wal(cursor: sqlite3.Cursor) -> None:
     busy handler, while another process opening it holds a lock: processes that open one
     new store together (a job array's tasks) would fail where they must queue.
     """
-    deadline = time.monotonic() + _BUSY_S
+    deadline = time.monotonic() + BUSY_S
     while True:
         try:
             cursor.execute("PRAGMA journal_mode = WAL")
