@@ -790,6 +790,17 @@ def _held_out_section(plan: Plan, analysis: Analysis, latency: Mapping[str, Any]
     ]
 
 
+def _search_heading(plan: Plan) -> str:
+    budgets = ", ".join(str(b) for b in plan.budgets[:-1])
+    return f"## Search: best value after {budgets} and {plan.budgets[-1]} trials"
+
+
+def _peers(env: Mapping[str, Any], page: str = "") -> list[str]:
+    """The peers' section; ``page``: the page holding the multi-fidelity section, if another."""
+    lines = [line.replace("](#multi", f"]({page}#multi") for line in peer_lines(env)]
+    return ["## Peers: versions, and the ones left out", "", *lines, ""]
+
+
 def write_held_out_report(
     plan: Plan, data: Mapping[str, Any], env: Mapping[str, Any], out: Path, command: str
 ) -> None:
@@ -811,13 +822,8 @@ def write_held_out_report(
         *_provenance(plan, data, env, stopping=False),
         "",
         *_held_out_section(plan, analysis, latency),
-        "## Peers: versions, and the ones left out",
-        "",
-        *(line.replace("](#multi", "](benchmarks.md#multi") for line in peer_lines(env)),
-        "",
-        "## Search: best value after "
-        + ", ".join(str(b) for b in plan.budgets[:-1])
-        + f" and {plan.budgets[-1]} trials",
+        *_peers(env, page="benchmarks.md"),
+        _search_heading(plan),
         "",
         '"W/T/L" counts the seeds where nbsweep-bayes is better, equal, or worse than the'
         " method of the row; the verdict is a paired Wilcoxon signed-rank test over seeds at 5%."
@@ -880,13 +886,8 @@ def write_report(plan: Plan, data: Mapping[str, Any], env: Mapping[str, Any], ou
         "progress (from the median random config to the best known value, by median best "
         "value at the largest budget) that several agents keep (1.0: nothing lost).",
         "",
-        "## Peers: versions, and the ones left out",
-        "",
-        *peer_lines(env),
-        "",
-        "## Search: best value after "
-        + ", ".join(str(b) for b in plan.budgets[:-1])
-        + f" and {plan.budgets[-1]} trials",
+        *_peers(env),
+        _search_heading(plan),
         "",
         "Each method starts from the same W&B sweep config (nbsweep validates it; each peer gets "
         "the same space in its own terms), asks for a config, the harness evaluates it and tells "
