@@ -206,7 +206,7 @@ class BayesSearch(Searcher):
         d = len(self.space.searchable)
         design = _sobol(d, len(runs) + n + _DESIGN_SPARE, derive_rng(self._design_seed, 0))
         points = self.space.snap(design[len(runs) :])
-        taken = {key for run in runs if (key := self._read(run).key) is not None}
+        taken = set(self.observe(runs).taken)
         fresh = []
         for point in points:
             key = _point_key(point)
