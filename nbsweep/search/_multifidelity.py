@@ -111,6 +111,7 @@ class MultiFidelitySearch(BayesSearch):
     # own were retuned on the development tasks).
     sobol_candidates = 1024
     local_candidates = 128
+    polish = False
 
     def __init__(self, config: SweepConfig, seed: int | None = None) -> None:
         super().__init__(config, seed)
