@@ -318,6 +318,13 @@ def test_pause_resume_and_cancel_from_the_terminal(tmp_path: Path) -> None:
     assert set(sweep.runs["state"]) <= {"killed"}
 
 
+def as_in_a_terminal() -> None:
+    """Ctrl-C as a command in a terminal gets it: a suite started in the background
+    (``make test &`` from a script) hands its processes SIGINT ignored, and Python keeps an
+    ignored SIGINT, as it should for ``nbsweep run ... &``."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.timeout(240)
 def test_ctrl_c_stops_the_sweep_and_lets_running_runs_finish(tmp_path: Path) -> None:
     # After its first row a run waits at a gate the test opens once Ctrl+C was sent.
@@ -337,6 +344,7 @@ def test_ctrl_c_stops_the_sweep_and_lets_running_runs_finish(tmp_path: Path) -> 
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=as_in_a_terminal,
     )
     assert process.stdout is not None
     try:
@@ -427,6 +435,7 @@ def test_ctrl_c_in_an_agent_terminates_its_program(tmp_path: Path) -> None:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            preexec_fn=as_in_a_terminal,
         )
         try:
             sweep = nbsweep.load(sweep_id, store=str(tmp_path / ".nbsweep" / "nbsweep.db"))
