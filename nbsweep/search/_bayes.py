@@ -215,7 +215,7 @@ class BayesSearch(Searcher):
         d = len(self.space.searchable)
         design = _sobol(d, len(runs) + n + _DESIGN_SPARE, derive_rng(self._design_seed, 0))
         points = self.space.snap(design[len(runs) :])
-        taken = set(self.observe(runs).taken)
+        taken = self.observe(runs).taken
         fresh = []
         for point in points:
             key = _point_key(point)
@@ -229,11 +229,7 @@ class BayesSearch(Searcher):
         self, obs: Observations, n: int, rng: np.random.Generator
     ) -> list[np.ndarray]:
         """``n`` points of the cube, each chosen with the ones before it in flight."""
-        loss = -obs.y if self.maximize else obs.y
-        x, capped = _cap(obs.x, loss)
-        target = _warp(capped)
-        features = self._features(x)
-        gp = _GP(self._theta(obs.x, loss), features, target)
+        gp, x, target = self._fit_model(obs)
         taken = set(obs.taken)
         # Like the fitted observations, in-flight points are capped: the most recent ones.
         pending = list(obs.pending[-MAX_OBSERVATIONS // 2 :])
@@ -246,6 +242,13 @@ class BayesSearch(Searcher):
             chosen.append(point)
             taken.add(_point_key(point))
         return chosen
+
+    def _fit_model(self, obs: Observations) -> tuple[_GP, np.ndarray, np.ndarray]:
+        """The GP on the (capped) observations, with their points and warped targets."""
+        loss = -obs.y if self.maximize else obs.y
+        x, capped = _cap(obs.x, loss)
+        target = _warp(capped)
+        return _GP(self._theta(obs.x, loss), self._features(x), target), x, target
 
     def _theta(self, x: np.ndarray, loss: np.ndarray) -> np.ndarray:
         """Kernel hyperparameters, fitted on the first ``_refit_size`` observations.

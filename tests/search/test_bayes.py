@@ -486,7 +486,7 @@ def test_polishing_moves_only_active_continuous_parameters_and_gains() -> None:
         loss = math.log10(c["lr"]) ** 2 / 10 + (c["opt"] == "adam") + c.get("momentum", 0.5)
         runs.append(rec(i, c, history=[loss]))
     obs = search.observe(runs)
-    gp = _gp_of(search, obs)
+    gp = search._fit_model(obs)[0]
     for _ in range(20):
         point = search.space.snap(rng.random((1, 4)))[0]
         score = search._log_ei(gp, point[None].copy())[0]
@@ -498,10 +498,3 @@ def test_polishing_moves_only_active_continuous_parameters_and_gains() -> None:
         not np.array_equal(search._polish(gp, p, search._log_ei(gp, p[None].copy())[0], set()), p)
         for p in search.space.snap(rng.random((5, 4)))
     ), "polishing never moved a point"
-
-
-def _gp_of(search: BayesSearch, obs: Any) -> Any:
-    from nbsweep.search._bayes import _GP, _warp
-
-    target = _warp(obs.y)
-    return _GP(search._theta(obs.x, obs.y), search._features(obs.x), target)
