@@ -76,13 +76,21 @@ def venv_python(env: str) -> Path:
     return venv_dir(env) / "bin" / "python"
 
 
+def venv_ready(env: str) -> bool:
+    """Whether ``.bench/<env>-venv`` exists with exactly its pins (nothing to build)."""
+    stamp = venv_dir(env) / ".nbsweep-bench-stamp"
+    return (
+        stamp.exists() and stamp.read_text() == json.dumps(PINS[env]) and venv_python(env).exists()
+    )
+
+
 def ensure_venv(env: str, log: Any = None) -> Path:
     """Create ``.bench/<env>-venv`` with its pins unless it already has exactly those pins."""
     requirements = PINS[env]
     directory = venv_dir(env)
     stamp = directory / ".nbsweep-bench-stamp"
     wanted = json.dumps(requirements)
-    if stamp.exists() and stamp.read_text() == wanted and venv_python(env).exists():
+    if venv_ready(env):
         return venv_python(env)
     if log is not None:
         print(f"building the {env} peer environment in {directory} (first use only)", file=log)

@@ -21,7 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.harness import SEARCH_METHODS, Trace, run_search, suggestion_latency
-from benchmarks.peers import BENCH_DIR, ENVS, METHOD_ENV, ROOT, Peer, ensure_venv, peer_versions
+from benchmarks.peers import (
+    BENCH_DIR,
+    ENVS,
+    METHOD_ENV,
+    ROOT,
+    Peer,
+    ensure_venv,
+    peer_versions,
+    venv_ready,
+)
 from benchmarks.stopping import STOP_METHODS, StopTrace, run_stopping
 from benchmarks.tasks import CONDITIONAL, DEVELOPMENT, HELD_OUT, TASKS
 
@@ -231,10 +240,12 @@ def _is_nbsweep_row(key: str) -> bool:
 
 
 def environment() -> dict[str, Any]:
-    """What the numbers were measured with: nbsweep's commit, peer versions, the machine."""
-    versions = {}
-    for env in ENVS:
-        versions[env] = peer_versions(env)
+    """What the numbers were measured with: nbsweep's commit, peer versions, the machine.
+
+    Only a built peer environment is asked: one that was never built measured nothing, and
+    a report must not install packages (its peers' cells then say "not measured").
+    """
+    versions = {env: peer_versions(env) for env in ENVS if venv_ready(env)}
     from importlib import metadata
 
     return {
