@@ -611,9 +611,9 @@ def suite_lines() -> list[str]:
     return lines
 
 
-def peer_lines(env: Mapping[str, Any]) -> list[str]:
+def peer_lines(env: Mapping[str, Any], page: str = "") -> list[str]:
     """Each peer's methods and the versions its environment measured them with; the peers
-    left out, and why."""
+    left out, and why. ``page``: the page holding the multi-fidelity section, if another."""
     lines = ["| environment | methods | versions |", "|---|---|---|"]
     for env_name in ENVS:
         methods = ", ".join(m for m, e in METHOD_ENV.items() if e == env_name)
@@ -623,7 +623,7 @@ def peer_lines(env: Mapping[str, Any]) -> list[str]:
     lines += [f"- Not a peer: {name}. {why}" for name, why in NOT_INSTALLED.items()]
     lines += [
         "- The multi-fidelity peers (DEHB, Syne Tune, Optuna's `HyperbandPruner`, W&B) and "
-        "their versions are listed in [Multi-fidelity search](#multi-fidelity-search).",
+        f"their versions are listed in [Multi-fidelity search]({page}#multi-fidelity-search).",
     ]
     return lines
 
@@ -797,8 +797,7 @@ def _search_heading(plan: Plan) -> str:
 
 def _peers(env: Mapping[str, Any], page: str = "") -> list[str]:
     """The peers' section; ``page``: the page holding the multi-fidelity section, if another."""
-    lines = [line.replace("](#multi", f"]({page}#multi") for line in peer_lines(env)]
-    return ["## Peers: versions, and the ones left out", "", *lines, ""]
+    return ["## Peers: versions, and the ones left out", "", *peer_lines(env, page), ""]
 
 
 def write_held_out_report(

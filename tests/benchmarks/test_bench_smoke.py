@@ -132,4 +132,6 @@ def test_the_held_out_report_judges_the_targets_and_leaves_the_whole_report_alon
     assert "## Early termination" not in text and "### branin" not in text
     optuna = next(line for line in text.splitlines() if line.startswith("| `.bench/optuna-venv`"))
     assert optuna.endswith("| not measured |")
+    # The multi-fidelity peers are on the whole report's page.
+    assert "[Multi-fidelity search](benchmarks.md#multi-fidelity-search)" in text
     assert not list((tmp_path / "bench").glob("*-venv"))
