@@ -473,9 +473,10 @@ def _kernel(
     length scales; ``b_norms``: the squared norms of ``b``'s rows, when kept).
 
     ``a (1 + √5 r + 5/3 r²) e^(-√5 r)`` of the distances r, computed in place in three
-    buffers (``out[:3]``, at least ``len(a)`` x ``len(b)``, when given): at 1,000 runs
-    the plain expression's fresh temporaries, a page fault per 4 kB, cost a quarter of a
-    suggestion. Each step is the expression's own, in its order: the values are the same.
+    buffers (``out``: three stacked, each at least ``len(a)`` x ``len(b)``; fresh ones when
+    not given): at 1,000 runs the plain expression's fresh temporaries, a page fault per
+    4 kB, cost a quarter of a suggestion. Each step is the expression's own, in its order,
+    so the values are the same.
     """
     b_norms = (b**2).sum(1) if b_norms is None else b_norms
     m, n = len(a), len(b)
